@@ -1,0 +1,72 @@
+"""capledger: a hard cap on LLM spend.
+
+Hold budget on every scope a call is charged to before the call, in one atomic step with
+the cap check; settle the actual cost after, or release the hold. The cap is never
+overshot, across threads, tasks, processes and hosts sharing a store.
+"""
+
+from capledger._core import Event
+from capledger._core.audit import Mismatch, VerifyReport
+from capledger.clock import Clock, ManualClock, SystemClock
+from capledger.errors import (
+    BackendUnavailable,
+    BudgetExceeded,
+    ConfigurationError,
+    HoldClosed,
+    HoldNotFound,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidInput,
+    InvalidPeriod,
+    InvalidScope,
+    InvalidTag,
+    InvalidTTL,
+    InvalidUnit,
+    LedgerError,
+    UnknownModel,
+)
+from capledger.ledger import (
+    AsyncHold,
+    AsyncLedger,
+    Balance,
+    Hold,
+    HoldInfo,
+    Ledger,
+    Limit,
+    UnsettledHoldWarning,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncHold",
+    "AsyncLedger",
+    "BackendUnavailable",
+    "Balance",
+    "BudgetExceeded",
+    "Clock",
+    "ConfigurationError",
+    "Event",
+    "Hold",
+    "HoldClosed",
+    "HoldInfo",
+    "HoldNotFound",
+    "IdempotencyConflict",
+    "InvalidAmount",
+    "InvalidInput",
+    "InvalidPeriod",
+    "InvalidScope",
+    "InvalidTTL",
+    "InvalidTag",
+    "InvalidUnit",
+    "Ledger",
+    "LedgerError",
+    "Limit",
+    "ManualClock",
+    "Mismatch",
+    "SystemClock",
+    "UnknownModel",
+    "UnsettledHoldWarning",
+    "VerifyReport",
+    "__version__",
+]

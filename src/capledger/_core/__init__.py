@@ -1,0 +1,50 @@
+"""The pure core: records, operations and the decisions over them. No I/O lives here."""
+
+from .decide import Config, State, apply, apply_batch, expire_overdue, new_account
+from .periods import parse_period, parse_timezone, window
+from .records import (
+    HOLD_STATES,
+    Account,
+    AccountKey,
+    Entry,
+    Event,
+    Extend,
+    HoldRecord,
+    Inspect,
+    Op,
+    Outcome,
+    Release,
+    RemoveLimit,
+    Reserve,
+    SetLimit,
+    Settle,
+    Sweep,
+)
+
+__all__ = [
+    "HOLD_STATES",
+    "Account",
+    "AccountKey",
+    "Config",
+    "Entry",
+    "Event",
+    "Extend",
+    "HoldRecord",
+    "Inspect",
+    "Op",
+    "Outcome",
+    "Release",
+    "RemoveLimit",
+    "Reserve",
+    "SetLimit",
+    "Settle",
+    "State",
+    "Sweep",
+    "apply",
+    "apply_batch",
+    "expire_overdue",
+    "new_account",
+    "parse_period",
+    "parse_timezone",
+    "window",
+]

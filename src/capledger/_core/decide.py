@@ -1,0 +1,548 @@
+"""The decisions: one copy of the ledger's logic, pure Python, no I/O, time passed in.
+
+Every store runs ``apply_batch`` inside its own atomic step (a lock, ``BEGIN IMMEDIATE``, a
+transaction with row locks). The store gives the core a ``State`` that reads and writes its
+rows; the core changes only records it got from the state and tells the state which ones
+changed. Within a batch, operations apply in order exactly as if each had its own
+transaction, and each gets its own ``Outcome``.
+
+Invariants kept after every operation, for every account with a cap:
+
+* ``held`` equals the sum of the amounts of the open holds on that scope and unit;
+* ``spent + held <= cap`` unless a settle above its hold or a late settle (an overrun)
+  pushed it past; an account past its cap refuses every new hold until its window resets.
+
+Each decision checks everything before it changes anything, so a refused or invalid
+operation writes nothing (window roll-over and expiry, which are true whatever the operation
+decides, may still be written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from capledger.bounds import MAX_AMOUNT, MAX_EXPIRE_PER_STEP
+from capledger.errors import (
+    BudgetExceeded,
+    HoldClosed,
+    HoldNotFound,
+    IdempotencyConflict,
+    InvalidAmount,
+    LedgerInvariantError,
+)
+from capledger.money import from_units
+
+from .periods import window
+from .records import (
+    Account,
+    Entry,
+    Event,
+    Extend,
+    HoldRecord,
+    Inspect,
+    Op,
+    Outcome,
+    Release,
+    RemoveLimit,
+    Reserve,
+    SetLimit,
+    Settle,
+    Sweep,
+)
+
+__all__ = ["Config", "State", "apply", "apply_batch", "new_account"]
+
+
+class State(Protocol):
+    """What a store offers the core inside one atomic step."""
+
+    def accounts(self, scope: str) -> list[Account]:
+        """Every account of ``scope`` (all units and periods); the core may change them."""
+        ...
+
+    def add_account(self, account: Account) -> None:
+        """Store a new account."""
+        ...
+
+    def remove_account(self, account: Account) -> None:
+        """Delete an account."""
+        ...
+
+    def account_changed(self, account: Account) -> None:
+        """Mark an account from ``accounts`` as changed."""
+        ...
+
+    def hold(self, hold_id: str) -> HoldRecord | None:
+        """The hold with this id, or None."""
+        ...
+
+    def hold_by_request(self, request_id: str) -> HoldRecord | None:
+        """The hold placed with this request_id, or None."""
+        ...
+
+    def add_hold(self, hold: HoldRecord) -> None:
+        """Store a new hold."""
+        ...
+
+    def hold_changed(self, hold: HoldRecord) -> None:
+        """Mark a hold as changed."""
+        ...
+
+    def overdue_holds(self, now_us: int, limit: int) -> list[HoldRecord]:
+        """Up to ``limit`` open holds whose ``expires_us <= now_us``, oldest expiry first."""
+        ...
+
+    def open_holds_on(self, scope: str) -> list[HoldRecord]:
+        """Every open hold charged to ``scope`` (used when a limit is created)."""
+        ...
+
+    def spent_since(self, scope: str, unit: str, since_us: int) -> int:
+        """The sum of settled ``unit`` amounts on ``scope`` in the journal since ``since_us``."""
+        ...
+
+    def append(self, entry: Entry) -> None:
+        """Append a journal entry."""
+        ...
+
+
+class Config:
+    """Settings the decisions read: the threshold fractions, in basis points, ascending."""
+
+    __slots__ = ("threshold_bps",)
+
+    def __init__(self, threshold_bps: Sequence[int] = (8000, 9500)) -> None:
+        self.threshold_bps = tuple(sorted(threshold_bps))
+
+
+def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) -> list[Outcome]:
+    """Apply ``ops`` in order at ``now_us``; return one outcome per operation.
+
+    The batch first expires a bounded number of overdue holds (lazy expiry, so no sweeper is
+    needed for correctness).
+    """
+    expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP)
+    return [apply(state, op, now_us, config) for op in ops]
+
+
+def apply(state: State, op: Op, now_us: int, config: Config) -> Outcome:
+    """Apply one operation; refusals and conflicts are returned, never raised."""
+    if type(op) is Reserve:
+        return _reserve(state, op, now_us)
+    if type(op) is Settle:
+        return _settle(state, op, now_us, config)
+    if type(op) is Release:
+        return _release(state, op, now_us)
+    if type(op) is Extend:
+        return _extend(state, op, now_us)
+    if type(op) is SetLimit:
+        return _set_limit(state, op, now_us)
+    if type(op) is RemoveLimit:
+        return _remove_limit(state, op, now_us)
+    if type(op) is Inspect:
+        accounts = [_current(state, account, now_us) for account in state.accounts(op.scope)]
+        return Outcome(value=[account.copy() for account in accounts])
+    if type(op) is Sweep:
+        return Outcome(value=expire_overdue(state, now_us, op.limit))
+    raise LedgerInvariantError(f"unknown operation {op!r}")
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def new_account(
+    scope: str, unit: str, period: str, *, cap: int | None, tz: str, now_us: int
+) -> Account:
+    """A fresh account whose window contains ``now_us`` (anchored there for durations)."""
+    start, end = window(period, tz, now_us, now_us)
+    return Account(
+        scope,
+        unit,
+        period,
+        cap=cap,
+        spent=0,
+        held=0,
+        window_start_us=start,
+        window_end_us=end,
+        tz=tz,
+        anchor_us=now_us,
+    )
+
+
+def _current(state: State, account: Account, now_us: int) -> Account:
+    """Roll ``account`` into the window containing ``now_us`` if its window has passed.
+
+    Spend starts again from zero; open holds stay counted as held, because the money they
+    hold has not been spent or released yet.
+    """
+    end = account.window_end_us
+    if end is not None and now_us >= end:
+        account.window_start_us, account.window_end_us = window(
+            account.period, account.tz, account.anchor_us, now_us
+        )
+        account.spent = 0
+        account.alert_bp = 0
+        state.account_changed(account)
+    return account
+
+
+def _accounts_for(
+    state: State, scopes: tuple[str, ...], units: Sequence[str], now_us: int
+) -> list[Account]:
+    """Every current account of ``scopes`` in ``units``, creating the untracked totals.
+
+    Each (scope, unit) always has a ``total`` account, capped or not, so that every spend is
+    counted from the first use and a limit created later starts from the truth.
+    """
+    touched: list[Account] = []
+    for scope in scopes:
+        accounts = state.accounts(scope)
+        for unit in units:
+            has_total = False
+            for account in accounts:
+                if account.unit == unit:
+                    has_total = has_total or account.period == "total"
+                    touched.append(_current(state, account, now_us))
+            if not has_total:
+                total = new_account(scope, unit, "total", cap=None, tz="UTC", now_us=now_us)
+                state.add_account(total)
+                touched.append(total)
+    return touched
+
+
+def _refusal(account: Account, amount: int, now_us: int) -> BudgetExceeded | None:
+    """Why ``account`` cannot take ``amount`` more, or None if it can."""
+    cap = account.cap
+    if cap is None or account.spent + account.held + amount <= cap:
+        return None
+    retry_after = None
+    end = account.window_end_us
+    if end is not None and account.held + amount <= cap:
+        # Spend resets at the window's end; held money does not, so a reset helps only if
+        # the holds plus this request fit under the cap on their own.
+        retry_after = timedelta(microseconds=end - now_us)
+    return BudgetExceeded(
+        scope=account.scope,
+        unit=account.unit,
+        period=account.period,
+        requested=from_units(account.unit, amount),
+        available=from_units(account.unit, max(0, cap - account.spent - account.held)),
+        retry_after=retry_after,
+    )
+
+
+def _check_and_hold(
+    state: State, accounts: list[Account], amounts: dict[str, int], now_us: int
+) -> BudgetExceeded | None:
+    """Add ``amounts`` to ``held`` on every account, or on none and return the refusal."""
+    for account in accounts:
+        refusal = _refusal(account, amounts[account.unit], now_us)
+        if refusal is not None:
+            return refusal
+    for account in accounts:
+        account.held += amounts[account.unit]
+        state.account_changed(account)
+    return None
+
+
+def _unhold(state: State, hold: HoldRecord, accounts: list[Account]) -> None:
+    """Take an open hold's amounts off ``accounts`` (its scopes' accounts)."""
+    for account in accounts:
+        amount = hold.amounts.get(account.unit, 0)
+        if account.held < amount:
+            raise LedgerInvariantError(
+                f"{account!r} holds less than open hold {hold.id} ({amount})"
+            )
+        account.held -= amount
+        state.account_changed(account)
+
+
+def _close(state: State, hold: HoldRecord, new_state: str, now_us: int) -> None:
+    hold.state = new_state  # type: ignore[assignment]
+    hold.closed_us = now_us
+    state.hold_changed(hold)
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+
+def expire_overdue(state: State, now_us: int, limit: int) -> int:
+    """Expire up to ``limit`` open holds past their TTL; return how many were expired."""
+    overdue = state.overdue_holds(now_us, limit)
+    for hold in overdue:
+        _expire(state, hold, now_us)
+    return len(overdue)
+
+
+def _expire(state: State, hold: HoldRecord, now_us: int) -> None:
+    _unhold(state, hold, _accounts_for(state, hold.scopes, list(hold.amounts), now_us))
+    _close(state, hold, "expired", now_us)
+    state.append(
+        Entry(now_us, "expired", hold.id, hold.request_id, hold.scopes, hold.amounts, hold.tags)
+    )
+
+
+def _expire_if_overdue(state: State, hold: HoldRecord, now_us: int) -> list[Event] | None:
+    if hold.state == "open" and now_us >= hold.expires_us:
+        _expire(state, hold, now_us)
+        return [_hold_event("expired", hold, hold.amounts, now_us)]
+    return None
+
+
+def _hold_event(kind: str, hold: HoldRecord, amounts: dict[str, int], now_us: int) -> Event:
+    return Event(
+        kind,
+        now_us,
+        hold_id=hold.id,
+        scopes=hold.scopes,
+        amounts={unit: from_units(unit, amount) for unit, amount in amounts.items()},
+    )
+
+
+def _reserve(state: State, op: Reserve, now_us: int) -> Outcome:
+    # A repeated request_id (or a retried hold id) returns the hold it made, in any state.
+    existing = state.hold(op.hold_id)
+    if existing is None and op.request_id is not None:
+        existing = state.hold_by_request(op.request_id)
+    if existing is not None:
+        if existing.fingerprint != op.fingerprint:
+            return Outcome(
+                error=IdempotencyConflict(
+                    f"request_id {op.request_id!r} was used before with a different payload"
+                )
+            )
+        return Outcome(existing.copy())
+
+    accounts = _accounts_for(state, op.scopes, list(op.amounts), now_us)
+    refusal = _check_and_hold(state, accounts, op.amounts, now_us)
+    if refusal is not None:
+        return Outcome(
+            error=refusal,
+            events=[
+                Event(
+                    "denied",
+                    now_us,
+                    scopes=op.scopes,
+                    amounts={u: from_units(u, a) for u, a in op.amounts.items()},
+                    scope=refusal.scope,
+                    unit=refusal.unit,
+                    period=refusal.period,
+                    detail=str(refusal),
+                )
+            ],
+        )
+    hold = HoldRecord(
+        op.hold_id,
+        request_id=op.request_id,
+        scopes=op.scopes,
+        amounts=dict(op.amounts),
+        state="open",
+        created_us=now_us,
+        expires_us=now_us + op.ttl_us,
+        tags=op.tags,
+        fingerprint=op.fingerprint,
+    )
+    state.add_hold(hold)
+    state.append(
+        Entry(now_us, "reserved", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags)
+    )
+    return Outcome(hold.copy())
+
+
+def _extend(state: State, op: Extend, now_us: int) -> Outcome:
+    hold = state.hold(op.hold_id)
+    if hold is None:
+        return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
+    events = _expire_if_overdue(state, hold, now_us)
+    if hold.state != "open":
+        return Outcome(
+            error=HoldClosed(f"hold {hold.id} is {hold.state}; only an open hold can extend"),
+            events=events,
+        )
+    for unit, amount in op.amounts.items():
+        if hold.amounts.get(unit, 0) + amount > MAX_AMOUNT[unit]:
+            return Outcome(error=InvalidAmount(f"the hold's {unit} would pass the bound"))
+    accounts = _accounts_for(state, hold.scopes, list(op.amounts), now_us)
+    refusal = _check_and_hold(state, accounts, op.amounts, now_us)
+    if refusal is not None:
+        return Outcome(error=refusal)
+    for unit, amount in op.amounts.items():
+        hold.amounts[unit] = hold.amounts.get(unit, 0) + amount
+    if op.ttl_us is not None:
+        hold.expires_us = max(hold.expires_us, now_us + op.ttl_us)
+    state.hold_changed(hold)
+    state.append(
+        Entry(now_us, "extended", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags)
+    )
+    return Outcome(hold.copy())
+
+
+def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
+    hold = state.hold(op.hold_id)
+    if hold is None:
+        return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
+    events = _expire_if_overdue(state, hold, now_us) or []
+    actual = dict(hold.amounts)
+    actual.update(op.amounts)
+    if hold.state in ("settled", "released"):
+        if hold.state == "settled" and hold.settled == actual:
+            return Outcome(hold.copy())  # the same settle again: a no-op
+        return Outcome(
+            error=HoldClosed(
+                f"hold {hold.id} is already {hold.state}"
+                + (f" at {hold.settled}" if hold.settled else "")
+                + "; a different settle is refused"
+            )
+        )
+
+    late = hold.state == "expired"
+    accounts = _accounts_for(state, hold.scopes, list(actual), now_us)
+    flags = []
+    if late:
+        flags.append("late")  # its held money was already given back when it expired
+    else:
+        _unhold(state, hold, accounts)
+    for account in accounts:
+        account.spent += actual[account.unit]
+        state.account_changed(account)
+
+    beyond_hold = {
+        unit: amount - hold.amounts.get(unit, 0)
+        for unit, amount in actual.items()
+        if amount > hold.amounts.get(unit, 0)
+    }
+    over_cap = [a for a in accounts if a.cap is not None and a.spent + a.held > a.cap]
+    overrun = (bool(beyond_hold) and not late) or bool(over_cap)
+    if overrun:
+        flags.append("overrun")
+    hold.settled = actual
+    hold.flags = ",".join(flags)
+    if op.tags:
+        hold.tags = {**hold.tags, **op.tags}
+    _close(state, hold, "settled", now_us)
+    state.append(
+        Entry(
+            now_us, "settled", hold.id, hold.request_id, hold.scopes, actual, hold.tags,
+            hold.flags,
+        )
+    )
+    events.append(_hold_event("settled", hold, actual, now_us))
+    if overrun:
+        state.append(
+            Entry(
+                now_us, "overrun", hold.id, hold.request_id, hold.scopes, beyond_hold,
+                hold.tags, hold.flags,
+            )
+        )
+        detail = ", ".join(f"{a.scope} {a.unit}/{a.period}" for a in over_cap)
+        events.append(
+            Event(
+                "overrun",
+                now_us,
+                hold_id=hold.id,
+                scopes=hold.scopes,
+                amounts={u: from_units(u, a) for u, a in beyond_hold.items()},
+                detail=f"over cap: {detail}" if detail else "settled above the hold",
+            )
+        )
+    events.extend(_crossed_thresholds(state, accounts, now_us, config))
+    return Outcome(hold.copy(), events=events)
+
+
+def _crossed_thresholds(
+    state: State, accounts: list[Account], now_us: int, config: Config
+) -> list[Event]:
+    events: list[Event] = []
+    for account in accounts:
+        cap = account.cap
+        if not cap:
+            continue
+        for bp in config.threshold_bps:
+            if account.alert_bp < bp and account.spent * 10_000 >= bp * cap:
+                account.alert_bp = bp
+                state.account_changed(account)
+                events.append(
+                    Event(
+                        "threshold",
+                        now_us,
+                        scope=account.scope,
+                        unit=account.unit,
+                        period=account.period,
+                        fraction=bp / 10_000,
+                        amounts={
+                            "spent": from_units(account.unit, account.spent),
+                            "cap": from_units(account.unit, cap),
+                        },
+                    )
+                )
+    return events
+
+
+def _release(state: State, op: Release, now_us: int) -> Outcome:
+    hold = state.hold(op.hold_id)
+    if hold is None:
+        return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
+    events = _expire_if_overdue(state, hold, now_us)
+    if hold.state == "settled":
+        return Outcome(error=HoldClosed(f"hold {hold.id} is settled; it cannot be released"))
+    if hold.state == "open":
+        _unhold(state, hold, _accounts_for(state, hold.scopes, list(hold.amounts), now_us))
+        _close(state, hold, "released", now_us)
+        state.append(
+            Entry(
+                now_us, "released", hold.id, hold.request_id, hold.scopes, hold.amounts,
+                hold.tags,
+            )
+        )
+        events = [_hold_event("released", hold, hold.amounts, now_us)]
+    return Outcome(hold.copy(), events=events)  # released or expired already: a no-op
+
+
+# --- limits ---------------------------------------------------------------------------------
+
+
+def _set_limit(state: State, op: SetLimit, now_us: int) -> Outcome:
+    accounts = state.accounts(op.scope)
+    existing = next(
+        (a for a in accounts if a.unit == op.unit and a.period == op.period), None
+    )
+    if existing is not None and (existing.tz == op.tz or existing.period == "total"):
+        # A new cap takes effect at once; held money stays held, so nothing is stranded.
+        _current(state, existing, now_us).cap = op.cap
+        state.account_changed(existing)
+    else:
+        if existing is not None:  # a new time zone moves the window: start it afresh
+            state.remove_account(existing)
+        account = new_account(op.scope, op.unit, op.period, cap=op.cap, tz=op.tz, now_us=now_us)
+        # Start from the truth: what this window has already spent, and what is held now.
+        account.spent = state.spent_since(op.scope, op.unit, account.window_start_us)
+        account.held = sum(
+            hold.amounts.get(op.unit, 0) for hold in state.open_holds_on(op.scope)
+        )
+        state.add_account(account)
+    state.append(
+        Entry(
+            now_us, "limit_set", None, None, (op.scope,), {op.unit: op.cap},
+            {"period": op.period, "tz": op.tz},
+        )
+    )
+    return Outcome(value=True)
+
+
+def _remove_limit(state: State, op: RemoveLimit, now_us: int) -> Outcome:
+    for account in state.accounts(op.scope):
+        if account.unit == op.unit and account.period == op.period and account.cap is not None:
+            if account.period == "total":
+                account.cap = None  # the lifetime total is kept: it tracks all spend
+                state.account_changed(account)
+            else:
+                state.remove_account(account)
+            state.append(
+                Entry(
+                    now_us, "limit_removed", None, None, (op.scope,), {op.unit: 0},
+                    {"period": op.period},
+                )
+            )
+            return Outcome(value=True)
+    return Outcome(value=False)

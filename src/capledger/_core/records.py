@@ -1,0 +1,339 @@
+"""The records the core decides over, the operations it applies and what it answers.
+
+Amounts are integers in each unit's smallest step (nano-USD for ``usd``). Records are plain
+mutable objects with ``__slots__``: stores load them, the core changes them, stores write back
+the ones the core marked changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeAlias
+
+from capledger.errors import LedgerError
+
+__all__ = [
+    "HOLD_STATES",
+    "Account",
+    "AccountKey",
+    "Entry",
+    "Event",
+    "Extend",
+    "HoldRecord",
+    "Inspect",
+    "Op",
+    "Outcome",
+    "Release",
+    "RemoveLimit",
+    "Reserve",
+    "SetLimit",
+    "Settle",
+    "Sweep",
+]
+
+HoldState: TypeAlias = Literal["open", "settled", "released", "expired"]
+HOLD_STATES: Final[tuple[HoldState, ...]] = ("open", "settled", "released", "expired")
+
+#: (scope, unit, period) identifies an account.
+AccountKey: TypeAlias = tuple[str, str, str]
+
+
+class Account:
+    """The counter row for one (scope, unit, period): never a sum over the journal."""
+
+    __slots__ = (
+        "alert_bp",
+        "anchor_us",
+        "cap",
+        "held",
+        "period",
+        "scope",
+        "spent",
+        "tz",
+        "unit",
+        "window_end_us",
+        "window_start_us",
+    )
+
+    def __init__(
+        self,
+        scope: str,
+        unit: str,
+        period: str,
+        *,
+        cap: int | None,
+        spent: int,
+        held: int,
+        window_start_us: int,
+        window_end_us: int | None,
+        tz: str,
+        anchor_us: int,
+        alert_bp: int = 0,
+    ) -> None:
+        self.scope = scope
+        self.unit = unit
+        self.period = period
+        self.cap = cap
+        self.spent = spent
+        self.held = held
+        self.window_start_us = window_start_us
+        self.window_end_us = window_end_us
+        self.tz = tz
+        self.anchor_us = anchor_us
+        # The highest threshold (in basis points of the cap) already announced this window.
+        self.alert_bp = alert_bp
+
+    @property
+    def key(self) -> AccountKey:
+        """The account's identity: (scope, unit, period)."""
+        return (self.scope, self.unit, self.period)
+
+    def copy(self) -> Account:
+        """Return an independent copy (stores hand out copies, never live rows)."""
+        return Account(
+            self.scope,
+            self.unit,
+            self.period,
+            cap=self.cap,
+            spent=self.spent,
+            held=self.held,
+            window_start_us=self.window_start_us,
+            window_end_us=self.window_end_us,
+            tz=self.tz,
+            anchor_us=self.anchor_us,
+            alert_bp=self.alert_bp,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Account({self.scope!r}, {self.unit!r}, {self.period!r}, cap={self.cap}, "
+            f"spent={self.spent}, held={self.held}, window_start_us={self.window_start_us})"
+        )
+
+
+class HoldRecord:
+    """A hold as the store keeps it."""
+
+    __slots__ = (
+        "amounts",
+        "closed_us",
+        "created_us",
+        "expires_us",
+        "fingerprint",
+        "flags",
+        "id",
+        "request_id",
+        "scopes",
+        "settled",
+        "state",
+        "tags",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        request_id: str | None,
+        scopes: tuple[str, ...],
+        amounts: dict[str, int],
+        state: HoldState,
+        created_us: int,
+        expires_us: int,
+        tags: dict[str, object],
+        fingerprint: str,
+        settled: dict[str, int] | None = None,
+        closed_us: int | None = None,
+        flags: str = "",
+    ) -> None:
+        self.id = id
+        self.request_id = request_id
+        self.scopes = scopes
+        self.amounts = amounts  # held per unit, the same on every scope
+        self.state: HoldState = state
+        self.created_us = created_us
+        self.expires_us = expires_us
+        self.tags = tags
+        self.fingerprint = fingerprint  # what a repeated request_id must match
+        self.settled = settled  # actual amounts once settled
+        self.closed_us = closed_us
+        self.flags = flags  # comma-separated: late, overrun
+
+    def copy(self) -> HoldRecord:
+        """Return an independent copy."""
+        return HoldRecord(
+            self.id,
+            request_id=self.request_id,
+            scopes=self.scopes,
+            amounts=dict(self.amounts),
+            state=self.state,
+            created_us=self.created_us,
+            expires_us=self.expires_us,
+            tags=dict(self.tags),
+            fingerprint=self.fingerprint,
+            settled=None if self.settled is None else dict(self.settled),
+            closed_us=self.closed_us,
+            flags=self.flags,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"HoldRecord({self.id!r}, state={self.state!r}, scopes={self.scopes!r}, "
+            f"amounts={self.amounts!r}, settled={self.settled!r})"
+        )
+
+
+EntryKind: TypeAlias = Literal[
+    "reserved", "extended", "settled", "released", "expired", "overrun", "limit_set",
+    "limit_removed",
+]
+
+
+class Entry:
+    """One append-only journal entry.
+
+    ``amounts`` means: held (reserved, expired, released), the top-up (extended), the actual
+    spend (settled), the spend beyond the hold or the cap (overrun), or the cap (limit_set).
+    """
+
+    __slots__ = ("amounts", "flags", "hold_id", "kind", "request_id", "scopes", "tags", "ts_us")
+
+    def __init__(
+        self,
+        ts_us: int,
+        kind: EntryKind,
+        hold_id: str | None,
+        request_id: str | None,
+        scopes: tuple[str, ...],
+        amounts: dict[str, int],
+        tags: dict[str, object],
+        flags: str = "",
+    ) -> None:
+        self.ts_us = ts_us
+        self.kind: EntryKind = kind
+        self.hold_id = hold_id
+        self.request_id = request_id
+        self.scopes = scopes
+        self.amounts = amounts
+        self.tags = tags
+        self.flags = flags
+
+    def __repr__(self) -> str:
+        return f"Entry({self.ts_us}, {self.kind!r}, {self.hold_id!r}, {self.amounts!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened, handed to ``ledger.on(...)`` callbacks.
+
+    ``kind`` is one of reserved, settled, released, expired, denied, overrun, threshold.
+    ``amounts`` are in the API's units (``Decimal`` USD, ``int`` tokens and requests).
+    """
+
+    kind: str
+    at_us: int
+    hold_id: str | None = None
+    scopes: tuple[str, ...] = ()
+    amounts: dict[str, object] = field(default_factory=dict)
+    scope: str | None = None
+    unit: str | None = None
+    period: str | None = None
+    fraction: float | None = None  # the threshold crossed, for "threshold" events
+    detail: str = ""
+
+
+# --- operations -----------------------------------------------------------------------------
+# Plain (not frozen) dataclasses: they are built on the hot path, and frozen ones build slower.
+
+
+@dataclass(slots=True)
+class Reserve:
+    """Place a hold of ``amounts`` on every account of every scope, or on none."""
+
+    hold_id: str
+    scopes: tuple[str, ...]
+    amounts: dict[str, int]
+    ttl_us: int
+    request_id: str | None
+    tags: dict[str, object]
+    fingerprint: str
+
+
+@dataclass(slots=True)
+class Extend:
+    """Add ``amounts`` to an open hold (and push its expiry), or fail without change."""
+
+    hold_id: str
+    amounts: dict[str, int]
+    ttl_us: int | None
+
+
+@dataclass(slots=True)
+class Settle:
+    """Record the actual spend of a hold; units not given settle at their held amount."""
+
+    hold_id: str
+    amounts: dict[str, int]
+    tags: dict[str, object]
+
+
+@dataclass(slots=True)
+class Release:
+    """Give a hold's amounts back without spending them."""
+
+    hold_id: str
+
+
+@dataclass(slots=True)
+class SetLimit:
+    """Create or change the cap of (scope, unit, period)."""
+
+    scope: str
+    unit: str
+    period: str
+    cap: int
+    tz: str
+
+
+@dataclass(slots=True)
+class RemoveLimit:
+    """Remove the cap of (scope, unit, period); the spend record stays."""
+
+    scope: str
+    unit: str
+    period: str
+
+
+@dataclass(slots=True)
+class Inspect:
+    """Read the accounts of a scope (rolling windows that have passed)."""
+
+    scope: str
+
+
+@dataclass(slots=True)
+class Sweep:
+    """Expire up to ``limit`` overdue holds."""
+
+    limit: int
+
+
+Op: TypeAlias = Reserve | Extend | Settle | Release | SetLimit | RemoveLimit | Inspect | Sweep
+
+
+class Outcome:
+    """What one operation answered: a hold copy, another value, or an error; and events."""
+
+    __slots__ = ("error", "events", "hold", "value")
+
+    def __init__(
+        self,
+        hold: HoldRecord | None = None,
+        *,
+        error: LedgerError | None = None,
+        value: object = None,
+        events: list[Event] | None = None,
+    ) -> None:
+        self.hold = hold
+        self.error = error
+        self.value = value
+        self.events = events

@@ -1,0 +1,160 @@
+"""Argument normalisation, done once for the sync and the async API.
+
+Every check here runs before an operation reaches a store, so bad input is refused with a
+typed error and nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+from capledger.bounds import (
+    MAX_REQUEST_ID_LENGTH,
+    MAX_TAG_KEY_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    MAX_TAGS,
+    MAX_TAGS_BYTES,
+    MAX_TTL_S,
+)
+from capledger.errors import InvalidAmount, InvalidInput, InvalidTag, InvalidTTL
+from capledger.money import AmountLike, Unit, to_units
+
+__all__ = [
+    "amounts_of",
+    "fingerprint",
+    "new_hold_id",
+    "request_id_of",
+    "tags_of",
+    "ttl_us_of",
+]
+
+TagValue = str | int | float | bool | None
+
+
+@lru_cache(maxsize=2048, typed=True)
+def _cached_units(unit: Unit, value: AmountLike) -> int:
+    # The same few amounts recur (a hold per call of one model); parsing a Decimal is not free.
+    return to_units(unit, value)
+
+
+def amounts_of(
+    usd: AmountLike | None,
+    tokens: int | None,
+    requests: int | None,
+    *,
+    required: bool = True,
+) -> dict[str, int]:
+    """Convert the keyword amounts of a call to ``{unit: integer}``, leaving out Nones.
+
+    Raises:
+        InvalidAmount: a bad amount, or none at all when ``required``.
+    """
+    amounts: dict[str, int] = {}
+    try:
+        if usd is not None:
+            amounts["usd"] = _cached_units("usd", usd)
+        if tokens is not None:
+            amounts["tokens"] = _cached_units("tokens", tokens)
+        if requests is not None:
+            amounts["requests"] = _cached_units("requests", requests)
+    except TypeError:  # an unhashable argument cannot be an amount
+        raise InvalidAmount("amounts must be Decimal, int, str or float") from None
+    if required and not amounts:
+        raise InvalidAmount("give at least one amount: usd=, tokens= or requests=")
+    return amounts
+
+
+def ttl_us_of(ttl: float | int | Decimal | timedelta | None) -> int | None:
+    """Convert a TTL (seconds or a timedelta) to microseconds; None stays None.
+
+    Raises:
+        InvalidTTL: zero, negative, not finite, or past ``MAX_TTL_S``.
+    """
+    if ttl is None:
+        return None
+    if isinstance(ttl, timedelta):
+        seconds: float | Decimal = ttl.total_seconds()
+    elif isinstance(ttl, bool) or not isinstance(ttl, int | float | Decimal):
+        raise InvalidTTL(f"ttl must be seconds or a timedelta, not {ttl!r}")
+    else:
+        seconds = ttl
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        raise InvalidTTL(f"ttl must be finite, not {ttl!r}")
+    if isinstance(seconds, Decimal) and not seconds.is_finite():
+        raise InvalidTTL(f"ttl must be finite, not {ttl!r}")
+    if not 0 < seconds <= MAX_TTL_S:
+        raise InvalidTTL(f"ttl must be more than 0 and at most {MAX_TTL_S} seconds, not {ttl!r}")
+    return max(1, int(seconds * 1_000_000))
+
+
+def request_id_of(request_id: str | None) -> str | None:
+    """Validate a request_id: a non-empty printable string of bounded length."""
+    if request_id is None:
+        return None
+    if (
+        not isinstance(request_id, str)
+        or not request_id
+        or len(request_id) > MAX_REQUEST_ID_LENGTH
+        or not request_id.isprintable()
+    ):
+        raise InvalidInput(
+            f"request_id must be 1 to {MAX_REQUEST_ID_LENGTH} printable characters, "
+            f"not {request_id!r}"
+        )
+    return request_id
+
+
+def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
+    """Validate attribution tags: short string keys, scalar values, bounded in size.
+
+    ``Decimal`` values are kept as strings, so a cost in a tag stays exact.
+
+    Raises:
+        InvalidTag: more than ``MAX_TAGS`` tags, a long key or value, a non-scalar value,
+            or more than ``MAX_TAGS_BYTES`` once encoded.
+    """
+    if not tags:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise InvalidTag(f"tags must be a mapping, not {type(tags).__name__}")
+    if len(tags) > MAX_TAGS:
+        raise InvalidTag(f"at most {MAX_TAGS} tags, got {len(tags)}")
+    clean: dict[str, TagValue] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY_LENGTH:
+            raise InvalidTag(f"tag keys must be 1 to {MAX_TAG_KEY_LENGTH} characters: {key!r}")
+        if isinstance(value, Decimal):
+            value = str(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidTag(f"tag {key!r} must be finite")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InvalidTag(f"tag {key!r} must be a string, number or bool, not {value!r}")
+        if isinstance(value, str) and len(value) > MAX_TAG_VALUE_LENGTH:
+            raise InvalidTag(f"tag {key!r} is longer than {MAX_TAG_VALUE_LENGTH} characters")
+        clean[key] = value
+    if len(json.dumps(clean, separators=(",", ":"))) > MAX_TAGS_BYTES:
+        raise InvalidTag(f"tags are larger than {MAX_TAGS_BYTES} bytes once encoded")
+    return clean
+
+
+def fingerprint(
+    scopes: tuple[str, ...], amounts: dict[str, int], ttl_us: int, tags: dict[str, TagValue]
+) -> str:
+    """A digest of what a reserve asked for, so a reused request_id can be compared."""
+    payload = json.dumps(
+        [sorted(scopes), sorted(amounts.items()), ttl_us, sorted(tags.items())],
+        separators=(",", ":"),
+    )
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def new_hold_id() -> str:
+    """A random hold id: 96 bits, so ids from many processes never collide in practice."""
+    return "h_" + os.urandom(12).hex()

@@ -1,0 +1,177 @@
+"""Every error capledger raises on purpose.
+
+The tree::
+
+    LedgerError
+    ├── BudgetExceeded          a hold or extension would pass a cap
+    ├── HoldClosed              the hold is settled, released or expired and the request conflicts
+    ├── HoldNotFound            no hold has that id
+    ├── IdempotencyConflict     a request_id was reused with a different payload
+    ├── InvalidInput (also ValueError)   bad arguments; nothing was written
+    │   ├── InvalidAmount       NaN, infinite, negative, fractional tokens, past the bound
+    │   ├── InvalidScope        not ``kind:id``, or too long
+    │   ├── InvalidUnit         not one of usd, tokens, requests
+    │   ├── InvalidPeriod       not a calendar period or a fixed duration such as ``30d``
+    │   ├── InvalidTTL          zero, negative or past the bound
+    │   └── InvalidTag          not a string key with a scalar value, or too large
+    ├── ConfigurationError      a bad URL, option or environment variable
+    ├── BackendUnavailable      the store cannot be reached; the driver error is the cause
+    └── UnknownModel            no price is known for a model and the policy says raise
+
+Invariant failures (a bug in capledger itself) are not ``LedgerError``: they raise
+``LedgerInvariantError`` so that no ``except LedgerError`` swallows them.
+
+The docstring of each class is its default message.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+__all__ = [
+    "BackendUnavailable",
+    "BudgetExceeded",
+    "ConfigurationError",
+    "HoldClosed",
+    "HoldNotFound",
+    "IdempotencyConflict",
+    "InvalidAmount",
+    "InvalidInput",
+    "InvalidPeriod",
+    "InvalidScope",
+    "InvalidTTL",
+    "InvalidTag",
+    "InvalidUnit",
+    "LedgerError",
+    "LedgerInvariantError",
+    "UnknownModel",
+]
+
+
+class LedgerError(Exception):
+    """A capledger operation failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class BudgetExceeded(LedgerError):
+    """The budget cannot pay for this request."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        scope: str,
+        unit: str,
+        period: str,
+        requested: Decimal | int,
+        available: Decimal | int,
+        retry_after: timedelta | None = None,
+    ) -> None:
+        self.scope = scope
+        self.unit = unit
+        self.period = period
+        self.requested = requested
+        self.available = available
+        self.retry_after = retry_after
+        if message is None:
+            message = (
+                f"{scope} has {available} {unit} available in its {period} limit; "
+                f"{requested} requested"
+            )
+            if retry_after is not None:
+                message += f" (the window resets in {retry_after})"
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields need help to cross a process boundary (multiprocessing).
+        return (
+            _rebuild_budget_exceeded,
+            (
+                str(self),
+                self.scope,
+                self.unit,
+                self.period,
+                self.requested,
+                self.available,
+                self.retry_after,
+            ),
+        )
+
+
+def _rebuild_budget_exceeded(
+    message: str,
+    scope: str,
+    unit: str,
+    period: str,
+    requested: Decimal | int,
+    available: Decimal | int,
+    retry_after: timedelta | None,
+) -> BudgetExceeded:
+    return BudgetExceeded(
+        message,
+        scope=scope,
+        unit=unit,
+        period=period,
+        requested=requested,
+        available=available,
+        retry_after=retry_after,
+    )
+
+
+class HoldClosed(LedgerError):
+    """The hold is already closed and this request conflicts with how it closed."""
+
+
+class HoldNotFound(LedgerError):
+    """No hold has that id."""
+
+
+class IdempotencyConflict(LedgerError):
+    """This request_id was already used with a different payload."""
+
+
+class InvalidInput(LedgerError, ValueError):
+    """The arguments are not valid; nothing was written."""
+
+
+class InvalidAmount(InvalidInput):
+    """The amount is not a finite, non-negative number within the bound."""
+
+
+class InvalidScope(InvalidInput):
+    """A scope must be a string 'kind:id' within the length bounds."""
+
+
+class InvalidUnit(InvalidInput):
+    """The unit must be one of: usd, tokens, requests."""
+
+
+class InvalidPeriod(InvalidInput):
+    """The period must be total, minute, hour, day, week, month, year or a duration like 30d."""
+
+
+class InvalidTTL(InvalidInput):
+    """The TTL must be a positive number of seconds within the bound."""
+
+
+class InvalidTag(InvalidInput):
+    """Tags must map short string keys to short scalar values."""
+
+
+class ConfigurationError(LedgerError):
+    """capledger is not configured correctly."""
+
+
+class BackendUnavailable(LedgerError):
+    """The store could not be reached; the operation may be retried."""
+
+
+class UnknownModel(LedgerError):
+    """No price is known for this model."""
+
+
+class LedgerInvariantError(AssertionError):
+    """An internal invariant was broken: this is a bug in capledger, please report it."""

@@ -1,0 +1,1008 @@
+"""``Ledger`` and ``AsyncLedger``: the public API over a store.
+
+All logic that is not I/O lives in ``_LedgerBase`` and ``_HoldBase``: argument checks, the
+operations sent to the store, how an outcome becomes a return value or an error, events.
+``Ledger``/``Hold`` and ``AsyncLedger``/``AsyncHold`` are thin shells that only differ in
+how they wait for the store (a call, or an ``await``), as httpx does with its clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import warnings
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+from capledger._batch import AsyncBatcher, Batcher
+from capledger._core import (
+    Account,
+    Config,
+    Event,
+    Extend,
+    HoldRecord,
+    Inspect,
+    Op,
+    Outcome,
+    Release,
+    RemoveLimit,
+    Reserve,
+    SetLimit,
+    Settle,
+    Sweep,
+    parse_period,
+    parse_timezone,
+)
+from capledger._core.audit import VerifyReport, build_report, verify
+from capledger._validate import (
+    amounts_of,
+    fingerprint,
+    new_hold_id,
+    request_id_of,
+    tags_of,
+    ttl_us_of,
+)
+from capledger.bounds import DEFAULT_TTL_S, MAX_SWEEP_PER_STEP
+from capledger.clock import Clock, SystemClock, from_us, to_us
+from capledger.errors import (
+    BudgetExceeded,
+    ConfigurationError,
+    InvalidInput,
+    LedgerError,
+    LedgerInvariantError,
+)
+from capledger.money import UNITS, AmountLike, from_units, parse_unit, to_units
+from capledger.scopes import parse_scope, parse_scopes
+from capledger.stores import Store, open_store
+
+__all__ = [
+    "DEFAULT_URL",
+    "EVENT_KINDS",
+    "AsyncHold",
+    "AsyncLedger",
+    "Balance",
+    "Hold",
+    "HoldInfo",
+    "Ledger",
+    "Limit",
+    "UnsettledHoldWarning",
+]
+
+_LOG = logging.getLogger("capledger")
+DEFAULT_URL: Final = "sqlite:///capledger.db"
+EVENT_KINDS: Final = ("reserved", "settled", "released", "expired", "denied", "overrun", "threshold")
+_T = TypeVar("_T")
+
+
+class UnsettledHoldWarning(UserWarning):
+    """A hold left its ``with`` block unsettled with nothing observed: it was settled in full."""
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One account of a scope, in API units (``Decimal`` USD, ``int`` tokens and requests).
+
+    ``available`` is ``cap - spent - held`` (never below zero), or None with no cap.
+    ``window_end`` is None for the ``total`` period.
+    """
+
+    scope: str
+    unit: str
+    period: str
+    cap: Decimal | int | None
+    spent: Decimal | int
+    held: Decimal | int
+    available: Decimal | int | None
+    window_start: datetime
+    window_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A cap on one (scope, unit, period)."""
+
+    scope: str
+    unit: str
+    period: str
+    cap: Decimal | int
+    tz: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldInfo:
+    """A read-only view of a hold, as listed by ``holds()``."""
+
+    id: str
+    request_id: str | None
+    scopes: tuple[str, ...]
+    amounts: dict[str, Decimal | int]
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    settled: dict[str, Decimal | int] | None
+    flags: str
+    tags: dict[str, object]
+
+
+def _api_amounts(amounts: Mapping[str, int]) -> dict[str, Decimal | int]:
+    return {unit: from_units(unit, amount) for unit, amount in amounts.items()}
+
+
+def _balance(account: Account) -> Balance:
+    unit = account.unit
+    cap = account.cap
+    return Balance(
+        scope=account.scope,
+        unit=unit,
+        period=account.period,
+        cap=None if cap is None else from_units(unit, cap),
+        spent=from_units(unit, account.spent),
+        held=from_units(unit, account.held),
+        available=None
+        if cap is None
+        else from_units(unit, max(0, cap - account.spent - account.held)),
+        window_start=from_us(account.window_start_us),
+        window_end=None if account.window_end_us is None else from_us(account.window_end_us),
+    )
+
+
+def _hold_info(record: HoldRecord) -> HoldInfo:
+    return HoldInfo(
+        id=record.id,
+        request_id=record.request_id,
+        scopes=record.scopes,
+        amounts=_api_amounts(record.amounts),
+        state=record.state,
+        created_at=from_us(record.created_us),
+        expires_at=from_us(record.expires_us),
+        settled=None if record.settled is None else _api_amounts(record.settled),
+        flags=record.flags,
+        tags=dict(record.tags),
+    )
+
+
+def _moment_us(moment: datetime | None) -> int | None:
+    return None if moment is None else to_us(moment)
+
+
+class _LedgerBase:
+    """Everything ``Ledger`` and ``AsyncLedger`` share: no I/O here."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        thresholds: Sequence[float | Decimal | str] = (0.8, 0.95),
+        timezone: str = "UTC",
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._config = Config(_threshold_bps(thresholds))
+        parse_timezone(timezone)
+        self._timezone = timezone
+        self.url = url or os.environ.get("CAPLEDGER_URL") or DEFAULT_URL
+        self._store: Store = open_store(self.url, self._clock)
+        self._listeners: dict[str, list[Callable[[Event], object]]] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # --- events -----------------------------------------------------------------------------
+
+    def on(self, event: str, callback: Callable[[Event], object]) -> Callable[[Event], object]:
+        """Call ``callback(event)`` whenever ``event`` happens; returns ``callback``.
+
+        Events: reserved, settled, released, expired, denied, overrun, threshold. A callback
+        that raises is logged and never breaks the ledger. Callbacks run in the thread (or
+        task) whose operation caused the event.
+        """
+        if event not in EVENT_KINDS:
+            raise InvalidInput(f"unknown event {event!r}; use one of {', '.join(EVENT_KINDS)}")
+        self._listeners.setdefault(event, []).append(callback)
+        return callback
+
+    def off(self, event: str, callback: Callable[[Event], object]) -> None:
+        """Stop calling ``callback`` for ``event``."""
+        listeners = self._listeners.get(event, [])
+        if callback in listeners:
+            listeners.remove(callback)
+
+    def _emit(self, events: Iterable[Event]) -> None:
+        for event in events:
+            for callback in self._listeners.get(event.kind, ()):
+                try:
+                    callback(event)
+                except Exception:
+                    _LOG.exception("capledger %s callback %r failed", event.kind, callback)
+
+    def _unwrap(self, outcome: Outcome) -> Outcome:
+        """Fire the outcome's events, then raise its error if it has one."""
+        if outcome.events:
+            self._emit(outcome.events)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    # --- building operations (validation happens here, before any I/O) ---------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError(f"this {type(self).__name__} is closed")
+
+    def _reserve_op(
+        self,
+        scopes: str | Sequence[str],
+        usd: AmountLike | None,
+        tokens: int | None,
+        requests: int | None,
+        request_id: str | None,
+        ttl: float | timedelta,
+        tags: Mapping[str, object] | None,
+    ) -> Reserve:
+        self._check_open()
+        scope_tuple = parse_scopes(scopes)
+        amounts = amounts_of(usd, tokens, requests)
+        ttl_us = ttl_us_of(ttl)
+        if ttl_us is None:
+            raise InvalidInput("ttl is required")
+        clean_tags = tags_of(tags)
+        checked_request_id = request_id_of(request_id)
+        return Reserve(
+            hold_id=new_hold_id(),
+            scopes=scope_tuple,
+            amounts=amounts,
+            ttl_us=ttl_us,
+            request_id=checked_request_id,
+            tags=clean_tags,  # type: ignore[arg-type]
+            fingerprint=""
+            if checked_request_id is None
+            else fingerprint(scope_tuple, amounts, ttl_us, clean_tags),
+        )
+
+    def _reserved(self, outcome: Outcome) -> HoldRecord:
+        record = self._unwrap(outcome).hold
+        if record is None:
+            raise LedgerInvariantError("a reserve outcome without a hold")
+        if self._listeners.get("reserved"):
+            self._emit(
+                [
+                    Event(
+                        "reserved",
+                        record.created_us,
+                        hold_id=record.id,
+                        scopes=record.scopes,
+                        amounts=_api_amounts(record.amounts),
+                    )
+                ]
+            )
+        return record
+
+    def _set_limit_ops(
+        self,
+        scope: str,
+        usd: AmountLike | None,
+        tokens: int | None,
+        requests: int | None,
+        period: str,
+        tz: str | None,
+    ) -> list[Op]:
+        self._check_open()
+        checked_scope = parse_scope(scope)
+        canonical_period = parse_period(period)
+        zone = tz or self._timezone
+        parse_timezone(zone)
+        caps: dict[str, int] = {}
+        for unit, value in (("usd", usd), ("tokens", tokens), ("requests", requests)):
+            if value is not None:
+                caps[unit] = to_units(parse_unit(unit), value, cap=True)
+        if not caps:
+            raise InvalidInput("give at least one cap: usd=, tokens= or requests=")
+        return [
+            SetLimit(checked_scope, unit, canonical_period, cap, zone)
+            for unit, cap in caps.items()
+        ]
+
+    def _remove_limit_ops(self, scope: str, period: str, unit: str | None) -> list[Op]:
+        self._check_open()
+        checked_scope = parse_scope(scope)
+        canonical_period = parse_period(period)
+        units = UNITS if unit is None else (parse_unit(unit),)
+        return [RemoveLimit(checked_scope, u, canonical_period) for u in units]
+
+    def _balances(self, outcome: Outcome, unit: str | None) -> list[Balance]:
+        accounts: list[Account] = self._unwrap(outcome).value  # type: ignore[assignment]
+        balances = [_balance(a) for a in accounts if unit is None or a.unit == unit]
+        order = {name: index for index, name in enumerate(UNITS)}
+        balances.sort(key=lambda b: (order.get(b.unit, 9), b.period != "total", b.period))
+        return balances
+
+    def _inspect_op(self, scope: str, unit: str | None) -> Op:
+        self._check_open()
+        if unit is not None:
+            parse_unit(unit)
+        return Inspect(parse_scope(scope))
+
+    def _limits(self, scope: str | None) -> list[Limit]:
+        if scope is not None:
+            parse_scope(scope)
+        return [
+            Limit(a.scope, a.unit, a.period, from_units(a.unit, a.cap), a.tz)
+            for a in self._store.accounts(scope)
+            if a.cap is not None
+        ]
+
+    def _holds(self, scope: str | None, state: str | None, limit: int) -> list[HoldInfo]:
+        if scope is not None:
+            parse_scope(scope)
+        states = ("open", "settled", "released", "expired") if state is None else (state,)
+        if state is not None and state not in ("open", "settled", "released", "expired"):
+            raise InvalidInput(f"unknown hold state {state!r}")
+        return [_hold_info(r) for r in self._store.holds(scope=scope, states=states, limit=limit)]
+
+    def _report(
+        self, group_by: Sequence[str], since: datetime | None, until: datetime | None
+    ) -> list[dict[str, object]]:
+        if isinstance(group_by, str):
+            group_by = [group_by]
+        if not group_by or len(set(group_by)) != len(group_by):
+            raise InvalidInput("group_by needs one or more distinct keys")
+        entries = self._store.journal(_moment_us(since), _moment_us(until))
+        return build_report(entries, list(group_by))
+
+    def _verify(self) -> VerifyReport:
+        accounts, open_holds, entries = self._store.audit_snapshot()
+        return verify(accounts, open_holds, entries)
+
+
+def _threshold_bps(thresholds: Sequence[float | Decimal | str]) -> tuple[int, ...]:
+    bps = []
+    for fraction in thresholds:
+        try:
+            value = Decimal(str(fraction))
+        except ArithmeticError:
+            raise ConfigurationError(f"threshold {fraction!r} is not a number") from None
+        if not value.is_finite() or not 0 < value <= 1:
+            raise ConfigurationError(f"thresholds are fractions in (0, 1], not {fraction!r}")
+        bps.append(int(value * 10_000))
+    return tuple(sorted(set(bps)))
+
+
+class _HoldBase:
+    """The state and decisions of a hold, shared by ``Hold`` and ``AsyncHold``."""
+
+    __slots__ = ("_ledger", "_observed", "_record")
+
+    def __init__(self, ledger: _LedgerBase, record: HoldRecord) -> None:
+        self._ledger = ledger
+        self._record = record
+        self._observed: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.id} {self.state} {self.scopes} "
+            f"{self.amounts}>"
+        )
+
+    @property
+    def id(self) -> str:
+        """The hold's id."""
+        return self._record.id
+
+    @property
+    def request_id(self) -> str | None:
+        """The request_id it was placed with, if any."""
+        return self._record.request_id
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The scopes it is charged to."""
+        return self._record.scopes
+
+    @property
+    def amounts(self) -> dict[str, Decimal | int]:
+        """The amounts held, per unit (``Decimal`` USD)."""
+        return _api_amounts(self._record.amounts)
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the hold expires if it is neither settled nor released."""
+        return from_us(self._record.expires_us)
+
+    @property
+    def state(self) -> str:
+        """open, settled, released or expired (as last seen by this object)."""
+        return self._record.state
+
+    @property
+    def settled_amounts(self) -> dict[str, Decimal | int] | None:
+        """The actual amounts it settled at, once settled."""
+        settled = self._record.settled
+        return None if settled is None else _api_amounts(settled)
+
+    @property
+    def observed(self) -> dict[str, Decimal | int]:
+        """The running amounts reported with ``observe()``."""
+        return _api_amounts(self._observed)
+
+    @property
+    def flags(self) -> str:
+        """``late`` and/or ``overrun`` once settled, comma-separated."""
+        return self._record.flags
+
+    @property
+    def tags(self) -> dict[str, object]:
+        """The attribution tags."""
+        return dict(self._record.tags)
+
+    def _update(self, outcome: Outcome) -> None:
+        record = self._ledger._unwrap(outcome).hold
+        if record is None:
+            raise LedgerInvariantError("a hold outcome without a hold")
+        self._record = record
+
+    def _settle_op(
+        self,
+        usd: AmountLike | None,
+        tokens: int | None,
+        requests: int | None,
+        tags: Mapping[str, object] | None,
+    ) -> Settle:
+        return Settle(self.id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))  # type: ignore[arg-type]
+
+    def _extend_op(
+        self,
+        usd: AmountLike | None,
+        tokens: int | None,
+        requests: int | None,
+        ttl: float | timedelta | None,
+    ) -> Extend:
+        amounts = amounts_of(usd, tokens, requests, required=False)
+        ttl_us = ttl_us_of(ttl)
+        if not amounts and ttl_us is None:
+            raise InvalidInput("extend needs an amount (usd=, tokens=, requests=) or a ttl")
+        return Extend(self.id, amounts, ttl_us)
+
+    def _observe_ops(
+        self, usd: AmountLike | None, tokens: int | None, requests: int | None
+    ) -> list[Extend]:
+        """Record running amounts; return the extensions to try, most generous first.
+
+        Running amounts only grow: a smaller value than one seen before is ignored, so an
+        observed cost is never under-recorded.
+        """
+        for unit, amount in amounts_of(usd, tokens, requests).items():
+            if amount > self._observed.get(unit, 0):
+                self._observed[unit] = amount
+        held = self._record.amounts
+        gap = {u: a - held.get(u, 0) for u, a in self._observed.items() if a > held.get(u, 0)}
+        if not gap or self._record.state != "open":
+            return []
+        # Ask for headroom (a quarter of the hold more) to spare a round trip per chunk,
+        # and fall back to the exact gap when the budget cannot spare the headroom.
+        roomy = {u: a + max(a, held.get(u, 0) // 4) for u, a in gap.items()}
+        return [Extend(self.id, roomy, None), Extend(self.id, gap, None)]
+
+    def _exit_op(self, failed: bool) -> Op | None:
+        """What leaving the ``with`` block does to a hold the caller did not close."""
+        if self._record.state != "open":
+            return None
+        if self._observed:
+            return Settle(self.id, dict(self._observed), {})
+        if failed:
+            return Release(self.id)
+        warnings.warn(
+            f"hold {self.id} left its block unsettled with nothing observed; "
+            "it was settled at the full held amount",
+            UnsettledHoldWarning,
+            stacklevel=4,
+        )
+        return Settle(self.id, {}, {})
+
+
+# ---------------------------------------------------------------------------------------------
+# The synchronous shells
+
+
+class Hold(_HoldBase):
+    """A hold placed by ``Ledger.reserve``; also a context manager (see DESIGN section 6)."""
+
+    __slots__ = ()
+    _ledger: Ledger
+
+    def settle(
+        self,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> Hold:
+        """Record the actual spend; units not given settle at their held amount.
+
+        A settle above the hold is recorded in full and flagged ``overrun``; settling an
+        expired hold records the spend flagged ``late``. Repeating the same settle is a
+        no-op; a different one raises ``HoldClosed``.
+        """
+        self._update(self._ledger._execute(self._settle_op(usd, tokens, requests, tags)))
+        return self
+
+    def release(self) -> Hold:
+        """Give the held amounts back (nothing was spent); a no-op if already released."""
+        self._update(self._ledger._execute(Release(self.id)))
+        return self
+
+    def extend(
+        self,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        ttl: float | timedelta | None = None,
+    ) -> Hold:
+        """Add to the hold atomically (or raise ``BudgetExceeded``) and/or push its expiry
+        to at least ``ttl`` seconds from now."""
+        self._update(self._ledger._execute(self._extend_op(usd, tokens, requests, ttl)))
+        return self
+
+    def observe(
+        self,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+    ) -> Hold:
+        """Report the running cost while streaming (totals so far, not increments).
+
+        When the running cost passes the hold, the hold is extended; if the budget cannot
+        pay, ``BudgetExceeded`` is raised and the caller should stop the stream. What was
+        observed is settled when the hold's block ends, even after an exception.
+        """
+        refusal: BudgetExceeded | None = None
+        for op in self._observe_ops(usd, tokens, requests):
+            try:
+                self._update(self._ledger._execute(op))
+                return self
+            except BudgetExceeded as error:
+                refusal = error
+        if refusal is not None:
+            raise refusal
+        return self
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        op = self._exit_op(failed=exc is not None)
+        if op is None:
+            return
+        if exc is None:
+            self._update(self._ledger._execute(op))
+            return
+        try:
+            self._update(self._ledger._execute(op))
+        except LedgerError:  # the caller's exception matters more; keep ours in the log
+            _LOG.exception("capledger could not close hold %s after an error", self.id)
+
+
+class Ledger(_LedgerBase):
+    """A cost ledger over a store, for threads and plain code.
+
+    Args:
+        url: ``sqlite:///path`` (default ``$CAPLEDGER_URL``, else ``sqlite:///capledger.db``),
+            ``memory://``, ``postgresql://...`` or ``redis://...``.
+        clock: where time comes from (``ManualClock`` in tests).
+        thresholds: fractions of a cap whose crossing fires a ``threshold`` event, once per
+            window.
+        timezone: the IANA time zone of calendar periods when ``set_limit`` names none.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        thresholds: Sequence[float | Decimal | str] = (0.8, 0.95),
+        timezone: str = "UTC",
+    ) -> None:
+        super().__init__(url, clock=clock, thresholds=thresholds, timezone=timezone)
+        self._batcher = Batcher(self._store, self._config) if self._store.batches else None
+
+    def _execute(self, op: Op) -> Outcome:
+        if self._batcher is not None:
+            return self._batcher.submit(op)
+        return self._store.execute([op], self._config)[0]
+
+    def _execute_all(self, ops: Sequence[Op]) -> list[Outcome]:
+        return self._store.execute(ops, self._config)
+
+    def reserve(
+        self,
+        scopes: str | Sequence[str],
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        request_id: str | None = None,
+        ttl: float | timedelta = DEFAULT_TTL_S,
+        tags: Mapping[str, object] | None = None,
+    ) -> Hold:
+        """Hold ``usd`` / ``tokens`` / ``requests`` on every limit of every scope, or on none.
+
+        Args:
+            scopes: ``"kind:id"`` or a list of them (at most 16).
+            usd: dollars as ``Decimal``, ``int``, ``str`` or ``float`` (taken through ``str``).
+            tokens: whole tokens.
+            requests: whole requests.
+            request_id: makes the call idempotent: the same id returns the same hold.
+            ttl: seconds (at most a day) after which an unsettled hold expires.
+            tags: attribution tags (model, feature, ...), journaled with every entry.
+
+        Raises:
+            BudgetExceeded: a limit cannot pay; nothing was held anywhere.
+            IdempotencyConflict: ``request_id`` was used with a different payload.
+            InvalidInput: bad arguments (``InvalidAmount``, ``InvalidScope``, ...).
+        """
+        op = self._reserve_op(scopes, usd, tokens, requests, request_id, ttl, tags)
+        return Hold(self, self._reserved(self._execute(op)))
+
+    def settle(
+        self,
+        hold_id: str,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> HoldInfo:
+        """Settle a hold by id (for a hold placed by another process); see ``Hold.settle``."""
+        op = Settle(hold_id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))  # type: ignore[arg-type]
+        return _hold_info(self._unwrap(self._execute(op)).hold)  # type: ignore[arg-type]
+
+    def release(self, hold_id: str) -> HoldInfo:
+        """Release a hold by id; see ``Hold.release``."""
+        return _hold_info(self._unwrap(self._execute(Release(hold_id))).hold)  # type: ignore[arg-type]
+
+    def set_limit(
+        self,
+        scope: str,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        period: str = "total",
+        tz: str | None = None,
+    ) -> None:
+        """Cap ``scope`` per ``period`` (total, minute … year, or a duration like ``30d``).
+
+        A new cap takes effect at once. A new limit starts from the truth: the spend its
+        current window already has in the journal, and the open holds on the scope.
+        """
+        for outcome in self._execute_all(
+            self._set_limit_ops(scope, usd, tokens, requests, period, tz)
+        ):
+            self._unwrap(outcome)
+
+    def remove_limit(self, scope: str, *, period: str = "total", unit: str | None = None) -> int:
+        """Remove the caps of ``scope`` for ``period`` (one ``unit`` or all); return how many."""
+        outcomes = self._execute_all(self._remove_limit_ops(scope, period, unit))
+        return sum(bool(self._unwrap(outcome).value) for outcome in outcomes)
+
+    def limits(self, scope: str | None = None) -> list[Limit]:
+        """Every cap (of ``scope`` if given)."""
+        return self._limits(scope)
+
+    def balance(self, scope: str, *, unit: str | None = None) -> list[Balance]:
+        """The accounts of ``scope`` in their current window (of ``unit`` if given)."""
+        return self._balances(self._execute(self._inspect_op(scope, unit)), unit)
+
+    def holds(
+        self, *, scope: str | None = None, state: str | None = "open", limit: int = 1000
+    ) -> list[HoldInfo]:
+        """Holds (open ones by default; ``state=None`` for all), oldest first."""
+        return self._holds(scope, state, limit)
+
+    def report(
+        self,
+        group_by: Sequence[str] = ("scope",),
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, object]]:
+        """Settled spend grouped by scope, kind, unit, day, hour, month or any tag name."""
+        return self._report(group_by, since, until)
+
+    def verify(self) -> VerifyReport:
+        """Recompute every account from the journal and the open holds and compare."""
+        return self._verify()
+
+    def sweep(self) -> int:
+        """Expire every overdue hold now; return how many (expiry also happens lazily)."""
+        total = 0
+        while True:
+            count: int = self._unwrap(self._execute(Sweep(MAX_SWEEP_PER_STEP))).value  # type: ignore[assignment]
+            total += count
+            if count < MAX_SWEEP_PER_STEP:
+                return total
+
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations; return their names."""
+        return self._store.migrate()
+
+    def close(self) -> None:
+        """Close the store's connections; the ledger cannot be used afterwards."""
+        if not self._closed:
+            self._closed = True
+            self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The asynchronous shells
+
+
+class AsyncHold(_HoldBase):
+    """A hold placed by ``AsyncLedger.reserve``; its methods are coroutines."""
+
+    __slots__ = ()
+    _ledger: AsyncLedger
+
+    async def settle(
+        self,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> AsyncHold:
+        """Record the actual spend; see ``Hold.settle``."""
+        self._update(await self._ledger._execute(self._settle_op(usd, tokens, requests, tags)))
+        return self
+
+    async def release(self) -> AsyncHold:
+        """Give the held amounts back; see ``Hold.release``."""
+        self._update(await self._ledger._execute(Release(self.id)))
+        return self
+
+    async def extend(
+        self,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        ttl: float | timedelta | None = None,
+    ) -> AsyncHold:
+        """Add to the hold atomically and/or push its expiry; see ``Hold.extend``."""
+        self._update(await self._ledger._execute(self._extend_op(usd, tokens, requests, ttl)))
+        return self
+
+    async def observe(
+        self,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+    ) -> AsyncHold:
+        """Report the running cost while streaming; see ``Hold.observe``."""
+        refusal: BudgetExceeded | None = None
+        for op in self._observe_ops(usd, tokens, requests):
+            try:
+                self._update(await self._ledger._execute(op))
+                return self
+            except BudgetExceeded as error:
+                refusal = error
+        if refusal is not None:
+            raise refusal
+        return self
+
+    async def __aenter__(self) -> AsyncHold:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        op = self._exit_op(failed=exc is not None)
+        if op is None:
+            return
+        if exc is None:
+            self._update(await self._ledger._execute(op))
+            return
+        try:
+            self._update(await self._ledger._execute(op))
+        except LedgerError:
+            _LOG.exception("capledger could not close hold %s after an error", self.id)
+
+
+class _PendingHold:
+    """What ``AsyncLedger.reserve`` returns: await it, or enter it with ``async with``."""
+
+    __slots__ = ("_hold", "_ledger", "_op")
+
+    def __init__(self, ledger: AsyncLedger, op: Reserve) -> None:
+        self._ledger = ledger
+        self._op = op
+        self._hold: AsyncHold | None = None
+
+    async def _place(self) -> AsyncHold:
+        outcome = await self._ledger._execute(self._op)
+        return AsyncHold(self._ledger, self._ledger._reserved(outcome))
+
+    def __await__(self) -> Generator[Any, None, AsyncHold]:
+        return self._place().__await__()
+
+    async def __aenter__(self) -> AsyncHold:
+        self._hold = await self._place()
+        return self._hold
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._hold is not None:
+            await self._hold.__aexit__(exc_type, exc, traceback)
+
+
+class AsyncLedger(_LedgerBase):
+    """The same ledger for asyncio: every method of ``Ledger`` as a coroutine.
+
+    ``reserve`` returns an object to ``await`` or to enter with ``async with``. Arguments are
+    those of ``Ledger``.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        thresholds: Sequence[float | Decimal | str] = (0.8, 0.95),
+        timezone: str = "UTC",
+    ) -> None:
+        super().__init__(url, clock=clock, thresholds=thresholds, timezone=timezone)
+        self._batcher = AsyncBatcher(self._store, self._config) if self._store.batches else None
+
+    async def _execute(self, op: Op) -> Outcome:
+        if self._batcher is not None:
+            return await self._batcher.submit(op)
+        return (await self._store.aexecute([op], self._config))[0]
+
+    async def _execute_all(self, ops: Sequence[Op]) -> list[Outcome]:
+        return await self._store.aexecute(ops, self._config)
+
+    async def _read(self, read: Callable[..., _T], *args: Any) -> _T:
+        # Reads are synchronous on every store; keep the event loop free while they run.
+        if not self._store.batches:
+            return read(*args)
+        return await asyncio.to_thread(read, *args)
+
+    def reserve(
+        self,
+        scopes: str | Sequence[str],
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        request_id: str | None = None,
+        ttl: float | timedelta = DEFAULT_TTL_S,
+        tags: Mapping[str, object] | None = None,
+    ) -> _PendingHold:
+        """Hold budget on every scope, or on none; see ``Ledger.reserve``.
+
+        Bad arguments raise at once; the hold is placed when the result is awaited or
+        entered.
+        """
+        return _PendingHold(
+            self, self._reserve_op(scopes, usd, tokens, requests, request_id, ttl, tags)
+        )
+
+    async def settle(
+        self,
+        hold_id: str,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> HoldInfo:
+        """Settle a hold by id; see ``Ledger.settle``."""
+        op = Settle(hold_id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))  # type: ignore[arg-type]
+        return _hold_info(self._unwrap(await self._execute(op)).hold)  # type: ignore[arg-type]
+
+    async def release(self, hold_id: str) -> HoldInfo:
+        """Release a hold by id; see ``Ledger.release``."""
+        return _hold_info(self._unwrap(await self._execute(Release(hold_id))).hold)  # type: ignore[arg-type]
+
+    async def set_limit(
+        self,
+        scope: str,
+        *,
+        usd: AmountLike | None = None,
+        tokens: int | None = None,
+        requests: int | None = None,
+        period: str = "total",
+        tz: str | None = None,
+    ) -> None:
+        """Cap ``scope`` per ``period``; see ``Ledger.set_limit``."""
+        ops = self._set_limit_ops(scope, usd, tokens, requests, period, tz)
+        for outcome in await self._execute_all(ops):
+            self._unwrap(outcome)
+
+    async def remove_limit(
+        self, scope: str, *, period: str = "total", unit: str | None = None
+    ) -> int:
+        """Remove caps of ``scope``; see ``Ledger.remove_limit``."""
+        outcomes = await self._execute_all(self._remove_limit_ops(scope, period, unit))
+        return sum(bool(self._unwrap(outcome).value) for outcome in outcomes)
+
+    async def limits(self, scope: str | None = None) -> list[Limit]:
+        """Every cap; see ``Ledger.limits``."""
+        return await self._read(self._limits, scope)
+
+    async def balance(self, scope: str, *, unit: str | None = None) -> list[Balance]:
+        """The accounts of ``scope``; see ``Ledger.balance``."""
+        return self._balances(await self._execute(self._inspect_op(scope, unit)), unit)
+
+    async def holds(
+        self, *, scope: str | None = None, state: str | None = "open", limit: int = 1000
+    ) -> list[HoldInfo]:
+        """Holds; see ``Ledger.holds``."""
+        return await self._read(self._holds, scope, state, limit)
+
+    async def report(
+        self,
+        group_by: Sequence[str] = ("scope",),
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, object]]:
+        """Settled spend by group; see ``Ledger.report``."""
+        return await self._read(self._report, group_by, since, until)
+
+    async def verify(self) -> VerifyReport:
+        """Recompute every account from the journal; see ``Ledger.verify``."""
+        return await self._read(self._verify)
+
+    async def sweep(self) -> int:
+        """Expire every overdue hold now; see ``Ledger.sweep``."""
+        total = 0
+        while True:
+            outcome = await self._execute(Sweep(MAX_SWEEP_PER_STEP))
+            count: int = self._unwrap(outcome).value  # type: ignore[assignment]
+            total += count
+            if count < MAX_SWEEP_PER_STEP:
+                return total
+
+    async def migrate(self) -> list[str]:
+        """Apply pending schema migrations; see ``Ledger.migrate``."""
+        return await self._read(self._store.migrate)
+
+    async def aclose(self) -> None:
+        """Close the store's connections; the ledger cannot be used afterwards."""
+        if not self._closed:
+            self._closed = True
+            await self._store.aclose()
+
+    async def __aenter__(self) -> AsyncLedger:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

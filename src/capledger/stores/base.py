@@ -1,0 +1,102 @@
+"""The store contract: one atomic step that runs the core's decisions, plus reads.
+
+A store never decides anything. ``execute`` opens its atomic step (a lock, a transaction),
+hands the core a ``State`` over its rows, and makes the changes durable before it returns.
+Driver exceptions are turned into ``BackendUnavailable`` here, once, for every store: each
+store only declares which exceptions its driver raises for a lost or busy backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
+from capledger.clock import Clock
+from capledger.errors import BackendUnavailable
+
+__all__ = ["Store", "dumps", "loads"]
+
+
+def dumps(value: object) -> str:
+    """Encode a JSON column compactly and deterministically."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | None) -> Any:
+    """Decode a JSON column (None stays None)."""
+    return None if text is None else json.loads(text)
+
+
+class Store(ABC):
+    """Where accounts, holds and the journal live.
+
+    Subclasses set ``driver_errors`` (exceptions meaning the backend is unreachable) and
+    ``batches`` (True when coalescing concurrent operations into one transaction pays:
+    every store with a real transaction does; the in-memory store does not).
+    """
+
+    scheme: ClassVar[str] = ""
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    batches: ClassVar[bool] = True
+
+    def __init__(self, url: str, clock: Clock) -> None:
+        self.url = url
+        self.clock = clock
+
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        """Turn a driver exception into ``BackendUnavailable``, keeping it as the cause."""
+        try:
+            yield
+        except self.driver_errors as error:
+            raise BackendUnavailable(f"{self.scheme} store unavailable: {error}") from error
+
+    @abstractmethod
+    def execute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
+        """Apply ``ops`` in one atomic step and return one outcome per operation."""
+
+    async def aexecute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
+        """The async form of ``execute``; by default it runs ``execute`` in a thread."""
+        return await asyncio.to_thread(self.execute, ops, config)
+
+    @abstractmethod
+    def accounts(self, scope: str | None = None) -> list[Account]:
+        """Copies of every account (of ``scope`` if given), as stored (not rolled)."""
+
+    @abstractmethod
+    def holds(
+        self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
+    ) -> list[HoldRecord]:
+        """Copies of up to ``limit`` holds in ``states`` (charged to ``scope`` if given)."""
+
+    @abstractmethod
+    def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
+        """The journal entries with ``since_us <= ts_us < until_us``, in order."""
+
+    def audit_snapshot(self) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
+        """Accounts, open holds and the journal, read as one consistent snapshot.
+
+        The default reads them one after the other; stores with read transactions override
+        it so that ``verify`` never sees an operation half-way.
+        """
+        return (
+            self.accounts(),
+            self.holds(states=("open",), limit=2**62),
+            self.journal(),
+        )
+
+    def migrate(self) -> list[str]:
+        """Bring the schema up to date; return the migrations applied (none by default)."""
+        return []
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+    async def aclose(self) -> None:
+        """The async form of ``close``."""
+        self.close()

@@ -1,0 +1,358 @@
+"""``sqlite:///path``: a SQLite file, the embedded default.
+
+Many threads, asyncio tasks and OS processes may share one file. Every write transaction
+starts with ``BEGIN IMMEDIATE`` (the write lock is taken up front, so two writers never
+deadlock upgrading a read lock), the file is in WAL mode (readers never block the writer),
+and a busy database is waited on and retried until ``STORE_RETRY_DEADLINE_S``: "database is
+locked" never reaches a caller. The batcher above coalesces concurrent operations of one
+process into one transaction, so the lock and the commit are paid once per batch.
+
+Durability: WAL with ``synchronous=NORMAL`` (the default here) survives any crash of the
+process; a power loss may lose the last transactions. Add ``?synchronous=full`` to the URL to
+survive power loss too, at the cost of an fsync per transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome, apply_batch
+from capledger.bounds import STORE_RETRY_DEADLINE_S
+from capledger.clock import Clock
+from capledger.errors import BackendUnavailable, ConfigurationError
+
+from .._buffer import BufferedState
+from .._sql import load_migrations, load_named_queries
+from ..base import Store, dumps, loads
+
+__all__ = ["SQLiteStore"]
+
+_Q = load_named_queries("capledger.stores.sqlite", "queries.sql")
+_BUSY_WAIT_MS = 5_000
+_SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+def _account(row: tuple[object, ...]) -> Account:
+    return Account(
+        row[0],  # type: ignore[arg-type]
+        row[1],  # type: ignore[arg-type]
+        row[2],  # type: ignore[arg-type]
+        cap=row[3],  # type: ignore[arg-type]
+        spent=row[4],  # type: ignore[arg-type]
+        held=row[5],  # type: ignore[arg-type]
+        window_start_us=row[6],  # type: ignore[arg-type]
+        window_end_us=row[7],  # type: ignore[arg-type]
+        tz=row[8],  # type: ignore[arg-type]
+        anchor_us=row[9],  # type: ignore[arg-type]
+        alert_bp=row[10],  # type: ignore[arg-type]
+    )
+
+
+def _hold(row: tuple[object, ...]) -> HoldRecord:
+    return HoldRecord(
+        row[0],  # type: ignore[arg-type]
+        request_id=row[1],  # type: ignore[arg-type]
+        scopes=tuple(loads(row[2])),  # type: ignore[arg-type]
+        amounts=loads(row[3]),  # type: ignore[arg-type]
+        state=row[4],  # type: ignore[arg-type]
+        created_us=row[5],  # type: ignore[arg-type]
+        expires_us=row[6],  # type: ignore[arg-type]
+        tags=loads(row[7]),  # type: ignore[arg-type]
+        fingerprint=row[8],  # type: ignore[arg-type]
+        settled=loads(row[9]),  # type: ignore[arg-type]
+        closed_us=row[10],  # type: ignore[arg-type]
+        flags=row[11],  # type: ignore[arg-type]
+    )
+
+
+def _entry(row: tuple[object, ...]) -> Entry:
+    return Entry(
+        row[0],  # type: ignore[arg-type]
+        row[1],  # type: ignore[arg-type]
+        row[2],  # type: ignore[arg-type]
+        row[3],  # type: ignore[arg-type]
+        tuple(loads(row[4])),  # type: ignore[arg-type]
+        loads(row[5]),  # type: ignore[arg-type]
+        loads(row[6]),  # type: ignore[arg-type]
+        row[7],  # type: ignore[arg-type]
+    )
+
+
+class _Rows:
+    """Reads rows inside the current write transaction (the ``RowSource``)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def load_accounts(self, scope: str) -> list[Account]:
+        return [_account(r) for r in self._connection.execute(_Q["load_accounts"], (scope,))]
+
+    def load_hold(self, hold_id: str) -> HoldRecord | None:
+        row = self._connection.execute(_Q["load_hold"], (hold_id,)).fetchone()
+        return None if row is None else _hold(row)
+
+    def load_hold_by_request(self, request_id: str) -> HoldRecord | None:
+        row = self._connection.execute(_Q["load_hold_by_request"], (request_id,)).fetchone()
+        return None if row is None else _hold(row)
+
+    def load_overdue(self, now_us: int, limit: int) -> list[HoldRecord]:
+        return [_hold(r) for r in self._connection.execute(_Q["load_overdue"], (now_us, limit))]
+
+    def load_open_holds_on(self, scope: str) -> list[HoldRecord]:
+        return [_hold(r) for r in self._connection.execute(_Q["load_open_holds_on"], (scope,))]
+
+    def spent_since(self, scope: str, unit: str, since_us: int) -> int:
+        rows = self._connection.execute(_Q["spent_since"], (since_us, scope))
+        return sum(int(loads(amounts).get(unit, 0)) for (amounts,) in rows)
+
+
+class SQLiteStore(Store):
+    """A SQLite file shared by threads, tasks and processes (see the module docstring)."""
+
+    scheme = "sqlite"
+    driver_errors = (sqlite3.Error,)
+
+    def __init__(self, url: str, clock: Clock) -> None:
+        super().__init__(url, clock)
+        self.path, self._synchronous = _parse_url(url)
+        self._lock = threading.Lock()
+        self._connection = self._connect()
+        self._rows = _Rows(self._connection)
+        self.migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                self.path,
+                isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+                check_same_thread=False,  # the store's lock serialises its use
+                timeout=_BUSY_WAIT_MS / 1000,
+            )
+        except sqlite3.OperationalError as error:
+            raise ConfigurationError(f"cannot open SQLite file {self.path!r}: {error}") from error
+        self._retry(lambda: self._configure(connection))
+        return connection
+
+    def _configure(self, connection: sqlite3.Connection) -> None:
+        connection.execute(f"PRAGMA busy_timeout = {_BUSY_WAIT_MS}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute(f"PRAGMA synchronous = {self._synchronous}")
+
+    def _retry(self, step: object) -> object:
+        """Run ``step`` (a callable), waiting out a busy database until the deadline."""
+        deadline = time.monotonic() + STORE_RETRY_DEADLINE_S
+        pause_s = 0.001
+        while True:
+            try:
+                return step()  # type: ignore[operator]
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error) or time.monotonic() > deadline:
+                    raise BackendUnavailable(f"sqlite store unavailable: {error}") from error
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 2, 0.05)
+            except sqlite3.Error as error:
+                raise BackendUnavailable(f"sqlite store unavailable: {error}") from error
+
+    def _transaction(self, body: object) -> object:
+        """Run ``body(connection)`` inside BEGIN IMMEDIATE ... COMMIT, retried when busy."""
+        connection = self._connection
+
+        def attempt() -> object:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(connection)  # type: ignore[operator]
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            return result
+
+        with self._lock:
+            return self._retry(attempt)
+
+    def execute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
+        """Apply ``ops`` in one ``BEGIN IMMEDIATE`` transaction."""
+
+        def body(connection: sqlite3.Connection) -> list[Outcome]:
+            state = BufferedState(self._rows)
+            outcomes = apply_batch(state, ops, self.clock.now_us(), config)
+            _write(connection, state)
+            return outcomes
+
+        return self._transaction(body)  # type: ignore[return-value]
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this file has not seen yet; return their names."""
+        migrations = load_migrations("capledger.stores.sqlite.migrations")
+
+        def body(connection: sqlite3.Connection) -> list[str]:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS capledger_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_us INTEGER NOT NULL)"
+            )
+            done = {v for (v,) in connection.execute("SELECT version FROM capledger_migrations")}
+            applied = []
+            for version, name, sql in migrations:
+                if version in done:
+                    continue
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute(
+                    "INSERT INTO capledger_migrations VALUES (?, ?, ?)",
+                    (version, name, self.clock.now_us()),
+                )
+                applied.append(f"{version:04d}_{name}")
+            return applied
+
+        return self._transaction(body)  # type: ignore[return-value]
+
+    # --- reads (each on its own connection: WAL readers never wait for the writer) -------------
+
+    def _reader(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=_BUSY_WAIT_MS / 1000)
+        connection.execute("PRAGMA query_only = ON")
+        return connection
+
+    def accounts(self, scope: str | None = None) -> list[Account]:
+        """Copies of the stored accounts (of ``scope`` if given)."""
+        with self.translate_errors():
+            connection = self._reader()
+            try:
+                if scope is None:
+                    rows = connection.execute(_Q["all_accounts"]).fetchall()
+                else:
+                    rows = connection.execute(_Q["load_accounts"], (scope,)).fetchall()
+            finally:
+                connection.close()
+        return [_account(row) for row in rows]
+
+    def holds(
+        self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
+    ) -> list[HoldRecord]:
+        """Up to ``limit`` holds in ``states``, oldest first."""
+        with self.translate_errors():
+            connection = self._reader()
+            try:
+                rows = connection.execute(
+                    _Q["list_holds"], (dumps(list(states)), scope, scope, limit)
+                ).fetchall()
+            finally:
+                connection.close()
+        return [_hold(row) for row in rows]
+
+    def audit_snapshot(self) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
+        """Accounts, open holds and the journal from one read transaction."""
+        with self.translate_errors():
+            connection = self._reader()
+            connection.execute("BEGIN")
+            accounts = [_account(r) for r in connection.execute(_Q["all_accounts"])]
+            holds = [
+                _hold(r)
+                for r in connection.execute(_Q["list_holds"], ('["open"]', None, None, 2**62))
+            ]
+
+        def entries() -> Iterator[Entry]:
+            try:
+                with self.translate_errors():
+                    cursor = connection.execute(_Q["journal"], (0, 2**62))
+                    while rows := cursor.fetchmany(1000):
+                        yield from (_entry(row) for row in rows)
+            finally:
+                connection.close()
+
+        return accounts, holds, entries()
+
+    def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
+        """Stream journal entries in ``[since_us, until_us)`` in order."""
+        with self.translate_errors():
+            connection = self._reader()
+        try:
+            with self.translate_errors():
+                cursor = connection.execute(
+                    _Q["journal"], (since_us or 0, until_us if until_us is not None else 2**62)
+                )
+                while rows := cursor.fetchmany(1000):
+                    for row in rows:
+                        yield _entry(row)
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        """Close the write connection."""
+        with self._lock:
+            self._connection.close()
+
+
+def _write(connection: sqlite3.Connection, state: BufferedState) -> None:
+    """Write back what the core created, changed and removed."""
+    execute = connection.execute
+    for scope, unit, period in state.removed_accounts:
+        execute(_Q["delete_account"], (scope, unit, period))
+    for a in state.new_accounts.values():
+        execute(
+            _Q["insert_account"],
+            (a.scope, a.unit, a.period, a.cap, a.spent, a.held, a.window_start_us,
+             a.window_end_us, a.tz, a.anchor_us, a.alert_bp),
+        )  # fmt: skip
+    for a in state.changed_accounts.values():
+        execute(
+            _Q["update_account"],
+            (a.cap, a.spent, a.held, a.window_start_us, a.window_end_us, a.tz, a.anchor_us,
+             a.alert_bp, a.scope, a.unit, a.period),
+        )  # fmt: skip
+    for h in state.new_holds.values():
+        execute(
+            _Q["insert_hold"],
+            (h.id, h.request_id, dumps(h.scopes), dumps(h.amounts), h.state, h.created_us,
+             h.expires_us, dumps(h.tags), h.fingerprint,
+             None if h.settled is None else dumps(h.settled), h.closed_us, h.flags),
+        )  # fmt: skip
+    for h in state.changed_holds.values():
+        execute(
+            _Q["update_hold"],
+            (dumps(h.amounts), h.state, h.expires_us, dumps(h.tags),
+             None if h.settled is None else dumps(h.settled), h.closed_us, h.flags, h.id),
+        )  # fmt: skip
+    if state.entries:
+        connection.executemany(
+            _Q["insert_entry"],
+            [
+                (e.ts_us, e.kind, e.hold_id, e.request_id, dumps(e.scopes), dumps(e.amounts),
+                 dumps(e.tags), e.flags)
+                for e in state.entries
+            ],
+        )  # fmt: skip
+
+
+def _parse_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or not parts.path.startswith("/"):
+        raise ConfigurationError(
+            f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute.db"
+        )
+    path = unquote(parts.path[1:])
+    if not path or path == ":memory:":
+        raise ConfigurationError(
+            "an in-memory SQLite database cannot be shared by connections; use memory://"
+        )
+    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    synchronous = options.pop("synchronous", "normal").lower()
+    if synchronous not in _SYNCHRONOUS:
+        raise ConfigurationError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}")
+    if options:
+        raise ConfigurationError(f"unknown SQLite URL options: {sorted(options)}")
+    if not Path(path).parent.exists():
+        raise ConfigurationError(f"the folder of SQLite file {path!r} does not exist")
+    return path, _SYNCHRONOUS[synchronous]
