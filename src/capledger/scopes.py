@@ -20,7 +20,6 @@ _SCOPE_PATTERN: Final = re.compile(
 )
 
 
-@lru_cache(maxsize=4096)
 def parse_scope(scope: str) -> str:
     """Return ``scope`` if it is a valid ``kind:id``, else raise ``InvalidScope``.
 
@@ -29,6 +28,12 @@ def parse_scope(scope: str) -> str:
     """
     if not isinstance(scope, str):
         raise InvalidScope(f"a scope must be a string 'kind:id', not {scope!r}")
+    return _parse_scope_text(scope)
+
+
+@lru_cache(maxsize=4096)
+def _parse_scope_text(scope: str) -> str:
+    # Cached: the same scopes come back on every call of a busy app.
     if _SCOPE_PATTERN.fullmatch(scope) is None:
         shown = scope if len(scope) <= 60 else scope[:57] + "..."
         raise InvalidScope(

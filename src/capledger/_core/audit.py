@@ -49,7 +49,8 @@ class VerifyReport:
     open_holds: int
     entries_read: int
     mismatches: list[Mismatch] = field(default_factory=list)
-    #: Accounts past their cap because a settle ran over (recorded, not a mismatch).
+    #: Accounts past their cap for a recorded reason: a settle ran over, or the cap was
+    #: lowered below what was already spent and held. Not mismatches.
     overruns: list[str] = field(default_factory=list)
 
 
@@ -60,7 +61,8 @@ def verify(
 
     ``spent`` must equal the settled amounts in the account's stored window; ``held`` must
     equal the amounts of the open holds on its scope; ``spent + held`` may pass the cap only
-    if an overrun entry on that scope falls in the window.
+    if an overrun entry on that scope falls in the window, or its cap was set after the
+    window began (a cap lowered below the spend and holds already there).
     """
     by_scope_unit: dict[tuple[str, str], list[Account]] = {}
     for account in accounts:
@@ -80,6 +82,16 @@ def verify(
     entries_read = 0
     for entry in entries:
         entries_read += 1
+        if entry.kind == "limit_set":
+            # A cap lowered below what is already spent and held is not a breach: the
+            # holds placed under the old cap settle normally (nothing is stranded).
+            scope = entry.scopes[0]
+            for unit in entry.amounts:
+                for account in by_scope_unit.get((scope, unit), ()):
+                    end = account.window_end_us or _NO_END
+                    if account.period == entry.tags.get("period") and entry.ts_us < end:
+                        overrun_seen.add(account.key)
+            continue
         if entry.kind not in ("settled", "overrun"):
             continue
         for scope in entry.scopes:

@@ -122,8 +122,15 @@ def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) ->
     The batch first expires a bounded number of overdue holds (lazy expiry, so no sweeper is
     needed for correctness).
     """
-    expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP)
-    return [apply(state, op, now_us, config) for op in ops]
+    expired = expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP)
+    outcomes = []
+    for op in ops:
+        if type(op) is Sweep:  # a sweep counts the holds this batch already expired
+            outcomes.append(Outcome(value=expired + expire_overdue(state, now_us, op.limit)))
+            expired = 0
+        else:
+            outcomes.append(apply(state, op, now_us, config))
+    return outcomes
 
 
 def apply(state: State, op: Op, now_us: int, config: Config) -> Outcome:

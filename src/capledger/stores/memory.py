@@ -73,13 +73,13 @@ class _LiveRows:
     def overdue_holds(self, now_us: int, limit: int) -> list[HoldRecord]:
         """Pop open holds whose expiry has passed (stale heap entries are skipped)."""
         heap = self.expiry_heap
-        overdue: list[HoldRecord] = []
+        overdue: dict[str, HoldRecord] = {}  # an extended hold has several heap entries
         while heap and heap[0][0] <= now_us and len(overdue) < limit:
             expires_us, hold_id = heapq.heappop(heap)
             hold = self.holds[hold_id]
             if hold.state == "open" and hold.expires_us == expires_us:
-                overdue.append(hold)
-        return overdue
+                overdue[hold_id] = hold
+        return list(overdue.values())
 
     def open_holds_on(self, scope: str) -> list[HoldRecord]:
         """Every open hold on ``scope`` (a scan: only limit changes ask)."""

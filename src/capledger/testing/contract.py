@@ -1,0 +1,695 @@
+"""The contract every store must keep, as a pytest base class.
+
+Subclass ``LedgerContract`` in a store's test module and implement ``make_ledger`` (a fresh,
+empty ledger on that store, using the given clock). Every test asserts exact amounts, the
+refusals as carefully as the successes, and that refused or invalid calls write nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from capledger import (
+    AsyncLedger,
+    BudgetExceeded,
+    Event,
+    HoldClosed,
+    HoldNotFound,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidInput,
+    InvalidPeriod,
+    InvalidScope,
+    InvalidTag,
+    InvalidTTL,
+    InvalidUnit,
+    Ledger,
+    ManualClock,
+    UnsettledHoldWarning,
+)
+from capledger.clock import Clock
+
+__all__ = ["AsyncLedgerContract", "LedgerContract", "count_rows"]
+
+#: A Monday, noon UTC: day, week and month windows are all well inside their bounds.
+START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+def count_rows(ledger: Ledger | AsyncLedger) -> tuple[int, int, int]:
+    """(accounts, holds, journal entries) in the ledger's store: 'nothing written' checks."""
+    store = ledger._store
+    return (
+        len(store.accounts()),
+        len(store.holds(states=("open", "settled", "released", "expired"), limit=10**9)),
+        sum(1 for _ in store.journal()),
+    )
+
+
+def balance_of(ledger: Ledger, scope: str, period: str = "total", unit: str = "usd") -> object:
+    """The one balance of (scope, unit, period)."""
+    found = [b for b in ledger.balance(scope) if b.period == period and b.unit == unit]
+    assert len(found) == 1, f"no single {unit}/{period} balance for {scope}: {found}"
+    return found[0]
+
+
+class LedgerContract:
+    """The store contract. Subclasses implement ``make_ledger``."""
+
+    def make_ledger(self, clock: Clock, tmp_path: Path) -> Ledger:
+        """Return a fresh, empty ledger on the store under test."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock(START)
+
+    @pytest.fixture
+    def ledger(self, clock: ManualClock, tmp_path: Path) -> Iterator[Ledger]:
+        ledger = self.make_ledger(clock, tmp_path)
+        yield ledger
+        ledger.close()
+
+    # --- holding and the cap ---------------------------------------------------------------
+
+    def test_hold_up_to_the_cap_exactly_then_refuse(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="0.30")
+        holds = [ledger.reserve("user:a", usd="0.10") for _ in range(3)]
+        with pytest.raises(BudgetExceeded) as refused:
+            ledger.reserve("user:a", usd="0.000000001")
+        assert refused.value.scope == "user:a"
+        assert refused.value.unit == "usd"
+        assert refused.value.period == "total"
+        assert refused.value.available == Decimal(0)
+        assert refused.value.requested == Decimal("0.000000001")
+        assert refused.value.retry_after is None  # a total limit never resets
+        balance = balance_of(ledger, "user:a")
+        assert (balance.held, balance.spent, balance.available) == (
+            Decimal("0.3"),
+            Decimal(0),
+            Decimal(0),
+        )
+        for hold in holds:
+            hold.settle(usd="0.10")
+        balance = balance_of(ledger, "user:a")
+        assert (balance.held, balance.spent) == (Decimal(0), Decimal("0.3"))
+
+    def test_multi_scope_reserve_is_all_or_nothing(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="1.00")
+        ledger.set_limit("tenant:t", usd="0.15")
+        ledger.reserve(["user:a", "tenant:t"], usd="0.10")
+        before = count_rows(ledger)
+        with pytest.raises(BudgetExceeded) as refused:
+            ledger.reserve(["user:a", "tenant:t", "feature:f"], usd="0.10")
+        assert refused.value.scope == "tenant:t"
+        assert refused.value.available == Decimal("0.05")
+        assert balance_of(ledger, "user:a").held == Decimal("0.1")  # not 0.2
+        assert count_rows(ledger)[1:] == before[1:]  # no hold, no journal entry
+
+    def test_scopes_in_any_order_and_duplicates_count_once(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="0.10")
+        ledger.reserve(["tenant:t", "user:a", "user:a"], usd="0.10")
+        assert balance_of(ledger, "user:a").held == Decimal("0.1")
+
+    def test_every_limit_of_a_scope_is_enforced(self, ledger: Ledger, clock: ManualClock) -> None:
+        ledger.set_limit("user:a", usd="1.00", period="day")
+        ledger.set_limit("user:a", usd="1.50", period="month")
+        ledger.reserve("user:a", usd="1.00").settle()
+        with pytest.raises(BudgetExceeded) as refused:
+            ledger.reserve("user:a", usd="0.01")
+        assert refused.value.period == "day"
+        assert refused.value.retry_after == timedelta(hours=12)  # noon to midnight
+        clock.advance(timedelta(days=1))
+        ledger.reserve("user:a", usd="0.50").settle()
+        with pytest.raises(BudgetExceeded) as refused:
+            ledger.reserve("user:a", usd="0.01")
+        assert refused.value.period == "month"
+
+    def test_units_tokens_and_requests(self, ledger: Ledger) -> None:
+        ledger.set_limit("key:k", tokens=1000, requests=2)
+        hold = ledger.reserve("key:k", tokens=600, requests=1)
+        with pytest.raises(BudgetExceeded) as refused:
+            ledger.reserve("key:k", tokens=600, requests=1)
+        assert refused.value.unit == "tokens"
+        hold.settle(tokens=400)  # requests settle at the held 1
+        ledger.reserve("key:k", tokens=600, requests=1).settle(tokens=600)
+        with pytest.raises(BudgetExceeded) as refused:
+            ledger.reserve("key:k", requests=1)
+        assert refused.value.unit == "requests"
+        balances = {b.unit: b for b in ledger.balance("key:k")}
+        assert balances["tokens"].spent == 1000
+        assert balances["requests"].spent == 2
+
+    def test_float_amounts_go_through_str(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd=0.3)
+        for _ in range(3):
+            ledger.reserve("user:a", usd=0.1).settle()
+        assert balance_of(ledger, "user:a").spent == Decimal("0.3")
+
+    def test_sub_nano_amounts_round_up(self, ledger: Ledger) -> None:
+        hold = ledger.reserve("user:a", usd="0.0000000001")
+        assert hold.amounts == {"usd": Decimal("1E-9")}
+
+    # --- settling -------------------------------------------------------------------------
+
+    def test_settle_below_releases_the_rest(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="1")
+        hold = ledger.reserve("user:a", usd="0.50")
+        hold.settle(usd="0.20")
+        balance = balance_of(ledger, "user:a")
+        assert (balance.spent, balance.held, balance.available) == (
+            Decimal("0.2"),
+            Decimal(0),
+            Decimal("0.8"),
+        )
+        assert hold.state == "settled"
+        assert hold.flags == ""
+
+    def test_settle_above_the_hold_is_recorded_in_full(self, ledger: Ledger) -> None:
+        events: list[Event] = []
+        ledger.on("overrun", events.append)
+        ledger.set_limit("user:a", usd="1.00")
+        hold = ledger.reserve("user:a", usd="0.90")
+        hold.settle(usd="1.20")
+        assert "overrun" in hold.flags
+        balance = balance_of(ledger, "user:a")
+        assert balance.spent == Decimal("1.2")  # the money was spent: all of it is recorded
+        assert balance.available == Decimal(0)
+        assert [e.kind for e in events] == ["overrun"]
+        assert events[0].amounts == {"usd": Decimal("0.3")}
+        with pytest.raises(BudgetExceeded):  # over its cap: no new holds, not even tiny ones
+            ledger.reserve("user:a", usd="0")
+        report = ledger.verify()
+        assert report.ok, report.mismatches
+        assert report.overruns == ["user:a usd/total"]
+
+    def test_settle_twice_same_is_noop_different_is_refused(self, ledger: Ledger) -> None:
+        hold = ledger.reserve("user:a", usd="0.50")
+        hold.settle(usd="0.25")
+        hold.settle(usd="0.25")
+        assert balance_of(ledger, "user:a").spent == Decimal("0.25")
+        before = count_rows(ledger)
+        with pytest.raises(HoldClosed):
+            hold.settle(usd="0.30")
+        with pytest.raises(HoldClosed):
+            hold.release()
+        assert count_rows(ledger) == before
+
+    def test_settle_or_extend_a_released_hold_is_refused(self, ledger: Ledger) -> None:
+        hold = ledger.reserve("user:a", usd="0.50")
+        hold.release()
+        hold.release()  # twice: a no-op
+        before = count_rows(ledger)
+        with pytest.raises(HoldClosed):
+            hold.settle(usd="0.10")
+        with pytest.raises(HoldClosed):
+            hold.extend(usd="0.10")
+        assert count_rows(ledger) == before
+        assert balance_of(ledger, "user:a").held == Decimal(0)
+
+    def test_unknown_hold_id(self, ledger: Ledger) -> None:
+        with pytest.raises(HoldNotFound):
+            ledger.settle("h_missing", usd="0.1")
+        with pytest.raises(HoldNotFound):
+            ledger.release("h_missing")
+
+    def test_settle_by_id_from_elsewhere(self, ledger: Ledger) -> None:
+        hold = ledger.reserve("user:a", usd="0.50", tags={"model": "m"})
+        info = ledger.settle(hold.id, usd="0.40", tags={"output_tokens": 12})
+        assert info.state == "settled"
+        assert info.settled == {"usd": Decimal("0.4")}
+        assert info.tags == {"model": "m", "output_tokens": 12}
+
+    # --- expiry ---------------------------------------------------------------------------
+
+    def test_holds_expire_lazily_at_their_ttl(self, ledger: Ledger, clock: ManualClock) -> None:
+        events: list[Event] = []
+        ledger.on("expired", events.append)
+        ledger.set_limit("user:a", usd="0.10")
+        hold = ledger.reserve("user:a", usd="0.10", ttl=30)
+        clock.advance(29.999)
+        with pytest.raises(BudgetExceeded):
+            ledger.reserve("user:a", usd="0.10")
+        clock.advance(0.001)
+        ledger.reserve("user:a", usd="0.10")  # the first hold expired in this very step
+        assert [h.state for h in ledger.holds(state="expired")] == ["expired"]
+        assert ledger.holds(state="expired")[0].id == hold.id
+
+    def test_settling_an_expired_hold_records_spend_late(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        ledger.set_limit("user:a", usd="0.15")
+        hold = ledger.reserve("user:a", usd="0.10", ttl=10)
+        clock.advance(11)
+        ledger.reserve("user:a", usd="0.10")  # takes the expired hold's room
+        hold.settle(usd="0.08")
+        assert hold.state == "settled"
+        assert set(hold.flags.split(",")) == {"late", "overrun"}  # 0.08 + 0.10 held > 0.15
+        balance = balance_of(ledger, "user:a")
+        assert (balance.spent, balance.held) == (Decimal("0.08"), Decimal("0.1"))
+        hold.settle(usd="0.08")  # the same late settle again: a no-op
+        with pytest.raises(HoldClosed):
+            hold.settle(usd="0.09")
+        assert ledger.verify().ok
+
+    def test_sweep_expires_everything_overdue(self, ledger: Ledger, clock: ManualClock) -> None:
+        for index in range(5):
+            ledger.reserve(f"user:u{index}", usd="0.01", ttl=1)
+        clock.advance(2)
+        assert ledger.sweep() == 5
+        assert ledger.holds() == []
+        assert ledger.sweep() == 0
+
+    def test_extend_pushes_the_expiry(self, ledger: Ledger, clock: ManualClock) -> None:
+        hold = ledger.reserve("user:a", usd="0.10", ttl=10)
+        clock.advance(8)
+        hold.extend(ttl=10)
+        clock.advance(8)
+        hold.settle(usd="0.10")
+        assert hold.flags == ""  # not late
+
+    def test_an_extended_hold_expires_once(self, ledger: Ledger, clock: ManualClock) -> None:
+        hold = ledger.reserve("user:a", usd="0.10", ttl=10)
+        hold.extend(usd="0.05")
+        hold.extend(usd="0.05", ttl=5)
+        clock.advance(11)
+        assert ledger.sweep() == 1
+        assert balance_of(ledger, "user:a").held == Decimal(0)
+        assert ledger.verify().ok
+
+    # --- extend and observe ---------------------------------------------------------------
+
+    def test_extend_tops_up_or_fails_without_change(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="1.00")
+        hold = ledger.reserve("user:a", usd="0.50")
+        hold.extend(usd="0.30")
+        assert hold.amounts == {"usd": Decimal("0.8")}
+        before = count_rows(ledger)
+        with pytest.raises(BudgetExceeded):
+            hold.extend(usd="0.30")
+        assert count_rows(ledger)[1:] == before[1:]
+        assert balance_of(ledger, "user:a").held == Decimal("0.8")
+
+    def test_observe_extends_then_refuses(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="1.00")
+        with pytest.raises(BudgetExceeded), ledger.reserve("user:a", usd="0.40") as hold:
+            hold.observe(usd="0.30")
+            assert hold.amounts == {"usd": Decimal("0.4")}  # no extension needed
+            hold.observe(usd="0.60")  # past the hold: extended
+            assert hold.amounts["usd"] >= Decimal("0.6")
+            hold.observe(usd="1.10")  # the budget cannot pay: the caller must stop
+        # The exception left the block after spending was observed: it is settled, not released
+        assert hold.state == "settled"
+        assert hold.settled_amounts == {"usd": Decimal("1.1")}
+        assert balance_of(ledger, "user:a").spent == Decimal("1.1")
+
+    # --- the context manager ---------------------------------------------------------------
+
+    def test_block_exception_without_observation_releases(self, ledger: Ledger) -> None:
+        with pytest.raises(RuntimeError), ledger.reserve("user:a", usd="0.10") as hold:
+            raise RuntimeError("provider error before any output")
+        assert hold.state == "released"
+        assert balance_of(ledger, "user:a").held == Decimal(0)
+
+    def test_block_exception_after_observation_settles_it(self, ledger: Ledger) -> None:
+        with pytest.raises(ConnectionError), ledger.reserve("user:a", usd="0.10") as hold:
+            hold.observe(usd="0.04")
+            raise ConnectionError("stream dropped")
+        assert hold.state == "settled"
+        assert balance_of(ledger, "user:a").spent == Decimal("0.04")
+
+    def test_block_exit_unsettled_settles_in_full_with_a_warning(self, ledger: Ledger) -> None:
+        with pytest.warns(UnsettledHoldWarning), ledger.reserve("user:a", usd="0.10") as hold:
+            pass
+        assert hold.state == "settled"
+        assert balance_of(ledger, "user:a").spent == Decimal("0.1")
+
+    def test_block_exit_observed_settles_observed(self, ledger: Ledger) -> None:
+        with ledger.reserve("user:a", usd="0.10") as hold:
+            hold.observe(usd="0.02")
+            hold.observe(usd="0.01")  # running totals never go back
+        assert hold.settled_amounts == {"usd": Decimal("0.02")}
+
+    # --- idempotency ----------------------------------------------------------------------
+
+    def test_same_request_id_returns_the_same_hold(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="0.10")
+        first = ledger.reserve("user:a", usd="0.10", request_id="req-1")
+        again = ledger.reserve("user:a", usd="0.10", request_id="req-1")
+        assert again.id == first.id
+        assert balance_of(ledger, "user:a").held == Decimal("0.1")
+        first.settle(usd="0.05")
+        after_settle = ledger.reserve("user:a", usd="0.10", request_id="req-1")
+        assert (after_settle.id, after_settle.state) == (first.id, "settled")
+
+    def test_same_request_id_different_payload_conflicts(self, ledger: Ledger) -> None:
+        ledger.reserve("user:a", usd="0.10", request_id="req-1", tags={"model": "a"})
+        before = count_rows(ledger)
+        for changed in (
+            {"usd": "0.11"},
+            {"scopes": ["user:b"]},
+            {"tags": {"model": "b"}},
+            {"ttl": 61},
+        ):
+            arguments = {"usd": "0.10", "request_id": "req-1", "tags": {"model": "a"}}
+            arguments.update(changed)
+            scopes = arguments.pop("scopes", "user:a")
+            with pytest.raises(IdempotencyConflict):
+                ledger.reserve(scopes, **arguments)  # type: ignore[arg-type]
+        assert count_rows(ledger) == before
+
+    # --- windows and limits ---------------------------------------------------------------
+
+    def test_window_rolls_and_holds_stay_held(self, ledger: Ledger, clock: ManualClock) -> None:
+        ledger.set_limit("user:a", usd="1.00", period="day")
+        ledger.reserve("user:a", usd="0.70").settle()
+        open_hold = ledger.reserve("user:a", usd="0.20", ttl=86_400)
+        clock.advance(timedelta(hours=13))  # past midnight
+        balance = balance_of(ledger, "user:a", "day")
+        assert (balance.spent, balance.held) == (Decimal(0), Decimal("0.2"))
+        assert balance.window_start == datetime(2026, 1, 6, tzinfo=UTC)
+        open_hold.settle(usd="0.20")
+        assert balance_of(ledger, "user:a", "day").spent == Decimal("0.2")
+        assert balance_of(ledger, "user:a").spent == Decimal("0.9")  # the lifetime total
+        assert ledger.verify().ok
+
+    def test_calendar_windows_follow_the_time_zone(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        ledger.set_limit("user:a", usd="1", period="day", tz="Asia/Tokyo")  # UTC+9
+        balance = balance_of(ledger, "user:a", "day")
+        # noon UTC is 21:00 in Tokyo: the day began at the previous 15:00 UTC
+        assert balance.window_start == datetime(2026, 1, 4, 15, tzinfo=UTC)
+        assert balance.window_end == datetime(2026, 1, 5, 15, tzinfo=UTC)
+
+    def test_fixed_duration_windows_anchor_at_creation(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        ledger.set_limit("user:a", usd="1", period="30d")
+        clock.advance(timedelta(days=31))
+        balance = balance_of(ledger, "user:a", "30d")
+        assert balance.window_start == START + timedelta(days=30)
+        assert balance.window_end == START + timedelta(days=60)
+
+    def test_lowering_a_cap_mid_window_strands_nothing(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="1.00")
+        hold = ledger.reserve("user:a", usd="0.80")
+        ledger.set_limit("user:a", usd="0.50")
+        with pytest.raises(BudgetExceeded):
+            ledger.reserve("user:a", usd="0.01")
+        hold.settle(usd="0.30")  # the hold still settles normally and frees its money
+        balance = balance_of(ledger, "user:a")
+        assert (balance.cap, balance.spent, balance.held, balance.available) == (
+            Decimal("0.5"),
+            Decimal("0.3"),
+            Decimal(0),
+            Decimal("0.2"),
+        )
+        ledger.set_limit("user:a", usd="2.00")
+        ledger.reserve("user:a", usd="1.70")
+
+    def test_a_new_limit_starts_from_the_truth(self, ledger: Ledger, clock: ManualClock) -> None:
+        ledger.reserve("user:a", usd="0.40").settle()
+        clock.advance(timedelta(days=1))
+        ledger.reserve("user:a", usd="0.30").settle()
+        open_hold = ledger.reserve("user:a", usd="0.20")
+        ledger.set_limit("user:a", usd="1.00", period="day")
+        balance = balance_of(ledger, "user:a", "day")
+        assert (balance.spent, balance.held) == (Decimal("0.3"), Decimal("0.2"))
+        open_hold.release()
+        assert balance_of(ledger, "user:a", "day").held == Decimal(0)
+        assert ledger.verify().ok
+
+    def test_remove_limit(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="0.10", period="day")
+        ledger.set_limit("user:a", usd="0.10")
+        assert ledger.remove_limit("user:a", period="day") == 1
+        assert ledger.remove_limit("user:a", period="day") == 0
+        assert [(limit.period, limit.cap) for limit in ledger.limits("user:a")] == [
+            ("total", Decimal("0.1"))
+        ]
+        assert ledger.remove_limit("user:a", period="total", unit="usd") == 1
+        ledger.reserve("user:a", usd="5")  # no cap left
+        assert ledger.limits() == []
+
+    # --- events, reports, verification -----------------------------------------------------
+
+    def test_threshold_events_fire_once_per_window(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        events: list[Event] = []
+        ledger.on("threshold", events.append)
+        ledger.set_limit("user:a", usd="1.00", period="day")
+        ledger.reserve("user:a", usd="0.85").settle()
+        ledger.reserve("user:a", usd="0.05").settle()
+        ledger.reserve("user:a", usd="0.06").settle()
+        assert [(e.scope, e.period, e.fraction) for e in events] == [
+            ("user:a", "day", 0.8),
+            ("user:a", "day", 0.95),
+        ]
+        clock.advance(timedelta(days=1))
+        ledger.reserve("user:a", usd="0.90").settle()
+        assert [e.fraction for e in events] == [0.8, 0.95, 0.8]
+
+    def test_events_reach_callbacks_and_a_failing_callback_is_contained(
+        self, ledger: Ledger, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        seen: list[str] = []
+
+        def broken(event: Event) -> None:
+            raise ValueError("callback bug")
+
+        for kind in ("reserved", "settled", "released", "denied"):
+            ledger.on(kind, lambda event: seen.append(event.kind))
+        ledger.on("settled", broken)
+        ledger.set_limit("user:a", usd="0.10")
+        with caplog.at_level(logging.ERROR, logger="capledger"):
+            ledger.reserve("user:a", usd="0.10").settle(usd="0.05")
+        ledger.reserve("user:a", usd="0.05").release()
+        with pytest.raises(BudgetExceeded):
+            ledger.reserve("user:a", usd="0.10")
+        assert seen == ["reserved", "settled", "reserved", "released", "denied"]
+        assert "callback bug" in caplog.text
+        with pytest.raises(InvalidInput):
+            ledger.on("exploded", seen.append)  # type: ignore[arg-type]
+
+    def test_report_groups_spend(self, ledger: Ledger, clock: ManualClock) -> None:
+        ledger.reserve(["user:a", "tenant:t"], usd="0.30", tags={"model": "m1"}).settle(
+            usd="0.25", tokens=100
+        )
+        ledger.reserve(["user:b", "tenant:t"], usd="0.30", tags={"model": "m2"}).settle(
+            usd="0.10"
+        )
+        clock.advance(timedelta(days=1))
+        ledger.reserve(["user:a", "tenant:t"], usd="0.30", tags={"model": "m1"}).settle(
+            usd="0.05"
+        )
+        by_scope = {row["scope"]: row for row in ledger.report(["scope"])}
+        assert by_scope["tenant:t"]["usd"] == Decimal("0.4")
+        assert by_scope["tenant:t"]["calls"] == 3
+        assert by_scope["user:a"]["tokens"] == 100
+        by_kind_model = ledger.report(["kind", "model"])
+        assert [(r["kind"], r["model"], r["usd"]) for r in by_kind_model] == [
+            ("tenant", "m1", Decimal("0.3")),
+            ("tenant", "m2", Decimal("0.1")),
+            ("user", "m1", Decimal("0.3")),
+            ("user", "m2", Decimal("0.1")),
+        ]
+        by_day = ledger.report(["day"], since=START + timedelta(hours=1))
+        assert [(r["day"], r["usd"], r["calls"]) for r in by_day] == [
+            ("2026-01-06", Decimal("0.05"), 1)
+        ]
+        by_unit = ledger.report(["unit"])
+        assert [(r["unit"], r["spent"]) for r in by_unit] == [
+            ("tokens", 100),
+            ("usd", Decimal("0.4")),
+        ]
+
+    def test_verify_passes_after_a_mixed_history(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        ledger.set_limit("user:a", usd="1", period="day")
+        ledger.set_limit("tenant:t", usd="2", period="month")
+        for index in range(10):
+            hold = ledger.reserve(["user:a", "tenant:t"], usd="0.05", ttl=5)
+            if index % 3 == 0:
+                hold.settle(usd="0.04")
+            elif index % 3 == 1:
+                hold.release()
+            clock.advance(1)
+        clock.advance(10)
+        ledger.sweep()
+        report = ledger.verify()
+        assert report.ok, report.mismatches
+        assert report.accounts_checked == 4
+        assert report.open_holds == 0
+
+    def test_holds_listing(self, ledger: Ledger, clock: ManualClock) -> None:
+        a = ledger.reserve("user:a", usd="0.1", request_id="r-a", tags={"model": "x"})
+        clock.advance(1)
+        b = ledger.reserve("user:b", usd="0.2")
+        b.settle()
+        open_holds = ledger.holds()
+        assert [(h.id, h.request_id, h.scopes, h.tags) for h in open_holds] == [
+            (a.id, "r-a", ("user:a",), {"model": "x"})
+        ]
+        assert [h.id for h in ledger.holds(state=None)] == [a.id, b.id]
+        assert [h.id for h in ledger.holds(scope="user:b", state="settled")] == [b.id]
+
+    # --- bad input: a typed error each, and nothing written --------------------------------
+
+    @pytest.mark.parametrize(
+        ("arguments", "error"),
+        [
+            ({"usd": float("nan")}, InvalidAmount),
+            ({"usd": "NaN"}, InvalidAmount),
+            ({"usd": Decimal("sNaN")}, InvalidAmount),
+            ({"usd": math.inf}, InvalidAmount),
+            ({"usd": "-Infinity"}, InvalidAmount),
+            ({"usd": "-0.01"}, InvalidAmount),
+            ({"usd": Decimal("-0.0000000001")}, InvalidAmount),
+            ({"usd": "1000000.01"}, InvalidAmount),
+            ({"usd": "abc"}, InvalidAmount),
+            ({"usd": True}, InvalidAmount),
+            ({"usd": [1]}, InvalidAmount),
+            ({"tokens": 1.5}, InvalidAmount),
+            ({"tokens": -1}, InvalidAmount),
+            ({"requests": 10**10}, InvalidAmount),
+            ({}, InvalidAmount),
+            ({"usd": "1", "ttl": 0}, InvalidTTL),
+            ({"usd": "1", "ttl": -5}, InvalidTTL),
+            ({"usd": "1", "ttl": 86_401}, InvalidTTL),
+            ({"usd": "1", "ttl": math.nan}, InvalidTTL),
+            ({"usd": "1", "tags": {"k": "v" * 513}}, InvalidTag),
+            ({"usd": "1", "tags": {f"k{i}": i for i in range(33)}}, InvalidTag),
+            ({"usd": "1", "tags": {"k" * 65: 1}}, InvalidTag),
+            ({"usd": "1", "tags": {"k": [1, 2]}}, InvalidTag),
+            ({"usd": "1", "tags": {"k": math.inf}}, InvalidTag),
+            ({"usd": "1", "request_id": ""}, InvalidInput),
+            ({"usd": "1", "request_id": "x" * 201}, InvalidInput),
+        ],
+    )
+    def test_bad_reserve_arguments(
+        self, ledger: Ledger, arguments: dict[str, object], error: type[Exception]
+    ) -> None:
+        ledger.set_limit("user:a", usd="5")
+        before = count_rows(ledger)
+        with pytest.raises(error):
+            ledger.reserve("user:a", **arguments)  # type: ignore[arg-type]
+        assert count_rows(ledger) == before
+
+    @pytest.mark.parametrize(
+        "scopes",
+        [[], "", "user", "user:", ":id", "User:a", "user:a b", "user:" + "x" * 201,
+         "k" * 33 + ":a", ["user:a", 7], 42, [f"user:{i}" for i in range(17)]],
+    )  # fmt: skip
+    def test_bad_scopes(self, ledger: Ledger, scopes: object) -> None:
+        before = count_rows(ledger)
+        with pytest.raises(InvalidScope):
+            ledger.reserve(scopes, usd="0.1")  # type: ignore[arg-type]
+        with pytest.raises(InvalidScope):
+            ledger.set_limit(scopes, usd="1")  # type: ignore[arg-type]
+        assert count_rows(ledger) == before
+
+    def test_bad_limit_arguments(self, ledger: Ledger) -> None:
+        before = count_rows(ledger)
+        with pytest.raises(InvalidPeriod):
+            ledger.set_limit("user:a", usd="1", period="fortnight")
+        with pytest.raises(InvalidPeriod):
+            ledger.set_limit("user:a", usd="1", period="0d")
+        with pytest.raises(InvalidPeriod):
+            ledger.set_limit("user:a", usd="1", period="day", tz="Mars/Olympus")
+        with pytest.raises(InvalidAmount):
+            ledger.set_limit("user:a", usd="-1")
+        with pytest.raises(InvalidAmount):
+            ledger.set_limit("user:a", usd="1e10")  # past the cap bound
+        with pytest.raises(InvalidInput):
+            ledger.set_limit("user:a")
+        with pytest.raises(InvalidUnit):
+            ledger.remove_limit("user:a", unit="gallons")
+        with pytest.raises(InvalidUnit):
+            ledger.balance("user:a", unit="gallons")
+        assert count_rows(ledger) == before
+
+    def test_bad_settle_and_extend_arguments(self, ledger: Ledger) -> None:
+        hold = ledger.reserve("user:a", usd="0.5")
+        before = count_rows(ledger)
+        with pytest.raises(InvalidAmount):
+            hold.settle(usd="-0.1")
+        with pytest.raises(InvalidAmount):
+            hold.settle(usd=math.nan)
+        with pytest.raises(InvalidAmount):
+            hold.extend(usd="inf")
+        with pytest.raises(InvalidInput):
+            hold.extend()
+        with pytest.raises(InvalidTTL):
+            hold.extend(ttl=0)
+        with pytest.raises(InvalidTag):
+            hold.settle(usd="0.1", tags={"x": object()})
+        assert count_rows(ledger) == before
+        assert hold.state == "open"
+
+
+class AsyncLedgerContract:
+    """The contract through ``AsyncLedger``: the same decisions, awaited."""
+
+    def make_async_ledger(self, clock: Clock, tmp_path: Path) -> AsyncLedger:
+        """Return a fresh, empty async ledger on the store under test."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock(START)
+
+    @pytest.fixture
+    async def aledger(self, clock: ManualClock, tmp_path: Path) -> AsyncLedger:  # type: ignore[misc]
+        ledger = self.make_async_ledger(clock, tmp_path)
+        yield ledger
+        await ledger.aclose()
+
+    async def test_async_reserve_settle_and_refuse(self, aledger: AsyncLedger) -> None:
+        await aledger.set_limit("user:a", usd="0.20")
+        async with aledger.reserve("user:a", usd="0.10") as hold:
+            await hold.settle(usd="0.10")
+        held = await aledger.reserve("user:a", usd="0.10")
+        with pytest.raises(BudgetExceeded):
+            await aledger.reserve("user:a", usd="0.01")
+        await held.release()
+        [total] = await aledger.balance("user:a")
+        assert (total.spent, total.held) == (Decimal("0.1"), Decimal(0))
+        assert (await aledger.verify()).ok
+
+    async def test_async_block_semantics(self, aledger: AsyncLedger) -> None:
+        with pytest.raises(RuntimeError):
+            async with aledger.reserve("user:a", usd="0.10") as hold:
+                await hold.observe(usd="0.03")
+                raise RuntimeError("stream broke")
+        assert hold.settled_amounts == {"usd": Decimal("0.03")}
+        with pytest.raises(RuntimeError):
+            async with aledger.reserve("user:a", usd="0.10") as released:
+                raise RuntimeError("failed before output")
+        assert released.state == "released"
+
+    async def test_async_bad_input_raises_before_anything(self, aledger: AsyncLedger) -> None:
+        with pytest.raises(InvalidAmount):
+            aledger.reserve("user:a", usd="nan")
+        with pytest.raises(InvalidScope):
+            aledger.reserve("nope", usd="1")
+        assert count_rows(aledger) == (0, 0, 0)
+
+    async def test_async_reports(self, aledger: AsyncLedger) -> None:
+        hold = await aledger.reserve("user:a", usd="0.10", tags={"model": "m"})
+        await hold.settle(usd="0.07")
+        assert [(r["model"], r["usd"]) for r in await aledger.report(["model"])] == [
+            ("m", Decimal("0.07"))
+        ]
+        assert await aledger.holds() == []
+        await aledger.set_limit("user:a", usd="1")
+        assert [limit.cap for limit in await aledger.limits()] == [Decimal(1)]
+        assert await aledger.sweep() == 0
