@@ -7,6 +7,7 @@ typed error and nothing is written.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -79,6 +80,8 @@ def ttl_us_of(ttl: float | int | Decimal | timedelta | None) -> int | None:
     """
     if ttl is None:
         return None
+    if type(ttl) is int and 0 < ttl <= MAX_TTL_S:  # the usual case, checked cheaply
+        return ttl * 1_000_000
     if isinstance(ttl, timedelta):
         seconds: float | Decimal = ttl.total_seconds()
     elif isinstance(ttl, bool) or not isinstance(ttl, int | float | Decimal):
@@ -155,6 +158,24 @@ def fingerprint(
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
-def new_hold_id() -> str:
-    """A random hold id: 96 bits, so ids from many processes never collide in practice."""
-    return "h_" + os.urandom(12).hex()
+class _HoldIds:
+    """Hold ids: a random 80-bit prefix per process, then a counter.
+
+    Unique across processes and hosts in practice (the prefix), and cheap to make (the
+    counter). The prefix is drawn again in a forked child, which would otherwise repeat
+    its parent's ids.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = "h_" + os.urandom(10).hex()
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):x}"
+
+
+new_hold_id = _HoldIds()

@@ -3,7 +3,6 @@ by hand instead of sleeping."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -24,16 +23,19 @@ class SystemClock:
 
     def __init__(self) -> None:
         self._last_us = 0
-        self._lock = threading.Lock()
 
     def now_us(self) -> int:
-        """Return the wall-clock time, never earlier than a value returned before."""
+        """Return the wall-clock time, never earlier than a value returned before.
+
+        No lock: two threads racing here may both see the same ``_last_us``, which is
+        harmless, since each store reads the clock inside its own atomic step.
+        """
         now = time.time_ns() // 1000
-        with self._lock:
-            if now < self._last_us:
-                return self._last_us
-            self._last_us = now
-            return now
+        last = self._last_us
+        if now < last:
+            return last
+        self._last_us = now
+        return now
 
 
 class ManualClock:

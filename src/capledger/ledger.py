@@ -205,6 +205,7 @@ class _LedgerBase:
         if event not in EVENT_KINDS:
             raise InvalidInput(f"unknown event {event!r}; use one of {', '.join(EVENT_KINDS)}")
         self._listeners.setdefault(event, []).append(callback)
+        self._config.listened.add(event)
         return callback
 
     def off(self, event: str, callback: Callable[[Event], object]) -> None:
@@ -212,6 +213,8 @@ class _LedgerBase:
         listeners = self._listeners.get(event, [])
         if callback in listeners:
             listeners.remove(callback)
+        if not listeners:
+            self._config.listened.discard(event)
 
     def _emit(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -245,7 +248,8 @@ class _LedgerBase:
         ttl: float | timedelta,
         tags: Mapping[str, object] | None,
     ) -> Reserve:
-        self._check_open()
+        if self._closed:
+            self._check_open()
         scope_tuple = parse_scopes(scopes)
         amounts = amounts_of(usd, tokens, requests)
         ttl_us = ttl_us_of(ttl)

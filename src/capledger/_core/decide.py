@@ -19,7 +19,7 @@ decides, may still be written).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -108,12 +108,18 @@ class State(Protocol):
 
 
 class Config:
-    """Settings the decisions read: the threshold fractions, in basis points, ascending."""
+    """Settings the decisions read.
 
-    __slots__ = ("threshold_bps",)
+    ``threshold_bps``: the threshold fractions in basis points, ascending. ``listened``: the
+    event kinds someone listens to; the frequent events (one per operation) are only built
+    when listened to, the rare ones (denied, expired, overrun, threshold) always are.
+    """
+
+    __slots__ = ("listened", "threshold_bps")
 
     def __init__(self, threshold_bps: Sequence[int] = (8000, 9500)) -> None:
         self.threshold_bps = tuple(sorted(threshold_bps))
+        self.listened: set[str] = set()
 
 
 def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) -> list[Outcome]:
@@ -123,6 +129,8 @@ def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) ->
     needed for correctness).
     """
     expired = expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP)
+    if len(ops) == 1 and type(ops[0]) is not Sweep:  # the common case, without the loop
+        return [apply(state, ops[0], now_us, config)]
     outcomes = []
     for op in ops:
         if type(op) is Sweep:  # a sweep counts the holds this batch already expired
@@ -140,7 +148,7 @@ def apply(state: State, op: Op, now_us: int, config: Config) -> Outcome:
     if type(op) is Settle:
         return _settle(state, op, now_us, config)
     if type(op) is Release:
-        return _release(state, op, now_us)
+        return _release(state, op, now_us, config)
     if type(op) is Extend:
         return _extend(state, op, now_us)
     if type(op) is SetLimit:
@@ -195,7 +203,7 @@ def _current(state: State, account: Account, now_us: int) -> Account:
 
 
 def _accounts_for(
-    state: State, scopes: tuple[str, ...], units: Sequence[str], now_us: int
+    state: State, scopes: tuple[str, ...], units: Iterable[str], now_us: int
 ) -> list[Account]:
     """Every current account of ``scopes`` in ``units``, creating the untracked totals.
 
@@ -209,8 +217,12 @@ def _accounts_for(
             has_total = False
             for account in accounts:
                 if account.unit == unit:
-                    has_total = has_total or account.period == "total"
-                    touched.append(_current(state, account, now_us))
+                    end = account.window_end_us
+                    if end is None:  # only the total period has no end
+                        has_total = True
+                    elif now_us >= end:
+                        _current(state, account, now_us)
+                    touched.append(account)
             if not has_total:
                 total = new_account(scope, unit, "total", cap=None, tz="UTC", now_us=now_us)
                 state.add_account(total)
@@ -253,15 +265,16 @@ def _check_and_hold(
     return None
 
 
+def _take_off(account: Account, amount: int, hold: HoldRecord) -> None:
+    if account.held < amount:
+        raise LedgerInvariantError(f"{account!r} holds less than open hold {hold.id} ({amount})")
+    account.held -= amount
+
+
 def _unhold(state: State, hold: HoldRecord, accounts: list[Account]) -> None:
     """Take an open hold's amounts off ``accounts`` (its scopes' accounts)."""
     for account in accounts:
-        amount = hold.amounts.get(account.unit, 0)
-        if account.held < amount:
-            raise LedgerInvariantError(
-                f"{account!r} holds less than open hold {hold.id} ({amount})"
-            )
-        account.held -= amount
+        _take_off(account, hold.amounts.get(account.unit, 0), hold)
         state.account_changed(account)
 
 
@@ -321,7 +334,7 @@ def _reserve(state: State, op: Reserve, now_us: int) -> Outcome:
             )
         return Outcome(existing.copy())
 
-    accounts = _accounts_for(state, op.scopes, list(op.amounts), now_us)
+    accounts = _accounts_for(state, op.scopes, op.amounts, now_us)
     refusal = _check_and_hold(state, accounts, op.amounts, now_us)
     if refusal is not None:
         return Outcome(
@@ -343,7 +356,7 @@ def _reserve(state: State, op: Reserve, now_us: int) -> Outcome:
         op.hold_id,
         request_id=op.request_id,
         scopes=op.scopes,
-        amounts=dict(op.amounts),
+        amounts=op.amounts,  # ops are not reused, and records never change it in place
         state="open",
         created_us=now_us,
         expires_us=now_us + op.ttl_us,
@@ -374,8 +387,10 @@ def _extend(state: State, op: Extend, now_us: int) -> Outcome:
     refusal = _check_and_hold(state, accounts, op.amounts, now_us)
     if refusal is not None:
         return Outcome(error=refusal)
+    topped_up = dict(hold.amounts)
     for unit, amount in op.amounts.items():
-        hold.amounts[unit] = hold.amounts.get(unit, 0) + amount
+        topped_up[unit] = topped_up.get(unit, 0) + amount
+    hold.amounts = topped_up  # replaced, not changed in place: copies share the old one
     if op.ttl_us is not None:
         hold.expires_us = max(hold.expires_us, now_us + op.ttl_us)
     state.hold_changed(hold)
@@ -390,8 +405,9 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     if hold is None:
         return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
     events = _expire_if_overdue(state, hold, now_us) or []
-    actual = dict(hold.amounts)
-    actual.update(op.amounts)
+    actual = op.amounts
+    if not actual.keys() >= hold.amounts.keys():  # units not given settle at their held amount
+        actual = {**hold.amounts, **actual}
     if hold.state in ("settled", "released"):
         if hold.state == "settled" and hold.settled == actual:
             return Outcome(hold.copy())  # the same settle again: a no-op
@@ -403,43 +419,55 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
             )
         )
 
-    late = hold.state == "expired"
-    accounts = _accounts_for(state, hold.scopes, list(actual), now_us)
-    flags = []
-    if late:
-        flags.append("late")  # its held money was already given back when it expired
-    else:
-        _unhold(state, hold, accounts)
+    late = hold.state == "expired"  # its held money was given back when it expired
+    held = hold.amounts
+    accounts = _accounts_for(state, hold.scopes, actual, now_us)
+    over_cap: list[Account] = []
     for account in accounts:
-        account.spent += actual[account.unit]
+        unit = account.unit
+        if not late:
+            _take_off(account, held.get(unit, 0), hold)
+        account.spent += actual[unit]
         state.account_changed(account)
-
-    beyond_hold = {
-        unit: amount - hold.amounts.get(unit, 0)
-        for unit, amount in actual.items()
-        if amount > hold.amounts.get(unit, 0)
-    }
-    over_cap = [a for a in accounts if a.cap is not None and a.spent + a.held > a.cap]
+        if account.cap is not None and account.spent + account.held > account.cap:
+            over_cap.append(account)
+    beyond_hold: dict[str, int] = {}
+    for unit, amount in actual.items():
+        if amount > held.get(unit, 0):
+            beyond_hold[unit] = amount - held.get(unit, 0)
     overrun = (bool(beyond_hold) and not late) or bool(over_cap)
-    if overrun:
-        flags.append("overrun")
     hold.settled = actual
-    hold.flags = ",".join(flags)
+    hold.flags = (
+        "late,overrun" if late and overrun else "late" if late else ("overrun" if overrun else "")
+    )
     if op.tags:
         hold.tags = {**hold.tags, **op.tags}
     _close(state, hold, "settled", now_us)
     state.append(
         Entry(
-            now_us, "settled", hold.id, hold.request_id, hold.scopes, actual, hold.tags,
+            now_us,
+            "settled",
+            hold.id,
+            hold.request_id,
+            hold.scopes,
+            actual,
+            hold.tags,
             hold.flags,
         )
     )
-    events.append(_hold_event("settled", hold, actual, now_us))
+    if "settled" in config.listened:
+        events.append(_hold_event("settled", hold, actual, now_us))
     if overrun:
         state.append(
             Entry(
-                now_us, "overrun", hold.id, hold.request_id, hold.scopes, beyond_hold,
-                hold.tags, hold.flags,
+                now_us,
+                "overrun",
+                hold.id,
+                hold.request_id,
+                hold.scopes,
+                beyond_hold,
+                hold.tags,
+                hold.flags,
             )
         )
         detail = ", ".join(f"{a.scope} {a.unit}/{a.period}" for a in over_cap)
@@ -453,8 +481,9 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
                 detail=f"over cap: {detail}" if detail else "settled above the hold",
             )
         )
-    events.extend(_crossed_thresholds(state, accounts, now_us, config))
-    return Outcome(hold.copy(), events=events)
+    if config.threshold_bps:
+        events.extend(_crossed_thresholds(state, accounts, now_us, config))
+    return Outcome(hold.copy(), events=events or None)
 
 
 def _crossed_thresholds(
@@ -486,7 +515,7 @@ def _crossed_thresholds(
     return events
 
 
-def _release(state: State, op: Release, now_us: int) -> Outcome:
+def _release(state: State, op: Release, now_us: int, config: Config) -> Outcome:
     hold = state.hold(op.hold_id)
     if hold is None:
         return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
@@ -498,11 +527,17 @@ def _release(state: State, op: Release, now_us: int) -> Outcome:
         _close(state, hold, "released", now_us)
         state.append(
             Entry(
-                now_us, "released", hold.id, hold.request_id, hold.scopes, hold.amounts,
+                now_us,
+                "released",
+                hold.id,
+                hold.request_id,
+                hold.scopes,
+                hold.amounts,
                 hold.tags,
             )
         )
-        events = [_hold_event("released", hold, hold.amounts, now_us)]
+        if "released" in config.listened:
+            events = [_hold_event("released", hold, hold.amounts, now_us)]
     return Outcome(hold.copy(), events=events)  # released or expired already: a no-op
 
 
@@ -511,9 +546,7 @@ def _release(state: State, op: Release, now_us: int) -> Outcome:
 
 def _set_limit(state: State, op: SetLimit, now_us: int) -> Outcome:
     accounts = state.accounts(op.scope)
-    existing = next(
-        (a for a in accounts if a.unit == op.unit and a.period == op.period), None
-    )
+    existing = next((a for a in accounts if a.unit == op.unit and a.period == op.period), None)
     if existing is not None and (existing.tz == op.tz or existing.period == "total"):
         # A new cap takes effect at once; held money stays held, so nothing is stranded.
         _current(state, existing, now_us).cap = op.cap
@@ -524,13 +557,16 @@ def _set_limit(state: State, op: SetLimit, now_us: int) -> Outcome:
         account = new_account(op.scope, op.unit, op.period, cap=op.cap, tz=op.tz, now_us=now_us)
         # Start from the truth: what this window has already spent, and what is held now.
         account.spent = state.spent_since(op.scope, op.unit, account.window_start_us)
-        account.held = sum(
-            hold.amounts.get(op.unit, 0) for hold in state.open_holds_on(op.scope)
-        )
+        account.held = sum(hold.amounts.get(op.unit, 0) for hold in state.open_holds_on(op.scope))
         state.add_account(account)
     state.append(
         Entry(
-            now_us, "limit_set", None, None, (op.scope,), {op.unit: op.cap},
+            now_us,
+            "limit_set",
+            None,
+            None,
+            (op.scope,),
+            {op.unit: op.cap},
             {"period": op.period, "tz": op.tz},
         )
     )
@@ -547,7 +583,12 @@ def _remove_limit(state: State, op: RemoveLimit, now_us: int) -> Outcome:
                 state.remove_account(account)
             state.append(
                 Entry(
-                    now_us, "limit_removed", None, None, (op.scope,), {op.unit: 0},
+                    now_us,
+                    "limit_removed",
+                    None,
+                    None,
+                    (op.scope,),
+                    {op.unit: 0},
                     {"period": op.period},
                 )
             )

@@ -148,6 +148,7 @@ class HoldRecord:
         self.id = id
         self.request_id = request_id
         self.scopes = scopes
+        # Dictionaries below are replaced, never changed in place (see ``copy``).
         self.amounts = amounts  # held per unit, the same on every scope
         self.state: HoldState = state
         self.created_us = created_us
@@ -159,21 +160,25 @@ class HoldRecord:
         self.flags = flags  # comma-separated: late, overrun
 
     def copy(self) -> HoldRecord:
-        """Return an independent copy."""
-        return HoldRecord(
-            self.id,
-            request_id=self.request_id,
-            scopes=self.scopes,
-            amounts=dict(self.amounts),
-            state=self.state,
-            created_us=self.created_us,
-            expires_us=self.expires_us,
-            tags=dict(self.tags),
-            fingerprint=self.fingerprint,
-            settled=None if self.settled is None else dict(self.settled),
-            closed_us=self.closed_us,
-            flags=self.flags,
-        )
+        """Return a snapshot that later changes to this record do not reach.
+
+        Shallow on purpose: the core never changes ``amounts``, ``tags`` or ``settled`` in
+        place, it replaces them, so sharing the dictionaries is safe and copying is cheap.
+        """
+        twin = HoldRecord.__new__(HoldRecord)
+        twin.id = self.id
+        twin.request_id = self.request_id
+        twin.scopes = self.scopes
+        twin.amounts = self.amounts
+        twin.state = self.state
+        twin.created_us = self.created_us
+        twin.expires_us = self.expires_us
+        twin.tags = self.tags
+        twin.fingerprint = self.fingerprint
+        twin.settled = self.settled
+        twin.closed_us = self.closed_us
+        twin.flags = self.flags
+        return twin
 
     def __repr__(self) -> str:
         return (

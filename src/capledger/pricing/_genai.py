@@ -25,7 +25,7 @@ __all__ = [
 
 def _module() -> Any:
     try:
-        import genai_prices
+        import genai_prices  # noqa: PLC0415 - optional extra, imported on first use
     except ImportError:
         raise ConfigurationError(
             "pricing needs the genai-prices package: pip install 'capledger[prices]'"
@@ -52,9 +52,7 @@ def lookup(model: str, provider: str | None) -> tuple[Any, Any] | None:
     return found
 
 
-def prices_at(
-    provider: Any, model_info: Any, at: datetime, context: dict[str, str] | None
-) -> Any:
+def prices_at(provider: Any, model_info: Any, at: datetime, context: dict[str, str] | None) -> Any:
     """The ``ModelPrice`` in effect at ``at`` for a request with this pricing context."""
     # genai-prices applies request variants (batch, service tier) only to a provider's own
     # models, not to models it borrows from a fallback provider; mirror ModelInfo.calc_price.

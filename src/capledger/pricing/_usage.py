@@ -177,12 +177,8 @@ def _from_gemini(usage: object) -> Usage:
     thoughts = _first_count(usage, ("thoughts_token_count",), ("thoughtsTokenCount",))
     return _build(
         input_tokens=_first_count(usage, ("prompt_token_count",), ("promptTokenCount",))
-        + _first_count(
-            usage, ("tool_use_prompt_token_count",), ("toolUsePromptTokenCount",)
-        ),
-        output_tokens=_first_count(
-            usage, ("candidates_token_count",), ("candidatesTokenCount",)
-        )
+        + _first_count(usage, ("tool_use_prompt_token_count",), ("toolUsePromptTokenCount",)),
+        output_tokens=_first_count(usage, ("candidates_token_count",), ("candidatesTokenCount",))
         + thoughts,
         cache_read_tokens=_first_count(
             usage, ("cached_content_token_count",), ("cachedContentTokenCount",)

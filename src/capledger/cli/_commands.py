@@ -1,0 +1,369 @@
+"""The ledger commands: limits, balance, holds, sweep, report, verify, migrate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+
+import click
+
+from capledger._core import HOLD_STATES
+from capledger._core.audit import Mismatch, VerifyReport
+from capledger.ledger import Balance, HoldInfo, Limit
+from capledger.money import UNITS, from_units
+
+from ._app import BadInput, open_ledger, option
+from ._output import FORMATS, emit, table_cell
+from ._params import PERIOD, SCOPE, TIMESTAMP, TIMEZONE, UNIT, CapType, GroupByType
+
+__all__ = [
+    "balance",
+    "holds",
+    "limits",
+    "migrate",
+    "report",
+    "sweep",
+    "verify",
+]
+
+#: The most holds one ``holds`` listing shows.
+MAX_HOLDS_LISTED: Final = 100_000
+
+_LIMIT_COLUMNS: Final = {
+    "scope": "scope",
+    "unit": "unit",
+    "period": "period",
+    "cap": "cap",
+    "tz": "tz",
+}
+_BALANCE_COLUMNS: Final = {
+    "scope": "scope",
+    "unit": "unit",
+    "period": "period",
+    "cap": "cap",
+    "spent": "spent",
+    "held": "held",
+    "available": "available",
+    "window_start": "window start",
+    "window_end": "window end",
+}
+_HOLD_COLUMNS: Final = {
+    "id": "id",
+    "state": "state",
+    "scopes": "scopes",
+    "held": "held",
+    "settled": "settled",
+    "created_at": "created",
+    "expires_at": "expires",
+    "flags": "flags",
+    "request_id": "request id",
+    "tags": "tags",
+}
+
+
+#: ``--format`` of every listing command (also ``CAPLEDGER_FORMAT``).
+format_option = option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    envvar="CAPLEDGER_FORMAT",
+    help="table for people; csv and json for scripts (exact decimal strings).",
+)
+
+
+def period_text(period: str) -> str:
+    """``month`` -> ``per month``; ``total`` -> ``in total``; ``30d`` -> ``per 30d``."""
+    return "in total" if period == "total" else f"per {period}"
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+
+@click.group()
+def limits() -> None:
+    """Set, list and remove caps (per scope, unit and period)."""
+
+
+@limits.command("set")
+@click.argument("scope", type=SCOPE)
+@option("--usd", type=CapType("usd"), help="Cap in US dollars, exact (5, 0.25, 1e3).")
+@option("--tokens", type=CapType("tokens"), help="Cap in tokens (a whole number).")
+@option("--requests", type=CapType("requests"), help="Cap in requests (a whole number).")
+@option(
+    "--period",
+    type=PERIOD,
+    default="total",
+    show_default=True,
+    help="total, minute, hour, day, week, month, year, or a duration such as 30d or 12h.",
+)
+@option("--tz", type=TIMEZONE, default=None, help="IANA time zone of calendar periods [UTC].")
+@click.pass_context
+def limits_set(
+    ctx: click.Context,
+    *,
+    scope: str,
+    usd: Decimal | None,
+    tokens: int | None,
+    requests: int | None,
+    period: str,
+    tz: str | None,
+) -> None:
+    """Cap SCOPE (kind:id, such as user:u_42) per period; takes effect at once.
+
+    Setting a cap that exists replaces it. A new limit starts from the truth: the spend
+    already journaled in its current window and the open holds on the scope.
+    """
+    if usd is None and tokens is None and requests is None:
+        raise click.UsageError("give at least one cap: --usd, --tokens or --requests")
+    ledger = open_ledger(ctx)
+    ledger.set_limit(scope, usd=usd, tokens=tokens, requests=requests, period=period, tz=tz)
+    given = {
+        unit for unit, cap in zip(UNITS, (usd, tokens, requests), strict=True) if cap is not None
+    }
+    for limit in ledger.limits(scope):
+        if limit.period == period and limit.unit in given:
+            click.echo(
+                f"{limit.scope}: {limit.unit} cap {table_cell(limit.cap)} "
+                f"{period_text(limit.period)} ({limit.tz})"
+            )
+
+
+def _limit_row(limit: Limit) -> dict[str, object]:
+    return {
+        "scope": limit.scope,
+        "unit": limit.unit,
+        "period": limit.period,
+        "cap": limit.cap,
+        "tz": limit.tz,
+    }
+
+
+@limits.command("list")
+@option("--scope", type=SCOPE, default=None, help="Only the caps of this scope.")
+@format_option
+@click.pass_context
+def limits_list(ctx: click.Context, scope: str | None, fmt: str) -> None:
+    """List every cap, sorted by scope, unit and period."""
+    found = sorted(
+        open_ledger(ctx).limits(scope),
+        key=lambda limit: (limit.scope, UNITS.index(limit.unit), limit.period),
+    )
+    emit([_limit_row(limit) for limit in found], _LIMIT_COLUMNS, fmt, empty="no limits")
+
+
+@limits.command("remove")
+@click.argument("scope", type=SCOPE)
+@option("--period", type=PERIOD, required=True, help="The period of the caps to remove.")
+@option("--unit", type=UNIT, default=None, help="Only this unit (usd, tokens, requests) [all].")
+@click.pass_context
+def limits_remove(ctx: click.Context, *, scope: str, period: str, unit: str | None) -> None:
+    """Remove the caps of SCOPE for a period (every unit, or one).
+
+    The scope keeps being tracked without a cap. Removing a cap that does not exist is not
+    an error (scripts may remove idempotently); the output says nothing matched.
+    """
+    removed = open_ledger(ctx).remove_limit(scope, period=period, unit=unit)
+    what = f"{unit + ' ' if unit else ''}cap {period_text(period)}"
+    if removed:
+        click.echo(f"{scope}: removed {removed} {'cap' if removed == 1 else 'caps'} ({what})")
+    else:
+        click.echo(f"{scope}: no {what}; nothing removed")
+
+
+# --- balance and holds ------------------------------------------------------------------------
+
+
+def _balance_row(balance: Balance) -> dict[str, object]:
+    return {
+        "scope": balance.scope,
+        "unit": balance.unit,
+        "period": balance.period,
+        "cap": balance.cap,
+        "spent": balance.spent,
+        "held": balance.held,
+        "available": balance.available,
+        # A total never resets: its stored window start (the epoch) means nothing to a reader.
+        "window_start": None if balance.period == "total" else balance.window_start,
+        "window_end": balance.window_end,
+    }
+
+
+@click.command()
+@click.argument("scope", type=SCOPE)
+@option("--unit", type=UNIT, default=None, help="Only this unit.")
+@format_option
+@click.pass_context
+def balance(ctx: click.Context, scope: str, unit: str | None, fmt: str) -> None:
+    """Show the accounts of SCOPE in their current window: cap, spent, held, available.
+
+    A cap of '-' means the scope is tracked without a cap. Expired holds are released
+    before the balance is read, so 'held' is what open holds really pin.
+    """
+    found = open_ledger(ctx).balance(scope, unit=unit)
+    rows = [_balance_row(item) for item in found]
+    emit(rows, _BALANCE_COLUMNS, fmt, empty=f"{scope} has no accounts yet (no limit, no spend)")
+
+
+def _hold_row(hold: HoldInfo) -> dict[str, object]:
+    return {
+        "id": hold.id,
+        "state": hold.state,
+        "scopes": hold.scopes,
+        "held": hold.amounts,
+        "settled": hold.settled,
+        "created_at": hold.created_at,
+        "expires_at": hold.expires_at,
+        "flags": hold.flags or None,
+        "request_id": hold.request_id,
+        "tags": hold.tags,
+    }
+
+
+@click.command()
+@option("--scope", type=SCOPE, default=None, help="Only holds charged to this scope.")
+@option(
+    "--state",
+    type=click.Choice([*HOLD_STATES, "all"]),
+    default="open",
+    show_default=True,
+    help="Which holds to list.",
+)
+@option(
+    "--limit",
+    type=click.IntRange(1, MAX_HOLDS_LISTED),
+    default=100,
+    show_default=True,
+    help="List at most this many (oldest first).",
+)
+@format_option
+@click.pass_context
+def holds(ctx: click.Context, *, scope: str | None, state: str, limit: int, fmt: str) -> None:
+    """List holds, oldest first: open ones by default."""
+    found = open_ledger(ctx).holds(
+        scope=scope, state=None if state == "all" else state, limit=limit
+    )
+    emit([_hold_row(hold) for hold in found], _HOLD_COLUMNS, fmt, empty=f"no {state} holds")
+    if fmt == "table" and len(found) == limit:
+        click.echo(f"(the first {limit}; raise --limit to see more)", err=True)
+
+
+@click.command()
+@click.pass_context
+def sweep(ctx: click.Context) -> None:
+    """Expire every overdue hold now, giving its budget back.
+
+    Expiry also happens lazily whenever an account is touched, so this is for tidiness
+    (reports, 'holds' listings), never needed for the caps to hold.
+    """
+    expired = open_ledger(ctx).sweep()
+    if expired:
+        click.echo(f"expired {expired:,} overdue {'hold' if expired == 1 else 'holds'}")
+    else:
+        click.echo("no overdue holds")
+
+
+# --- report, verify, migrate ------------------------------------------------------------------
+
+
+@click.command()
+@option(
+    "--group-by",
+    type=GroupByType(),
+    default="scope",
+    show_default=True,
+    help="Comma-separated: scope, kind, unit, day, hour, month, or a tag name (model).",
+)
+@option("--since", type=TIMESTAMP, default=None, help="From this ISO 8601 time (inclusive).")
+@option("--until", type=TIMESTAMP, default=None, help="To this ISO 8601 time (exclusive).")
+@format_option
+@click.pass_context
+def report(
+    ctx: click.Context,
+    *,
+    group_by: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    fmt: str,
+) -> None:
+    """Settled spend from the journal, grouped (by scope and model, by day, ...).
+
+    A call charged to several scopes counts once per scope when grouped by scope or kind,
+    and once otherwise. Dates without a time zone are UTC.
+    """
+    if since is not None and until is not None and since >= until:
+        raise BadInput(
+            f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})", ctx
+        )
+    rows = open_ledger(ctx).report(list(group_by), since=since, until=until)
+    spend = ["spent"] if "unit" in group_by else list(UNITS)
+    if fmt == "table":
+        # Keep a people's table narrow: a unit nobody spent adds only a column of zeros.
+        spend = [key for key in spend if key in ("spent", "usd") or any(row[key] for row in rows)]
+    columns = {key: key for key in group_by}
+    columns |= {
+        "calls": "calls",
+        **{key: key for key in spend},
+        "overruns": "overruns",
+        "late": "late",
+    }
+    emit(rows, columns, fmt, empty="no settled spend in that range")
+
+
+def _amount_text(mismatch: Mismatch, amount: int) -> str:
+    return table_cell(from_units(mismatch.unit, amount))
+
+
+def _mismatch_text(mismatch: Mismatch) -> str:
+    detail = f" ({mismatch.detail})" if mismatch.detail else ""
+    return (
+        f"MISMATCH {mismatch.scope} {mismatch.unit}/{mismatch.period}: {mismatch.field} is "
+        f"{_amount_text(mismatch, mismatch.stored)}, expected "
+        f"{_amount_text(mismatch, mismatch.expected)}{detail}"
+    )
+
+
+def verify_summary(result: VerifyReport) -> str:
+    """One line on what ``verify`` read."""
+    return (
+        f"checked {result.accounts_checked:,} accounts against {result.entries_read:,} journal "
+        f"entries and {result.open_holds:,} open holds"
+    )
+
+
+@click.command()
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Recompute every account from the journal and the open holds, and compare.
+
+    Exits with status 1 when any account disagrees, printing each difference. An account
+    past its cap because a settle ran over its hold (recorded as an overrun: the money was
+    spent) is listed as a note, not a mismatch.
+    """
+    result = open_ledger(ctx).verify()
+    click.echo(verify_summary(result))
+    for label in result.overruns:
+        click.echo(f"note: {label} is past its cap by a recorded overrun")
+    if result.ok:
+        click.echo("OK: every account matches the journal; spent + held <= cap everywhere")
+        return
+    for mismatch in result.mismatches:
+        click.echo(_mismatch_text(mismatch))
+    count = len(result.mismatches)
+    click.echo(f"FAILED: {count} {'mismatch' if count == 1 else 'mismatches'}", err=True)
+    ctx.exit(1)
+
+
+@click.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring the store's schema up to date (safe to repeat)."""
+    ledger = open_ledger(ctx)
+    applied = ledger.migrate()
+    if applied:
+        for name in applied:
+            click.echo(f"applied {name}")
+    else:
+        click.echo(f"the schema of {ledger.url} is up to date")

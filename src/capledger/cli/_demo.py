@@ -1,0 +1,447 @@
+"""``capledger demo``: a thousand concurrent agents against three kinds of cap at once.
+
+Every agent is charged to one user, that user's tenant and one feature, each with a daily
+cap in dollars. An agent holds its worst-case cost on all three scopes in one atomic step
+(``AsyncLedger.reserve``), "calls" a fake LLM (a few milliseconds of latency), and settles
+what the call really cost (never more than the hold). Caps are set so that each kind of cap
+refuses some calls. At the end the demo recomputes every account from the journal and says
+plainly whether every cap held; the exit status is 1 if one did not.
+
+The simulation is plain code (``run_demo``) so tests can drive it without the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Final
+from urllib.parse import unquote, urlsplit
+
+import click
+
+from capledger import AsyncLedger, Balance, BudgetExceeded, LedgerError, VerifyReport
+
+from ._app import BadInput, CliState, option
+from ._commands import verify_summary
+from ._output import emit, table_cell
+
+__all__ = [
+    "DEMO_URL",
+    "AgentPlan",
+    "DemoResult",
+    "demo",
+    "demo_caps",
+    "plan_agents",
+    "run_demo",
+]
+
+DEMO_URL: Final = "sqlite:///capledger-demo.db"
+#: The most agents one demo runs: enough to show contention, bounded so a typo cannot
+#: start a million tasks.
+MAX_DEMO_AGENTS: Final = 20_000
+#: The run the caps below are sized for; caps scale linearly with ``--agents``.
+_REFERENCE_AGENTS: Final = 1000
+
+USERS: Final = tuple(f"user:u{number:02d}" for number in range(1, 21))
+TENANTS: Final = ("tenant:acme", "tenant:globex")
+FEATURES: Final = ("feature:chat", "feature:search", "feature:summarize")
+PERIOD: Final = "day"
+
+# Daily caps for the reference run of 1000 agents. A call holds 2,000 to 12,000 micro-dollars
+# (6,000 on average) and spends 40-100 % of it, so each user asks for about $0.21, each
+# tenant for $2.10 and each feature for $1.40. Each kind has scopes that run dry: every
+# fifth user (u01, u06, u11, u16: both tenants have some), the acme tenant and the search
+# feature. Scopes are checked in the order user, tenant, feature, and a refusal names the
+# first cap that cannot pay, so the later kinds get caps low enough to still refuse.
+_BASE_CAPS: Final[Mapping[str, Decimal]] = {
+    **{
+        user: Decimal("0.10") if index % 5 == 0 else Decimal("0.40")
+        for index, user in enumerate(USERS)
+    },
+    "tenant:acme": Decimal("1.20"),
+    "tenant:globex": Decimal("5.00"),
+    "feature:chat": Decimal("4.00"),
+    "feature:search": Decimal("0.60"),
+    "feature:summarize": Decimal("4.00"),
+}
+#: Worst-case cost range per model, in micro-dollars (the fake LLM's price list).
+_MODEL_COST_MICRO_USD: Final[Mapping[str, tuple[int, int]]] = {
+    "gpt-4o-mini": (2_000, 6_000),
+    "claude-haiku-4-5": (4_000, 12_000),
+    "gemini-2.5-flash": (3_000, 9_000),
+}
+_MICRO: Final = Decimal("0.000001")
+_CENT: Final = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPlan:
+    """What one agent will do: fixed in advance by the seed, so a run can be repeated."""
+
+    index: int
+    scopes: tuple[str, str, str]  # user, tenant, feature
+    model: str
+    worst_usd: Decimal
+    actual_usd: Decimal  # at most worst_usd: the provider enforces max_tokens
+    start_delay_s: float
+    latency_s: float
+
+
+def plan_agents(agents: int, seed: int) -> list[AgentPlan]:
+    """Draw every agent's scopes, model, costs and timing from ``random.Random(seed)``.
+
+    Costs are whole micro-dollars made into ``Decimal`` exactly: no float touches money.
+    """
+    rng = random.Random(seed)
+    plans = []
+    for index in range(agents):
+        user_number = rng.randrange(len(USERS))
+        model = rng.choice(sorted(_MODEL_COST_MICRO_USD))
+        low, high = _MODEL_COST_MICRO_USD[model]
+        worst_micro = rng.randint(low, high)
+        actual_micro = worst_micro * rng.randint(40, 100) // 100
+        plans.append(
+            AgentPlan(
+                index=index,
+                scopes=(
+                    USERS[user_number],
+                    TENANTS[user_number % len(TENANTS)],  # a user belongs to one tenant
+                    rng.choice(FEATURES),
+                ),
+                model=model,
+                worst_usd=worst_micro * _MICRO,
+                actual_usd=actual_micro * _MICRO,
+                # Agents arrive over 50 ms, so reserves interleave with settles as in a
+                # real fleet instead of all landing before the first call returns.
+                start_delay_s=rng.uniform(0, 0.05),
+                latency_s=rng.uniform(0.002, 0.008),
+            )
+        )
+    return plans
+
+
+def demo_caps(agents: int) -> dict[str, Decimal]:
+    """The daily cap of every demo scope for a run of ``agents`` (at least one cent)."""
+    scale = Decimal(agents) / _REFERENCE_AGENTS
+    return {
+        scope: max(_CENT, (cap * scale).quantize(_CENT, rounding=ROUND_DOWN))
+        for scope, cap in _BASE_CAPS.items()
+    }
+
+
+@dataclass
+class _Tally:
+    allowed: Counter[str] = field(default_factory=Counter)
+    denied: Counter[str] = field(default_factory=Counter)
+    settled_usd: dict[str, Decimal] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What a demo run did and what the ledger says about it."""
+
+    agents: int
+    caps: dict[str, Decimal]
+    allowed: Counter[str]
+    denied: Counter[str]
+    errors: Counter[str]
+    balances: dict[str, Balance]
+    verify: VerifyReport
+    #: Settled spend per scope summed from the journal since the window start.
+    journal_usd: dict[str, Decimal]
+    #: Settled spend per scope as the agents themselves counted it.
+    agents_usd: dict[str, Decimal]
+    wall_s: float
+
+    @property
+    def calls_allowed(self) -> int:
+        """Calls that got their hold (each is counted once, not once per scope)."""
+        return sum(self.allowed[user] for user in USERS)
+
+    @property
+    def calls_denied(self) -> int:
+        """Calls refused by some cap."""
+        return sum(self.denied.values())
+
+    def over_cap(self) -> list[str]:
+        """Scopes where journal spend + held passes the cap (none, if the ledger is right)."""
+        return [
+            scope
+            for scope, cap in self.caps.items()
+            if self.journal_usd.get(scope, Decimal(0)) + _held(self.balances.get(scope)) > cap
+        ]
+
+    def lost_or_invented(self) -> list[str]:
+        """Scopes where the journal disagrees with what the agents settled."""
+        return [
+            scope
+            for scope in self.caps
+            if self.journal_usd.get(scope, Decimal(0)) != self.agents_usd.get(scope, Decimal(0))
+        ]
+
+    @property
+    def caps_held(self) -> bool:
+        """True when verify found nothing, no call errored, and no cap was passed."""
+        return (
+            self.verify.ok
+            and not self.verify.overruns
+            and not self.errors
+            and not self.over_cap()
+            and not self.lost_or_invented()
+        )
+
+
+def _held(balance: Balance | None) -> Decimal:
+    if balance is None or not isinstance(balance.held, Decimal):
+        return Decimal(0)
+    return balance.held
+
+
+async def _agent(
+    ledger: AsyncLedger, plan: AgentPlan, run_id: str, tally: _Tally, done: Callable[[], None]
+) -> None:
+    try:
+        await asyncio.sleep(plan.start_delay_s)
+        async with ledger.reserve(
+            plan.scopes,
+            usd=plan.worst_usd,
+            request_id=f"demo-{run_id}-{plan.index}",
+            tags={"model": plan.model},
+        ) as hold:
+            await asyncio.sleep(plan.latency_s)  # the fake LLM call
+            await hold.settle(usd=plan.actual_usd)
+    except BudgetExceeded as refusal:
+        tally.denied[refusal.scope] += 1
+    except LedgerError as error:  # counted and shown; the demo then fails loudly
+        tally.errors[type(error).__name__] += 1
+    else:
+        for scope in plan.scopes:
+            tally.allowed[scope] += 1
+            tally.settled_usd[scope] = tally.settled_usd.get(scope, Decimal(0)) + plan.actual_usd
+    finally:
+        done()
+
+
+async def run_demo(
+    url: str, *, agents: int, seed: int, progress: Callable[[], None] = lambda: None
+) -> DemoResult:
+    """Run ``agents`` concurrent agents on the (empty) ledger at ``url`` and check it.
+
+    Args:
+        url: the store; it must hold no limits and no holds (see ``demo``).
+        agents: how many agents, all started at once as asyncio tasks.
+        seed: fixes every agent's plan (which calls are refused still depends on timing,
+            as it would in production).
+        progress: called once per finished agent.
+    """
+    caps = demo_caps(agents)
+    plans = plan_agents(agents, seed)
+    tally = _Tally()
+    async with AsyncLedger(url) as ledger:
+        if await ledger.limits() or await ledger.holds(state=None, limit=1):
+            raise BadInput(f"the demo needs an empty ledger, and {url} is not empty")
+        for scope, cap in caps.items():
+            await ledger.set_limit(scope, usd=cap, period=PERIOD)
+        run_id = f"{seed}-{time.time_ns()}"
+        started = time.perf_counter()
+        await asyncio.gather(*(_agent(ledger, plan, run_id, tally, progress) for plan in plans))
+        wall_s = time.perf_counter() - started
+        balances = {}
+        for scope in caps:
+            for item in await ledger.balance(scope, unit="usd"):
+                balances[scope] = item
+        window_start = min(item.window_start for item in balances.values())
+        rows = await ledger.report(["scope"], since=window_start)
+        journal_usd = {str(row["scope"]): row["usd"] for row in rows}
+        checked = await ledger.verify()
+    return DemoResult(
+        agents=agents,
+        caps=caps,
+        allowed=tally.allowed,
+        denied=tally.denied,
+        errors=tally.errors,
+        balances=balances,
+        verify=checked,
+        journal_usd=journal_usd,  # type: ignore[arg-type]
+        agents_usd=tally.settled_usd,
+        wall_s=wall_s,
+    )
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or not parts.path.startswith("/"):
+        return None
+    return Path(unquote(parts.path[1:]))
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def _percent(part: Decimal, whole: Decimal) -> str:
+    if not whole:
+        return "-"
+    return f"{(part * 100 / whole).quantize(Decimal('0.1'))}%"
+
+
+def _print_tables(result: DemoResult) -> None:
+    for title, scopes in (("users", USERS), ("tenants", TENANTS), ("features", FEATURES)):
+        rows = []
+        for scope in scopes:
+            balance = result.balances.get(scope)
+            spent = balance.spent if balance is not None else Decimal(0)
+            rows.append(
+                {
+                    "scope": scope,
+                    "cap": result.caps[scope],
+                    "spent": spent,
+                    "held": _held(balance),
+                    "used": _percent(Decimal(spent), result.caps[scope]),
+                    "allowed": result.allowed[scope],
+                    "denied": result.denied[scope],
+                }
+            )
+        click.echo(f"\n{title} (cap per {PERIOD}; 'denied' counts the calls this cap refused)")
+        emit(
+            rows,
+            {
+                "scope": "scope",
+                "cap": "cap",
+                "spent": "spent",
+                "held": "held",
+                "used": "used",
+                "allowed": "calls allowed",
+                "denied": "calls denied",
+            },
+            "table",
+        )
+
+
+def _denied_by_kind(result: DemoResult) -> str:
+    kinds: Counter[str] = Counter()
+    for scope, count in result.denied.items():
+        kinds[scope.partition(":")[0]] += count
+    return ", ".join(f"{kind} caps {kinds[kind]:,}" for kind in ("user", "tenant", "feature"))
+
+
+def _print_checks(result: DemoResult) -> None:
+    click.echo(f"\nverify: {verify_summary(result.verify)}")
+    journal_total = sum(result.journal_usd.values(), Decimal(0))
+    checks: Sequence[tuple[bool, str]] = (
+        (result.verify.ok, "every account's spent and held match the journal and the open holds"),
+        (
+            not result.over_cap() and not result.verify.overruns,
+            f"spent + held <= cap on all {len(result.caps)} capped accounts, "
+            "spent summed from the journal",
+        ),
+        (
+            not result.lost_or_invented(),
+            "the journal holds exactly what the agents settled "
+            f"({table_cell(journal_total)} over all scopes)",
+        ),
+        (not result.errors, "no call failed with an error"),
+    )
+    for passed, text in checks:
+        click.echo(f"  {'ok  ' if passed else 'FAIL'}  {text}")
+    for mismatch in result.verify.mismatches:
+        click.echo(f"  MISMATCH {mismatch}")
+    for scope in result.over_cap():
+        click.echo(f"  OVER CAP {scope}")
+    for scope in result.lost_or_invented():
+        click.echo(
+            f"  LOST {scope}: journal {table_cell(result.journal_usd.get(scope, Decimal(0)))}, "
+            f"agents {table_cell(result.agents_usd.get(scope, Decimal(0)))}"
+        )
+    for name, count in result.errors.items():
+        click.echo(f"  ERROR {name} x{count}")
+
+
+@click.command()
+@option(
+    "--agents",
+    type=click.IntRange(1, MAX_DEMO_AGENTS),
+    default=_REFERENCE_AGENTS,
+    show_default=True,
+    help="Concurrent agents (caps scale with it).",
+)
+@option("--seed", type=int, default=1, show_default=True, help="Fixes each agent's plan.")
+@option(
+    "--url",
+    "demo_url",
+    default=None,
+    metavar="URL",
+    help=f"Where to run [{DEMO_URL}, recreated each run]. Never CAPLEDGER_URL.",
+)
+@option("--keep", is_flag=True, help="Keep the demo's SQLite file afterwards.")
+@click.pass_context
+def demo(ctx: click.Context, *, agents: int, seed: int, demo_url: str | None, keep: bool) -> None:
+    """Watch 1000 concurrent agents hit user, tenant and feature caps; every cap holds.
+
+    Runs on a fresh SQLite file, capledger-demo.db in the current folder (removed at the
+    end unless --keep), or on --url (here or before 'demo'). CAPLEDGER_URL is ignored on
+    purpose: the demo never writes into your real ledger. An existing file named by --url
+    is refused, not overwritten. Exits with status 1 if any cap did not hold.
+    """
+    state = ctx.find_object(CliState)
+    url = demo_url or (state.url if state is not None and state.url_on_command_line else DEMO_URL)
+    path = _sqlite_path(url)
+    if path is not None:
+        if url == DEMO_URL:
+            _remove_sqlite(path)  # the demo's own file: recreated every run
+        elif path.exists():
+            raise BadInput(f"{path} exists; the demo needs a fresh store (name a new file)", ctx)
+    caps = demo_caps(agents)
+    click.echo(
+        f"capledger demo: {agents:,} concurrent agents, {len(USERS)} users, {len(TENANTS)} "
+        f"tenants, {len(FEATURES)} features on {url} (seed {seed})"
+    )
+    click.echo(
+        f"daily caps: users {table_cell(min(caps[u] for u in USERS))} or "
+        f"{table_cell(max(caps[u] for u in USERS))}, "
+        + ", ".join(f"{scope} {table_cell(caps[scope])}" for scope in (*TENANTS, *FEATURES))
+    )
+    try:
+        with click.progressbar(
+            length=agents,
+            label="agents",
+            file=sys.stderr,  # progress is not output: keep stdout clean
+            show_pos=True,
+            update_min_steps=max(1, agents // 100),
+        ) as bar:
+            result = asyncio.run(
+                run_demo(url, agents=agents, seed=seed, progress=lambda: bar.update(1))
+            )
+    finally:
+        if path is not None and not keep:
+            _remove_sqlite(path)
+    _print_tables(result)
+    click.echo(
+        f"\n{agents:,} agents in {result.wall_s:.2f} s: {result.calls_allowed:,} calls allowed, "
+        f"{result.calls_denied:,} denied ({_denied_by_kind(result)})"
+    )
+    click.echo(
+        "(a call holds its worst case while it runs and gives back what it did not spend, so a\n"
+        " cap refuses calls while in-flight holds fill it, and may end the run below 100 % used)"
+    )
+    _print_checks(result)
+    if keep and path is not None:
+        click.echo(f"\nkept {path}: try  capledger --url {url} report --group-by kind,model")
+    if not result.caps_held:
+        click.echo("\nA CAP DID NOT HOLD: see the failures above.", err=True)
+        ctx.exit(1)
+    click.echo(
+        "\nEvery cap held: no account's spent + held passed its cap, checked from the journal."
+    )

@@ -1,0 +1,271 @@
+"""``capledger prices show|list|cost`` and ``capledger estimate``.
+
+Every option also reads a ``CAPLEDGER_*`` environment variable (shown in ``--help``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from capledger.errors import LedgerError
+
+__all__ = ["estimate", "prices"]
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _provider_option(command: _Command) -> _Command:
+    return click.option(
+        "--provider",
+        envvar="CAPLEDGER_PROVIDER",
+        show_envvar=True,
+        default=None,
+        help="genai-prices provider id (openai, anthropic, google...); inferred if omitted.",
+    )(command)
+
+
+def _prices_file_option(command: _Command) -> _Command:
+    return click.option(
+        "--prices-file",
+        envvar="CAPLEDGER_PRICES_FILE",
+        show_envvar=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="TOML file of price overrides and aliases.",
+    )(command)
+
+
+def _pricebook(prices_file: Path | None) -> Any:
+    from capledger.pricing import Pricebook  # noqa: PLC0415 - keep `capledger --help` fast
+
+    book = Pricebook()
+    if prices_file is not None:
+        book.load_toml(prices_file)
+    return book
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table: left-aligned text, right-aligned numbers."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    numeric = [
+        bool(rows) and all(isinstance(row[i], int | Decimal) or row[i] is None for row in rows)
+        for i in range(len(headers))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        padded = (
+            value.rjust(width) if right else value.ljust(width)
+            for value, width, right in zip(values, widths, numeric, strict=True)
+        )
+        return "  ".join(padded).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(headers), rule, *(line(row) for row in cells)])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    return str(value)
+
+
+def _fail_cleanly(run: Callable[[], None]) -> None:
+    try:
+        run()
+    except LedgerError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@click.group()
+def prices() -> None:
+    """Model prices (USD per million tokens) from genai-prices and your overrides."""
+
+
+@prices.command("show")
+@click.argument("model", envvar="CAPLEDGER_MODEL")
+@_provider_option
+@_prices_file_option
+def show(*, model: str, provider: str | None, prices_file: Path | None) -> None:
+    """Show the rates of MODEL, its tiers and where the price comes from."""
+
+    def run() -> None:
+        found = _pricebook(prices_file).price(model, provider)
+        rows: list[tuple[str, object]] = [
+            ("model", found.model),
+            ("provider", found.provider),
+            ("input", found.input_usd_per_mtok),
+            ("output", found.output_usd_per_mtok),
+            ("cache read", found.cache_read_usd_per_mtok),
+            ("cache write", found.cache_write_usd_per_mtok),
+            ("cache write 1h", found.cache_write_1h_usd_per_mtok),
+            ("context window", found.context_window_tokens),
+        ]
+        for tier in found.tiers:
+            rows.append((f"input > {tier.above_input_tokens}", tier.input_usd_per_mtok))
+            rows.append((f"output > {tier.above_input_tokens}", tier.output_usd_per_mtok))
+        rows.append(("source", found.source.description))
+        rows.append(("as of", found.source.as_of))
+        click.echo(_table(("field", "USD per MTok / value"), [(k, _cell(v)) for k, v in rows]))
+
+    _fail_cleanly(run)
+
+
+@prices.command("list")
+@_provider_option
+@_prices_file_option
+def list_command(*, provider: str | None, prices_file: Path | None) -> None:
+    """List every priced model, optionally of one provider."""
+
+    def run() -> None:
+        listed = _pricebook(prices_file).list_prices(provider)
+        rows = [
+            (
+                item.provider,
+                item.model,
+                item.input_usd_per_mtok,
+                item.output_usd_per_mtok,
+                item.cache_read_usd_per_mtok,
+                item.cache_write_usd_per_mtok,
+                "yes" if item.tiers else "",
+            )
+            for item in listed
+        ]
+        headers = ("provider", "model", "input", "output", "cache read", "cache write", "tiers")
+        click.echo(_table(headers, rows))
+        click.echo(f"{len(rows)} models; USD per million tokens")
+
+    _fail_cleanly(run)
+
+
+def _tokens_option(
+    name: str, envvar: str, help_text: str, *, required: bool = False
+) -> Callable[[_Command], _Command]:
+    return click.option(
+        name,
+        envvar=envvar,
+        show_envvar=True,
+        type=click.IntRange(min=0),
+        required=required,
+        default=None if required else 0,
+        help=help_text,
+    )
+
+
+@prices.command("cost")
+@click.argument("model", envvar="CAPLEDGER_MODEL")
+@_tokens_option(
+    "--input", "CAPLEDGER_INPUT_TOKENS", "All input tokens, cached ones included.", required=True
+)
+@_tokens_option(
+    "--output", "CAPLEDGER_OUTPUT_TOKENS", "All output tokens, reasoning included.", required=True
+)
+@_tokens_option("--cached", "CAPLEDGER_CACHED_TOKENS", "Input tokens read from the cache.")
+@_tokens_option("--cache-write", "CAPLEDGER_CACHE_WRITE_TOKENS", "Input tokens written to it.")
+@_tokens_option("--reasoning", "CAPLEDGER_REASONING_TOKENS", "Output tokens spent reasoning.")
+@click.option("--batch", is_flag=True, envvar="CAPLEDGER_BATCH", show_envvar=True)
+@_provider_option
+@_prices_file_option
+def cost_command(
+    *,
+    model: str,
+    input: int,
+    output: int,
+    cached: int,
+    cache_write: int,
+    reasoning: int,
+    batch: bool,
+    provider: str | None,
+    prices_file: Path | None,
+) -> None:
+    """Print what a call of MODEL with these token counts costs, in USD."""
+
+    def run() -> None:
+        from capledger.pricing import Usage  # noqa: PLC0415 - keep `capledger --help` fast
+
+        usage = Usage(
+            input_tokens=input,
+            output_tokens=output,
+            cache_read_tokens=cached,
+            cache_write_tokens=cache_write,
+            reasoning_tokens=reasoning,
+        )
+        book = _pricebook(prices_file)
+        total = book.cost(model, usage, provider, batch=batch)
+        click.echo(_cell(total))
+
+    _fail_cleanly(run)
+
+
+@click.command("estimate")
+@click.option("--model", envvar="CAPLEDGER_MODEL", show_envvar=True, required=True)
+@click.option(
+    "--max-tokens",
+    envvar="CAPLEDGER_MAX_TOKENS",
+    show_envvar=True,
+    type=click.IntRange(min=0),
+    default=None,
+    help="Output limit; overrides the request's max_tokens / max_output_tokens.",
+)
+@click.option(
+    "--file-tokens",
+    envvar="CAPLEDGER_FILE_TOKENS",
+    show_envvar=True,
+    type=click.IntRange(min=0),
+    default=None,
+    help="Upper bound per attached file (default: the model's context window).",
+)
+@click.option("--batch", is_flag=True, envvar="CAPLEDGER_BATCH", show_envvar=True)
+@_provider_option
+@_prices_file_option
+def estimate(
+    *,
+    model: str,
+    max_tokens: int | None,
+    file_tokens: int | None,
+    batch: bool,
+    provider: str | None,
+    prices_file: Path | None,
+) -> None:
+    """Print the worst-case cost of the request JSON read from standard input."""
+
+    def run() -> None:
+        from capledger.estimate import estimate as estimate_request  # noqa: PLC0415
+
+        try:
+            request = json.load(sys.stdin)
+        except json.JSONDecodeError as error:
+            raise click.ClickException(f"standard input is not JSON: {error}") from None
+        found = estimate_request(
+            model,
+            request,
+            provider,
+            max_output_tokens=max_tokens,
+            file_tokens=file_tokens,
+            pricebook=_pricebook(prices_file),
+            batch=batch,
+        )
+        rows = [
+            ("model", f"{found.model} ({found.provider})"),
+            ("input tokens (upper bound)", found.input_tokens_bound),
+            ("counted by", found.encoding or "UTF-8 bytes (no exact tokenizer)"),
+            ("output tokens (limit)", found.output_tokens_bound),
+            ("choices", found.choices),
+            ("input USD per token", _cell(found.input_usd_per_token)),
+            ("output USD per token", _cell(found.output_usd_per_token)),
+            ("worst case USD", _cell(found.worst_case_usd)),
+        ]
+        click.echo(_table(("", "value"), [(k, _cell(v)) for k, v in rows]))
+
+    _fail_cleanly(run)

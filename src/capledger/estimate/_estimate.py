@@ -1,0 +1,318 @@
+"""Worst-case cost of a request before it is sent, and the output ceiling a budget affords."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any, Final, Literal
+
+from capledger.bounds import MAX_AMOUNT
+from capledger.errors import InvalidInput
+from capledger.estimate._shapes import (
+    IMAGE_TOKENS_BY_MODEL_PREFIX,
+    IMAGE_TOKENS_BY_PROVIDER,
+    IMAGE_TOKENS_DEFAULT,
+    RequestParts,
+    read_request,
+)
+from capledger.estimate._tokens import byte_bound, encoding_for_model, exact_counter
+from capledger.money import AmountLike, to_units
+from capledger.pricing._pricebook import Pricebook, Rates, default_pricebook, round_up_usd
+
+__all__ = [
+    "Estimate",
+    "affordable_max_tokens",
+    "estimate",
+    "input_token_bound",
+    "worst_case_cost",
+]
+
+#: The largest output ceiling ``affordable_max_tokens`` returns (for a free output rate).
+MAX_OUTPUT_TOKENS: Final = MAX_AMOUNT["tokens"]
+
+_LIMIT_KEYS: Final = {
+    "chat": "max_completion_tokens (or max_tokens)",
+    "responses": "max_output_tokens",
+    "anthropic": "max_tokens",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """The worst case of one request, with how it was reached.
+
+    ``worst_case_usd = ceil_nano((input_tokens_bound x input_usd_per_token +
+    output_tokens_bound x output_usd_per_token) x choices)``.
+    """
+
+    model: str
+    provider: str
+    input_tokens_bound: int
+    output_tokens_bound: int
+    choices: int
+    method: Literal["tokenizer", "bytes"]
+    encoding: str | None
+    input_usd_per_token: Decimal
+    output_usd_per_token: Decimal
+    worst_case_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class _InputSide:
+    parts: RequestParts
+    provider: str
+    tokens_bound: int
+    method: Literal["tokenizer", "bytes"]
+    encoding: str | None
+    rates: Rates
+
+
+def _image_tokens(model: str, provider: str) -> int:
+    name = model.lower()
+    for prefix, tokens in IMAGE_TOKENS_BY_MODEL_PREFIX.items():
+        if name.startswith(prefix):
+            return tokens
+    return IMAGE_TOKENS_BY_PROVIDER.get(provider, IMAGE_TOKENS_DEFAULT)
+
+
+def _count_input(
+    parts: RequestParts,
+    *,
+    model: str,
+    provider: str,
+    context_window_tokens: int | None,
+    file_tokens: int | None,
+) -> tuple[int, Literal["tokenizer", "bytes"], str | None]:
+    encoding = None
+    if parts.shape != "anthropic":
+        encoding = encoding_for_model(model, provider)
+    counter = exact_counter(encoding) if encoding is not None else None
+    if counter is None:
+        text_tokens = sum(byte_bound(text) for text in parts.texts)
+        method: Literal["tokenizer", "bytes"] = "bytes"
+        encoding = None
+    else:
+        text_tokens = sum(counter(text) for text in parts.texts)
+        method = "tokenizer"
+    tokens = text_tokens + sum(byte_bound(text) for text in parts.opaque_texts)
+    tokens += parts.framing_tokens + parts.images * _image_tokens(model, provider)
+    if parts.files:
+        per_file = file_tokens if file_tokens is not None else context_window_tokens
+        if per_file is None:
+            raise InvalidInput(
+                f"the request carries {parts.files} file(s) and the context window of "
+                f"{model!r} is unknown: pass file_tokens= (an upper bound per file)"
+            )
+        tokens += parts.files * per_file
+    return tokens, method, encoding
+
+
+def _input_side(
+    model: str,
+    request: Mapping[str, Any],
+    provider: str | None,
+    *,
+    file_tokens: int | None,
+    pricebook: Pricebook | None,
+    at: datetime | None,
+    batch: bool,
+) -> _InputSide:
+    book = pricebook or default_pricebook()
+    if file_tokens is not None and (isinstance(file_tokens, bool) or file_tokens < 0):
+        raise InvalidInput(f"file_tokens must be a whole number >= 0, not {file_tokens!r}")
+    # The price lookup names the provider and the underlying model (through aliases), which
+    # pick the request shape and the tokenizer.
+    known = book.price(model, provider, at=at)
+    parts = read_request(request, known.provider)
+    tokens, method, encoding = _count_input(
+        parts,
+        model=known.model,
+        provider=known.provider,
+        context_window_tokens=known.context_window_tokens,
+        file_tokens=file_tokens,
+    )
+    rates = book.worst_case_rates(
+        model,
+        provider,
+        input_tokens_bound=tokens,
+        cache_writes=parts.cache_writes,
+        modalities=frozenset(parts.modalities),
+        at=at,
+        batch=batch,
+        service_tier=parts.service_tier,
+    )
+    return _InputSide(parts, known.provider, tokens, method, encoding, rates)
+
+
+def input_token_bound(
+    model: str,
+    request: Mapping[str, Any],
+    provider: str | None = None,
+    *,
+    file_tokens: int | None = None,
+    pricebook: Pricebook | None = None,
+) -> int:
+    """An upper bound on the input tokens of a request, computed offline.
+
+    ``bound = sum(tokens of each text) + framing + images x per-image bound + files x
+    per-file bound``, where a text is counted exactly with OpenAI's encoding for OpenAI models
+    (``bpe-openai``) and otherwise bounded by its UTF-8 bytes (+1); see ``capledger.estimate``
+    for the figures and what is proven.
+
+    Args:
+        model: the model the request is for (aliases and overrides apply).
+        request: an OpenAI chat, OpenAI Responses or Anthropic Messages request body.
+        provider: a genai-prices provider id; ``None`` infers it from the model.
+        file_tokens: an upper bound per attached file; defaults to the context window.
+        pricebook: where the model is looked up; the default pricebook if ``None``.
+
+    Raises:
+        UnknownModel: the model has no known price (the lookup names its provider).
+        InvalidInput: the request is malformed, or carries files with no bound available.
+    """
+    return _input_side(
+        model, request, provider, file_tokens=file_tokens, pricebook=pricebook, at=None, batch=False
+    ).tokens_bound
+
+
+def estimate(
+    model: str,
+    request: Mapping[str, Any],
+    provider: str | None = None,
+    *,
+    max_output_tokens: int | None = None,
+    file_tokens: int | None = None,
+    pricebook: Pricebook | None = None,
+    at: datetime | None = None,
+    batch: bool = False,
+) -> Estimate:
+    """The worst-case cost of a request, with its token bounds and rates.
+
+    ``worst = ceil_nano((input bound x input rate + output limit x output rate) x n)``: the
+    rates are the highest that could apply (tiers reached by the input bound, cache writes
+    when the request sets ``cache_control``, media rates, time-of-day prices, the request's
+    ``service_tier``); the output limit is the request's ``max_completion_tokens`` /
+    ``max_tokens`` / ``max_output_tokens``, which includes reasoning tokens; ``n`` is the
+    number of choices (chat ``n``), and the input is counted once per choice to stay safe.
+
+    Args:
+        max_output_tokens: the output limit, overriding the request's.
+        at: when the call will run; now if ``None``. ``batch``: sent via a batch API.
+        model, request, provider, file_tokens, pricebook: as for ``input_token_bound``.
+
+    Raises:
+        InvalidInput: the request sets no output limit (the message names the key to pass).
+        UnknownModel: the model, or its per-token prices, are unknown (whatever the policy).
+    """
+    side = _input_side(
+        model, request, provider, file_tokens=file_tokens, pricebook=pricebook, at=at, batch=batch
+    )
+    output_tokens = _output_limit(side.parts, max_output_tokens)
+    worst = _worst_case_usd(side, output_tokens)
+    return Estimate(
+        model=model,
+        provider=side.provider,
+        input_tokens_bound=side.tokens_bound,
+        output_tokens_bound=output_tokens,
+        choices=side.parts.choices,
+        method=side.method,
+        encoding=side.encoding,
+        input_usd_per_token=side.rates.input_usd_per_token,
+        output_usd_per_token=side.rates.output_usd_per_token,
+        worst_case_usd=worst,
+    )
+
+
+def _output_limit(parts: RequestParts, override: int | None) -> int:
+    if override is not None:
+        if isinstance(override, bool) or not isinstance(override, int) or override < 0:
+            raise InvalidInput(f"max_output_tokens must be a whole number >= 0, not {override!r}")
+        return override
+    if parts.output_tokens_bound is None:
+        raise InvalidInput(
+            "the request sets no output limit, so its worst case has no bound: pass "
+            f"{_LIMIT_KEYS[parts.shape]} in the request"
+        )
+    return parts.output_tokens_bound
+
+
+def _unrounded_usd(side: _InputSide, output_tokens: int) -> Decimal:
+    rates = side.rates
+    per_choice = (
+        side.tokens_bound * rates.input_usd_per_token + output_tokens * rates.output_usd_per_token
+    )
+    return per_choice * side.parts.choices
+
+
+def _worst_case_usd(side: _InputSide, output_tokens: int) -> Decimal:
+    return round_up_usd(_unrounded_usd(side, output_tokens))
+
+
+def worst_case_cost(
+    model: str,
+    request: Mapping[str, Any],
+    provider: str | None = None,
+    *,
+    max_output_tokens: int | None = None,
+    file_tokens: int | None = None,
+    pricebook: Pricebook | None = None,
+    at: datetime | None = None,
+    batch: bool = False,
+) -> Decimal:
+    """The most a request can cost, in USD rounded up to the nano-USD; see ``estimate``."""
+    return estimate(
+        model,
+        request,
+        provider,
+        max_output_tokens=max_output_tokens,
+        file_tokens=file_tokens,
+        pricebook=pricebook,
+        at=at,
+        batch=batch,
+    ).worst_case_usd
+
+
+def affordable_max_tokens(
+    model: str,
+    request: Mapping[str, Any],
+    available: AmountLike,
+    provider: str | None = None,
+    *,
+    file_tokens: int | None = None,
+    pricebook: Pricebook | None = None,
+    at: datetime | None = None,
+    batch: bool = False,
+) -> int:
+    """The largest output limit whose worst case fits in ``available`` USD.
+
+    The largest ``k`` with ``ceil_nano((input bound x input rate + k x output rate) x n) <=
+    available``; 0 when even the input cannot be paid; at most ``MAX_OUTPUT_TOKENS`` (1e12)
+    when output is free. The request's own output limit is ignored (the caller takes the
+    smaller of the two, which is what the ``clamp`` policy does).
+
+    Args:
+        available: the budget in USD (``Decimal``, ``int``, ``str`` or ``float`` via ``str``).
+        model, request, provider, file_tokens, pricebook, at, batch: as for ``estimate``.
+
+    Raises:
+        InvalidAmount: ``available`` is negative, not a number, or past the bound.
+    """
+    available_nano = to_units("usd", available)
+    side = _input_side(
+        model, request, provider, file_tokens=file_tokens, pricebook=pricebook, at=at, batch=batch
+    )
+    budget_usd = Decimal(available_nano) / Decimal(10**9)
+    input_usd = _unrounded_usd(side, 0)
+    if input_usd > budget_usd:
+        return 0
+    rate = side.rates.output_usd_per_token * side.parts.choices
+    if rate == 0:
+        return MAX_OUTPUT_TOKENS
+    guess = ((budget_usd - input_usd) / rate).to_integral_value(rounding=ROUND_FLOOR)
+    tokens = min(int(guess), MAX_OUTPUT_TOKENS)
+    # Decimal division carries 28 digits; step down past any rounding of the guess.
+    while tokens > 0 and _unrounded_usd(side, tokens) > budget_usd:
+        tokens -= 1
+    return tokens

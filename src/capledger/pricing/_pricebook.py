@@ -1,0 +1,719 @@
+"""Prices of models: ``genai-prices`` data, the user's overrides and aliases, and the
+policy for models nobody has priced."""
+
+from __future__ import annotations
+
+import threading
+import tomllib
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Final, Literal, TypeAlias
+
+from capledger.bounds import MAX_TTL_S
+from capledger.errors import ConfigurationError, InvalidAmount, InvalidInput, UnknownModel
+from capledger.money import AmountLike, from_units, to_units
+from capledger.pricing import _genai
+from capledger.pricing._usage import Usage, parse_usage
+
+__all__ = [
+    "Policy",
+    "Price",
+    "PriceSource",
+    "PriceTier",
+    "Pricebook",
+    "Rates",
+    "UnpricedModelWarning",
+    "cost",
+    "default_pricebook",
+    "list_prices",
+    "price",
+    "round_up_usd",
+]
+
+Policy: TypeAlias = Literal["raise", "warn"]
+POLICIES: Final[tuple[Policy, ...]] = ("raise", "warn")
+
+_TOKENS_PER_MTOK: Final = Decimal(1_000_000)
+_OVERRIDE_KEYS: Final = {
+    "input": "input_mtok",
+    "output": "output_mtok",
+    "cache_read": "cache_read_mtok",
+    "cache_write": "cache_write_mtok",
+    "cache_write_1h": "cache_write_1h_mtok",
+}
+_CACHE_WRITE_KEYS: Final = ("cache_write_mtok", "cache_write_5m_mtok", "cache_write_1h_mtok")
+_OUTPUT_KEYS: Final = (
+    "output_mtok",
+    "output_text_mtok",
+    "output_reasoning_mtok",
+    "output_text_reasoning_mtok",
+)
+MODALITIES: Final = frozenset({"image", "audio", "video"})
+
+
+class UnpricedModelWarning(UserWarning):
+    """A call to a model with no known price was recorded at $0 (policy ``warn``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSource:
+    """Where a price comes from.
+
+    Args:
+        kind: ``genai-prices`` (the package's data) or ``override`` (set by the user).
+        description: the package version, or where the override was set, and any alias.
+        as_of: for package data, the date this price took effect when the data dates it
+            (or the date fetched data was refreshed); for an override, the date given with
+            it; else ``None``.
+    """
+
+    kind: Literal["genai-prices", "override"]
+    description: str
+    as_of: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    """Rates that apply to the whole call once its input passes ``above_input_tokens``."""
+
+    above_input_tokens: int
+    input_usd_per_mtok: Decimal | None
+    output_usd_per_mtok: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """The per-million-token rates of one model at one moment (``None``: not priced).
+
+    Tiers are cliffs, as providers bill them: once a call's input passes a tier's start, the
+    tier's rate applies to every token of the call.
+    """
+
+    model: str
+    provider: str
+    input_usd_per_mtok: Decimal | None
+    output_usd_per_mtok: Decimal | None
+    cache_read_usd_per_mtok: Decimal | None
+    cache_write_usd_per_mtok: Decimal | None
+    cache_write_1h_usd_per_mtok: Decimal | None
+    tiers: tuple[PriceTier, ...]
+    context_window_tokens: int | None
+    source: PriceSource
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """The highest per-token rates (USD) that could bill a call; see ``worst_case_rates``."""
+
+    input_usd_per_token: Decimal
+    output_usd_per_token: Decimal
+    context_window_tokens: int | None
+    source: PriceSource
+
+
+@dataclass(frozen=True, slots=True)
+class _Override:
+    name: str
+    provider: str
+    prices_per_mtok: Mapping[str, Decimal]
+    origin: str
+    as_of: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    name: str
+    provider: str
+    alias_note: str
+    override: _Override | None
+    package: tuple[Any, Any] | None  # (genai Provider, genai ModelInfo)
+
+
+def round_up_usd(value: Decimal) -> Decimal:
+    """Round a USD amount up to the next nano-USD (1e-9), the ledger's step.
+
+    Raises:
+        InvalidAmount: negative, or past the per-operation bound.
+    """
+    rounded = from_units("usd", to_units("usd", value))
+    if not isinstance(rounded, Decimal):  # from_units gives Decimal for usd; keep mypy sure
+        raise InvalidAmount(f"cannot round {value!r} to nano-USD")
+    return rounded
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def _context(*, batch: bool, service_tier: str | None) -> dict[str, str] | None:
+    context: dict[str, str] = {}
+    if batch:
+        context["processing"] = "batch"
+    if service_tier is not None:
+        context["service_tier"] = service_tier
+    return context or None
+
+
+def _base_rate(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    base: Decimal = getattr(value, "base")  # noqa: B009 - genai TieredPrices, untyped
+    return base
+
+
+def _highest_rate(value: object, input_tokens_bound: int) -> Decimal | None:
+    """The highest rate a tiered price charges for a call of at most this many input tokens.
+
+    genai-prices applies a tier when the call's input is strictly above its start.
+    """
+    if value is None or isinstance(value, Decimal):
+        return value
+    rates = [_base_rate(value)]
+    rates.extend(tier.price for tier in getattr(value, "tiers") if input_tokens_bound > tier.start)  # noqa: B009
+    return max(rate for rate in rates if rate is not None)
+
+
+def _tier_rate(value: object, start: int) -> Decimal | None:
+    if value is None or isinstance(value, Decimal):
+        return value
+    rate = _base_rate(value)
+    for tier in getattr(value, "tiers"):  # noqa: B009
+        if tier.start <= start:
+            rate = tier.price
+    return rate
+
+
+def _max_of(rates: Iterable[Decimal | None]) -> Decimal | None:
+    present = [rate for rate in rates if rate is not None]
+    return max(present) if present else None
+
+
+def _parse_rate(model: str, key: str, value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str | float):
+        raise InvalidAmount(f"price {key} of {model!r} must be a number, not {value!r}")
+    try:
+        rate = Decimal(str(value).strip())  # via str, so a float 0.1 means exactly 0.1
+    except InvalidOperation:
+        raise InvalidAmount(f"price {key} of {model!r} is not a number: {value!r}") from None
+    if not rate.is_finite() or rate < 0:
+        raise InvalidAmount(f"price {key} of {model!r} must be finite and >= 0, got {value!r}")
+    return rate
+
+
+def _model_key(model: str) -> str:
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidInput(f"a model name must be a non-empty string, not {model!r}")
+    return model.strip().lower()
+
+
+class Pricebook:
+    """Prices for models: ``genai-prices`` data, overridden and aliased by the user.
+
+    Thread-safe. Lookup order for a model name (case-insensitive): an alias is replaced by
+    its target, then a user price for that name wins over the package data.
+
+    Args:
+        policy: what ``cost`` does for a model with no price: ``raise`` (``UnknownModel``:
+            an unpriced call is never treated as free) or ``warn`` (an
+            ``UnpricedModelWarning`` once per model, the call costs $0 and is counted in
+            ``unpriced_calls()``).
+    """
+
+    def __init__(self, *, policy: Policy = "raise") -> None:
+        self._policy = _check_policy(policy)
+        self._lock = threading.Lock()
+        self._overrides: dict[str, _Override] = {}
+        self._aliases: dict[str, tuple[str, str | None]] = {}
+        self._unpriced_calls: dict[str, int] = {}
+
+    @property
+    def policy(self) -> Policy:
+        """The unknown-model policy ``cost`` uses when it is not given one."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self._policy = _check_policy(policy)
+
+    def set_price(
+        self,
+        model: str,
+        *,
+        input: AmountLike,
+        output: AmountLike,
+        cache_read: AmountLike | None = None,
+        cache_write: AmountLike | None = None,
+        cache_write_1h: AmountLike | None = None,
+        provider: str = "custom",
+        as_of: date | None = None,
+        origin: str = "set in code",
+    ) -> None:
+        """Price a model yourself, in USD per million tokens; it wins over package data.
+
+        Cache rates left out bill those tokens at the input rate (never for free).
+
+        Args:
+            model: the model name as your calls report it (matched case-insensitively).
+            input: USD per million input tokens. ``output``, ``cache_read``,
+                ``cache_write``, ``cache_write_1h``: the same for those tokens.
+            provider: a label shown in listings.
+            as_of: the date this price took effect, reported as its source date.
+            origin: where the price was set, reported with its source.
+
+        Raises:
+            InvalidAmount: a rate is not a finite number >= 0.
+        """
+        given = {
+            "input": input,
+            "output": output,
+            "cache_read": cache_read,
+            "cache_write": cache_write,
+            "cache_write_1h": cache_write_1h,
+        }
+        rates = {
+            _OVERRIDE_KEYS[key]: _parse_rate(model, key, value)
+            for key, value in given.items()
+            if value is not None
+        }
+        key = _model_key(model)
+        override = _Override(model.strip(), provider, rates, origin, as_of)
+        with self._lock:
+            self._overrides[key] = override
+
+    def set_alias(self, alias: str, model: str, *, provider: str | None = None) -> None:
+        """Price ``alias`` (a private deployment, a fine-tune) exactly like ``model``.
+
+        Args:
+            alias: the name your calls report.
+            model: a model known to the package data or priced with ``set_price``.
+            provider: the provider of ``model`` in the package data, when ambiguous.
+
+        Raises:
+            InvalidInput: ``model`` is itself an alias (aliases resolve one step only).
+        """
+        alias_key, target_key = _model_key(alias), _model_key(model)
+        with self._lock:
+            if target_key in self._aliases:
+                raise InvalidInput(f"{model!r} is an alias itself; alias the model it names")
+            if alias_key == target_key:
+                raise InvalidInput(f"{alias!r} cannot be an alias of itself")
+            self._aliases[alias_key] = (model.strip(), provider)
+
+    def load_toml(self, path: str | Path) -> None:
+        """Read prices and aliases from a TOML file (floats are read exactly, as decimals).
+
+        Format::
+
+            [prices."my-finetune"]          # USD per million tokens
+            input = "3.00"
+            output = "15.00"
+            cache_read = "0.30"             # optional, as are cache_write, cache_write_1h
+            provider = "openai"             # optional label
+            as_of = 2026-01-01              # optional
+
+            [aliases]
+            "prod-gpt" = "gpt-4o"                                  # or, naming the provider:
+            "eu-claude" = { model = "claude-sonnet-4-5", provider = "anthropic" }
+
+        Raises:
+            ConfigurationError: the file cannot be read, is not TOML, or does not follow
+                this format.
+        """
+        path = Path(path)
+        try:
+            with path.open("rb") as file:
+                document = tomllib.load(file, parse_float=Decimal)
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigurationError(f"cannot read prices from {path}: {error}") from None
+        unknown = document.keys() - {"prices", "aliases"}
+        if unknown:
+            raise ConfigurationError(
+                f'{path}: unknown tables {sorted(unknown)}; use [prices."MODEL"] and [aliases]'
+            )
+        try:
+            for model, entry in _table(document, "prices", path).items():
+                self._load_price(model, entry, path)
+            for alias, target in _table(document, "aliases", path).items():
+                if isinstance(target, str):
+                    self.set_alias(alias, target)
+                elif isinstance(target, dict) and isinstance(target.get("model"), str):
+                    self.set_alias(alias, target["model"], provider=target.get("provider"))
+                else:
+                    raise ConfigurationError(
+                        f"{path}: alias {alias!r} must name a model, as a string or "
+                        "{ model = ..., provider = ... }"
+                    )
+        except InvalidInput as error:
+            raise ConfigurationError(f"{path}: {error}") from None
+
+    def _load_price(self, model: str, entry: object, path: Path) -> None:
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{path}: [prices.{model!r}] must be a table")
+        allowed = {*_OVERRIDE_KEYS, "provider", "as_of"}
+        if entry.keys() - allowed or not {"input", "output"} <= entry.keys():
+            raise ConfigurationError(
+                f"{path}: [prices.{model!r}] needs input and output and accepts only "
+                f"{sorted(allowed)}"
+            )
+        as_of = entry.get("as_of")
+        if as_of is not None and (not isinstance(as_of, date) or isinstance(as_of, datetime)):
+            raise ConfigurationError(f"{path}: as_of of {model!r} must be a date (2026-01-01)")
+        self.set_price(
+            model,
+            input=entry["input"],
+            output=entry["output"],
+            cache_read=entry.get("cache_read"),
+            cache_write=entry.get("cache_write"),
+            cache_write_1h=entry.get("cache_write_1h"),
+            provider=str(entry.get("provider", "custom")),
+            as_of=as_of,
+            origin=f"from {path.name}",
+        )
+
+    def _resolve(self, model: str, provider: str | None) -> _Resolved | None:
+        key = _model_key(model)
+        with self._lock:
+            alias = self._aliases.get(key)
+            target, alias_provider = alias if alias else (model.strip(), None)
+            override = self._overrides.get(_model_key(target))
+        alias_note = f"alias {model.strip()} -> {target}; " if alias else ""
+        if override is not None:
+            return _Resolved(override.name, override.provider, alias_note, override, None)
+        found = _genai.lookup(target, provider or alias_provider)
+        if found is None:
+            return None
+        provider_info, model_info = found
+        return _Resolved(model_info.id, provider_info.id, alias_note, None, found)
+
+    def _resolve_or_raise(self, model: str, provider: str | None) -> _Resolved:
+        resolved = self._resolve(model, provider)
+        if resolved is None:
+            raise UnknownModel(_unknown_message(model, provider))
+        return resolved
+
+    def _source(self, resolved: _Resolved, at: datetime) -> PriceSource:
+        if resolved.override is not None:
+            override = resolved.override
+            return PriceSource(
+                "override", f"{resolved.alias_note}override {override.origin}", override.as_of
+            )
+        _, model_info = _package(resolved)
+        snapshot = _genai.snapshot()
+        refreshed = snapshot.timestamp.date() if snapshot.from_auto_update else None
+        data = "refreshed data" if refreshed else "bundled data"
+        return PriceSource(
+            "genai-prices",
+            f"{resolved.alias_note}genai-prices {_genai.package_version()} {data}",
+            _genai.effective_from(model_info, at) or refreshed,
+        )
+
+    def _model_price(
+        self, resolved: _Resolved, at: datetime, context: dict[str, str] | None
+    ) -> Any:
+        if resolved.override is not None:
+            return _genai.genai_model_price(**resolved.override.prices_per_mtok)
+        provider_info, model_info = _package(resolved)
+        return _genai.prices_at(provider_info, model_info, at, context)
+
+    def cost(
+        self,
+        model: str,
+        usage: object,
+        provider: str | None = None,
+        *,
+        policy: Policy | None = None,
+        at: datetime | None = None,
+        batch: bool = False,
+        service_tier: str | None = None,
+    ) -> Decimal:
+        """The cost in USD of one call, rounded up to the nano-USD.
+
+        ``cost = sum(leaf tokens x rate) / 1e6`` where cache reads, cache writes and the
+        rest of the input are disjoint leaves of ``input_tokens`` (each token billed once, at
+        its own rate, tier chosen by the call's total input) and reasoning is inside output.
+
+        Args:
+            model: the model name as the call reported it.
+            usage: our ``Usage`` or a provider's usage or response (see ``parse_usage``).
+            provider: a genai-prices provider id (``openai``, ``anthropic``, ``google``...);
+                ``None`` infers it from the model name.
+            policy: overrides the pricebook's unknown-model policy for this call.
+            at: when the call ran (prices change over time, some by time of day); now if
+                ``None``.
+            batch: the call went through the provider's batch API.
+            service_tier: the tier the provider reports it billed (``flex``, ``priority``).
+
+        Raises:
+            UnknownModel: no price is known and the policy is ``raise``.
+            InvalidInput: the usage is malformed (``InvalidAmount`` for negative counts).
+        """
+        parsed = parse_usage(usage)
+        when = at or _now()
+        resolved = self._resolve(model, provider)
+        if resolved is None:
+            return self._unpriced(model, provider, _check_policy(policy or self._policy))
+        model_price = self._model_price(
+            resolved, when, _context(batch=batch, service_tier=service_tier)
+        )
+        try:
+            total: Decimal = model_price.calc_price(_to_genai(parsed))["total_price"]
+        except ValueError as error:
+            raise InvalidInput(f"cannot price this usage for {model!r}: {error}") from None
+        return round_up_usd(total)
+
+    def _unpriced(self, model: str, provider: str | None, policy: Policy) -> Decimal:
+        message = _unknown_message(model, provider)
+        if policy == "raise":
+            raise UnknownModel(message)
+        key = _model_key(model)
+        with self._lock:
+            first = key not in self._unpriced_calls
+            self._unpriced_calls[key] = self._unpriced_calls.get(key, 0) + 1
+        if first:
+            warnings.warn(
+                f"{message}; its calls are recorded at $0 and counted as unpriced",
+                UnpricedModelWarning,
+                stacklevel=3,
+            )
+        return Decimal(0)
+
+    def unpriced_calls(self) -> dict[str, int]:
+        """How many calls ``cost`` recorded at $0 per unknown model (policy ``warn``)."""
+        with self._lock:
+            return dict(self._unpriced_calls)
+
+    def price(
+        self,
+        model: str,
+        provider: str | None = None,
+        *,
+        at: datetime | None = None,
+        batch: bool = False,
+        service_tier: str | None = None,
+    ) -> Price:
+        """The rates of a model at ``at`` (now if ``None``), with their source.
+
+        Raises:
+            UnknownModel: no price is known for the model (whatever the policy).
+        """
+        when = at or _now()
+        resolved = self._resolve_or_raise(model, provider)
+        context = _context(batch=batch, service_tier=service_tier)
+        return self._price_view(resolved, when, context)
+
+    def _price_view(
+        self, resolved: _Resolved, at: datetime, context: dict[str, str] | None
+    ) -> Price:
+        model_price = self._model_price(resolved, at, context)
+        values = {key: getattr(model_price, key, None) for key in _OVERRIDE_KEYS.values()}
+        starts = sorted(
+            {
+                tier.start
+                for key in ("input_mtok", "output_mtok")
+                for tier in getattr(values[key], "tiers", ())
+            }
+        )
+        tiers = tuple(
+            PriceTier(
+                start,
+                _tier_rate(values["input_mtok"], start),
+                _tier_rate(values["output_mtok"], start),
+            )
+            for start in starts
+        )
+        context_window = None
+        if resolved.package is not None:
+            context_window = resolved.package[1].context_window
+        return Price(
+            model=resolved.name,
+            provider=resolved.provider,
+            input_usd_per_mtok=_base_rate(values["input_mtok"]),
+            output_usd_per_mtok=_base_rate(values["output_mtok"]),
+            cache_read_usd_per_mtok=_base_rate(values["cache_read_mtok"]),
+            cache_write_usd_per_mtok=_base_rate(values["cache_write_mtok"]),
+            cache_write_1h_usd_per_mtok=_base_rate(values["cache_write_1h_mtok"]),
+            tiers=tiers,
+            context_window_tokens=context_window,
+            source=self._source(resolved, at),
+        )
+
+    def list_prices(
+        self, provider: str | None = None, *, at: datetime | None = None
+    ) -> list[Price]:
+        """Every priced model (package data, then overrides), optionally of one provider.
+
+        Args:
+            provider: a provider id such as ``openai``; ``None`` lists all.
+            at: the moment whose prices to show; now if ``None``.
+        """
+        when = at or _now()
+        wanted = provider.strip().lower() if provider else None
+        listed: list[Price] = []
+        for provider_info in _genai.snapshot().providers:
+            if wanted is not None and provider_info.id != wanted:
+                continue
+            for model_info in provider_info.models:
+                resolved = _Resolved(
+                    model_info.id, provider_info.id, "", None, (provider_info, model_info)
+                )
+                listed.append(self._price_view(resolved, when, None))
+        with self._lock:
+            overrides = list(self._overrides.values())
+        for override in overrides:
+            if wanted is None or override.provider.lower() == wanted:
+                resolved = _Resolved(override.name, override.provider, "", override, None)
+                listed.append(self._price_view(resolved, when, None))
+        return listed
+
+    def worst_case_rates(
+        self,
+        model: str,
+        provider: str | None = None,
+        *,
+        input_tokens_bound: int,
+        cache_writes: bool = False,
+        modalities: frozenset[str] = frozenset(),
+        at: datetime | None = None,
+        batch: bool = False,
+        service_tier: str | None = None,
+    ) -> Rates:
+        """The highest per-token input and output rates that could bill a call.
+
+        ``input = max(input rate, cache-write rates if cache_writes, the rates of each
+        modality) / 1e6``, ``output = max(output, reasoning, modality output rates) / 1e6``,
+        each at the highest tier the input bound reaches, over every price that could be in
+        effect from ``at`` until the longest hold expires (``MAX_TTL_S``), daily off-peak
+        windows included. The policy does not apply: a hold never treats a call as free.
+
+        Args:
+            input_tokens_bound: an upper bound on the call's input tokens (picks the tier).
+            cache_writes: the request may write the prompt cache (Anthropic
+                ``cache_control``), which can bill input above the input rate.
+            modalities: ``image``, ``audio``, ``video`` present in the request.
+
+        Raises:
+            UnknownModel: no price, or no per-token input or output price, is known.
+        """
+        when = at or _now()
+        resolved = self._resolve_or_raise(model, provider)
+        context = _context(batch=batch, service_tier=service_tier)
+        input_keys = ["input_mtok", "input_text_mtok"]
+        if cache_writes:
+            input_keys.extend(_CACHE_WRITE_KEYS)
+        output_keys = list(_OUTPUT_KEYS)
+        for modality in sorted(modalities & MODALITIES):
+            input_keys.append(f"input_{modality}_mtok")
+            output_keys.append(f"output_{modality}_mtok")
+        instants = [when]
+        if resolved.package is not None:
+            instants = _genai.candidate_instants(resolved.package[1], when, MAX_TTL_S)
+        price_sets = [self._model_price(resolved, instant, context) for instant in instants]
+        input_rate = _max_of(
+            _highest_rate(getattr(prices, key, None), input_tokens_bound)
+            for prices in price_sets
+            for key in input_keys
+        )
+        output_rate = _max_of(
+            _highest_rate(getattr(prices, key, None), input_tokens_bound)
+            for prices in price_sets
+            for key in output_keys
+        )
+        if input_rate is None or output_rate is None:
+            raise UnknownModel(
+                f"{model!r} has no per-token input and output price, so no worst case can "
+                "be bounded; set one with Pricebook.set_price"
+            )
+        context_window = resolved.package[1].context_window if resolved.package else None
+        return Rates(
+            input_rate / _TOKENS_PER_MTOK,
+            output_rate / _TOKENS_PER_MTOK,
+            context_window,
+            self._source(resolved, when),
+        )
+
+
+def _package(resolved: _Resolved) -> tuple[Any, Any]:
+    if resolved.package is None:
+        raise UnknownModel(f"{resolved.name!r} has no package price")
+    return resolved.package
+
+
+def _table(document: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
+    table = document.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{path}: [{name}] must be a table")
+    return table
+
+
+def _check_policy(policy: object) -> Policy:
+    if policy == "raise":
+        return "raise"
+    if policy == "warn":
+        return "warn"
+    raise ConfigurationError(f"unknown-model policy must be one of {POLICIES}, not {policy!r}")
+
+
+def _unknown_message(model: str, provider: str | None) -> str:
+    where = f" from provider {provider!r}" if provider else ""
+    return (
+        f"no price is known for model {model!r}{where}; price it with "
+        "Pricebook.set_price or alias it to a known model with Pricebook.set_alias"
+    )
+
+
+def _to_genai(usage: Usage) -> Any:
+    return _genai.genai_usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+    )
+
+
+_DEFAULT = Pricebook()
+
+
+def default_pricebook() -> Pricebook:
+    """The process-wide pricebook that the module-level functions use."""
+    return _DEFAULT
+
+
+def cost(
+    model: str,
+    usage: object,
+    provider: str | None = None,
+    *,
+    policy: Policy | None = None,
+    at: datetime | None = None,
+    batch: bool = False,
+    service_tier: str | None = None,
+) -> Decimal:
+    """The cost in USD of one call with the default pricebook; see ``Pricebook.cost``."""
+    return _DEFAULT.cost(
+        model, usage, provider, policy=policy, at=at, batch=batch, service_tier=service_tier
+    )
+
+
+def price(
+    model: str,
+    provider: str | None = None,
+    *,
+    at: datetime | None = None,
+    batch: bool = False,
+    service_tier: str | None = None,
+) -> Price:
+    """The rates of a model with the default pricebook; see ``Pricebook.price``."""
+    return _DEFAULT.price(model, provider, at=at, batch=batch, service_tier=service_tier)
+
+
+def list_prices(provider: str | None = None, *, at: datetime | None = None) -> list[Price]:
+    """Every priced model with the default pricebook; see ``Pricebook.list_prices``."""
+    return _DEFAULT.list_prices(provider, at=at)

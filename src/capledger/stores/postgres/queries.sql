@@ -1,0 +1,202 @@
+-- Named queries of the PostgreSQL store. Each block starts with "-- name: NAME".
+-- Parameters are psycopg's %(name)s. Tables are unqualified: search_path names the schema.
+--
+-- A transaction is two round trips, each one pipelined batch of statements:
+--   1. BEGIN, lock_holds, lock_accounts, lock_overdue, clock
+--   2. the writes (delete/insert/update accounts, insert/update holds, insert_entries), COMMIT
+-- Locks are always taken holds first (sorted by id), then accounts (sorted by key), so two
+-- transactions never wait on each other in a cycle, whatever order callers list scopes in.
+
+-- name: lock_holds
+-- The holds the batch settles, releases or extends (and reserve retries look up), locked
+-- in id order before any account.
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds
+ WHERE id = ANY(%(ids)s::text[]) OR request_id = ANY(%(request_ids)s::text[])
+ ORDER BY id
+   FOR UPDATE;
+
+-- name: lock_accounts
+-- Every account row of every scope the batch can touch, locked in key order: the scopes the
+-- operations name, the scopes of the holds locked above, and the scopes of the oldest
+-- overdue holds (lazy expiry needs their accounts too).
+SELECT a.scope, a.unit, a.period, a.cap, a.spent, a.held, a.window_start_us, a.window_end_us,
+       a.tz, a.anchor_us, a.alert_bp
+  FROM capledger_accounts AS a
+ WHERE a.scope IN (
+           SELECT unnest(%(scopes)s::text[])
+           UNION
+           SELECT jsonb_array_elements_text(h.scopes)
+             FROM capledger_holds AS h
+            WHERE h.id = ANY(%(ids)s::text[])
+           UNION
+           SELECT jsonb_array_elements_text(o.scopes)
+             FROM (SELECT scopes FROM capledger_holds
+                    WHERE state = 'open'
+                      AND expires_us <= coalesce(%(now_us)s::bigint,
+                              (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)
+                    ORDER BY expires_us
+                    LIMIT %(expire_limit)s) AS o)
+ ORDER BY a.scope, a.unit, a.period
+   FOR UPDATE OF a;
+
+-- name: lock_overdue
+-- Overdue open holds for lazy expiry. SKIP LOCKED: one that another transaction is settling
+-- or expiring right now is that transaction's business, not a reason to wait.
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds
+ WHERE state = 'open'
+   AND expires_us <= coalesce(%(now_us)s::bigint,
+           (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)
+ ORDER BY expires_us
+ LIMIT %(expire_limit)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: clock
+-- Read after every lock above is granted, so a transaction that waited for another one
+-- never decides at an earlier time than the one it waited for. The transaction id lets a
+-- client that lost its connection during COMMIT ask whether the commit happened.
+SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, pg_current_xact_id()::text;
+
+-- name: xact_status
+SELECT pg_xact_status(%(xid)s::xid8);
+
+-- name: lock_scope
+-- A fallback for a scope the prefetch missed (out of key order: a rare deadlock is
+-- detected by the server and the transaction retried with the scope locked up front).
+SELECT scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
+       alert_bp
+  FROM capledger_accounts WHERE scope = %(scope)s
+ ORDER BY unit, period
+   FOR UPDATE;
+
+-- name: lock_hold
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds WHERE id = %(id)s OR request_id = %(request_id)s
+   FOR UPDATE;
+
+-- name: open_holds_on
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds WHERE state = 'open' AND scopes ? %(scope)s;
+
+-- name: spent_since
+SELECT coalesce(sum((amounts ->> %(unit)s)::bigint), 0)::bigint
+  FROM capledger_journal
+ WHERE kind = 'settled' AND ts_us >= %(since_us)s AND scopes ? %(scope)s;
+
+-- name: delete_accounts
+DELETE FROM capledger_accounts AS a
+ USING unnest(%(scope)s::text[], %(unit)s::text[], %(period)s::text[]) AS d(scope, unit, period)
+ WHERE a.scope = d.scope AND a.unit = d.unit AND a.period = d.period;
+
+-- name: insert_accounts
+-- A plain INSERT: if another transaction created the same account meanwhile, the unique
+-- violation makes the store retry, and the retry locks and reads the committed row.
+INSERT INTO capledger_accounts
+    (scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
+     alert_bp)
+SELECT * FROM unnest(
+    %(scope)s::text[], %(unit)s::text[], %(period)s::text[], %(cap)s::bigint[],
+    %(spent)s::bigint[], %(held)s::bigint[], %(window_start_us)s::bigint[],
+    %(window_end_us)s::bigint[], %(tz)s::text[], %(anchor_us)s::bigint[],
+    %(alert_bp)s::integer[]);
+
+-- name: update_accounts
+UPDATE capledger_accounts AS a
+   SET cap = u.cap, spent = u.spent, held = u.held, window_start_us = u.window_start_us,
+       window_end_us = u.window_end_us, tz = u.tz, anchor_us = u.anchor_us,
+       alert_bp = u.alert_bp
+  FROM unnest(
+    %(scope)s::text[], %(unit)s::text[], %(period)s::text[], %(cap)s::bigint[],
+    %(spent)s::bigint[], %(held)s::bigint[], %(window_start_us)s::bigint[],
+    %(window_end_us)s::bigint[], %(tz)s::text[], %(anchor_us)s::bigint[],
+    %(alert_bp)s::integer[])
+    AS u(scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz,
+         anchor_us, alert_bp)
+ WHERE a.scope = u.scope AND a.unit = u.unit AND a.period = u.period;
+
+-- name: insert_holds
+INSERT INTO capledger_holds
+    (id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+     settled, closed_us, flags)
+SELECT id, request_id, scopes::jsonb, amounts::jsonb, state, created_us, expires_us,
+       tags::jsonb, fingerprint, settled::jsonb, closed_us, flags
+  FROM unnest(
+    %(id)s::text[], %(request_id)s::text[], %(scopes)s::text[], %(amounts)s::text[],
+    %(state)s::text[], %(created_us)s::bigint[], %(expires_us)s::bigint[], %(tags)s::text[],
+    %(fingerprint)s::text[], %(settled)s::text[], %(closed_us)s::bigint[], %(flags)s::text[])
+    AS n(id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+         settled, closed_us, flags);
+
+-- name: update_holds
+UPDATE capledger_holds AS h
+   SET amounts = u.amounts::jsonb, state = u.state, expires_us = u.expires_us,
+       tags = u.tags::jsonb, settled = u.settled::jsonb, closed_us = u.closed_us,
+       flags = u.flags
+  FROM unnest(
+    %(id)s::text[], %(amounts)s::text[], %(state)s::text[], %(expires_us)s::bigint[],
+    %(tags)s::text[], %(settled)s::text[], %(closed_us)s::bigint[], %(flags)s::text[])
+    AS u(id, amounts, state, expires_us, tags, settled, closed_us, flags)
+ WHERE h.id = u.id;
+
+-- name: insert_entries
+-- WITH ORDINALITY keeps the batch's order in the identity column.
+INSERT INTO capledger_journal
+    (ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags)
+SELECT ts_us, kind, hold_id, request_id, scopes::jsonb, amounts::jsonb, tags::jsonb, flags
+  FROM unnest(
+    %(ts_us)s::bigint[], %(kind)s::text[], %(hold_id)s::text[], %(request_id)s::text[],
+    %(scopes)s::text[], %(amounts)s::text[], %(tags)s::text[], %(flags)s::text[])
+    WITH ORDINALITY AS e(ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags, n)
+ ORDER BY n;
+
+-- name: all_accounts
+SELECT scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
+       alert_bp
+  FROM capledger_accounts ORDER BY scope, unit, period;
+
+-- name: scope_accounts
+SELECT scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
+       alert_bp
+  FROM capledger_accounts WHERE scope = %(scope)s ORDER BY unit, period;
+
+-- name: list_holds
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds
+ WHERE state = ANY(%(states)s::text[])
+   AND (%(scope)s::text IS NULL OR scopes ? %(scope)s::text)
+ ORDER BY created_us, id
+ LIMIT %(limit)s;
+
+-- name: journal
+SELECT ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags
+  FROM capledger_journal WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s ORDER BY id;
+
+-- name: migration_lock
+-- One migrator at a time per schema: concurrent first users queue here instead of racing.
+SELECT pg_advisory_xact_lock(hashtext('capledger.migrate:' || %(schema)s));
+
+-- name: schema_exists
+SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s);
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS capledger_migrations (
+    version    integer     NOT NULL,
+    name       text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT capledger_migrations_pkey PRIMARY KEY (version)
+);
+
+-- name: applied_migrations
+SELECT version FROM capledger_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO capledger_migrations (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: schema_version
+SELECT max(version) FROM capledger_migrations;
