@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable
 
 from capledger._core import Config, Op, Outcome
 from capledger.bounds import MAX_BATCH_SIZE
+from capledger.errors import LedgerInvariantError
 from capledger.stores import Store
 
 __all__ = ["AsyncBatcher", "Batcher"]
@@ -62,7 +62,8 @@ class Batcher:
             self._run_batch(waiter)
         if waiter.error is not None:
             raise waiter.error
-        assert waiter.outcome is not None  # set together with done
+        if waiter.outcome is None:
+            raise LedgerInvariantError("a batch finished without an outcome for an operation")
         return waiter.outcome
 
     def _run_batch(self, leader: _Waiter) -> None:
@@ -126,19 +127,12 @@ class AsyncBatcher:
             try:
                 outcomes = await self._store.aexecute([op for op, _ in batch], self._config)
             except BaseException as error:
-                _settle_futures(batch, lambda future: future.set_exception(error))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
                 if not isinstance(error, Exception):
                     raise
             else:
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
-
-
-def _settle_futures(
-    batch: list[tuple[Op, asyncio.Future[Outcome]]],
-    finish: Callable[[asyncio.Future[Outcome]], None],
-) -> None:
-    for _, future in batch:
-        if not future.done():
-            finish(future)

@@ -134,7 +134,7 @@ def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
         if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY_LENGTH:
             raise InvalidTag(f"tag keys must be 1 to {MAX_TAG_KEY_LENGTH} characters: {key!r}")
         if isinstance(value, Decimal):
-            value = str(value)
+            value = str(value)  # noqa: PLW2901 - normalised in place on purpose
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidTag(f"tag {key!r} must be finite")
         if value is not None and not isinstance(value, str | int | float | bool):
@@ -175,7 +175,9 @@ class _HoldIds:
         self.counter = itertools.count()
 
     def __call__(self) -> str:
-        return f"{self.prefix}{next(self.counter):x}"
+        # Zero-padded so one process's ids sort in the order it made them: a database index
+        # then grows at its end instead of splitting pages all over.
+        return f"{self.prefix}{next(self.counter):012x}"
 
 
 new_hold_id = _HoldIds()

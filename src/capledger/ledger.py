@@ -56,7 +56,7 @@ from capledger.errors import (
     LedgerError,
     LedgerInvariantError,
 )
-from capledger.money import UNITS, AmountLike, from_units, parse_unit, to_units
+from capledger.money import UNITS, AmountLike, Unit, from_units, parse_unit, to_units
 from capledger.scopes import parse_scope, parse_scopes
 from capledger.stores import Store, open_store
 
@@ -75,7 +75,15 @@ __all__ = [
 
 _LOG = logging.getLogger("capledger")
 DEFAULT_URL: Final = "sqlite:///capledger.db"
-EVENT_KINDS: Final = ("reserved", "settled", "released", "expired", "denied", "overrun", "threshold")
+EVENT_KINDS: Final = (
+    "reserved",
+    "settled",
+    "released",
+    "expired",
+    "denied",
+    "overrun",
+    "threshold",
+)
 _T = TypeVar("_T")
 
 
@@ -255,8 +263,9 @@ class _LedgerBase:
         ttl_us = ttl_us_of(ttl)
         if ttl_us is None:
             raise InvalidInput("ttl is required")
-        clean_tags = tags_of(tags)
-        checked_request_id = request_id_of(request_id)
+        # The checks below are skipped when there is nothing to check: this is the hot path.
+        clean_tags = tags_of(tags) if tags else {}
+        checked_request_id = None if request_id is None else request_id_of(request_id)
         return Reserve(
             hold_id=new_hold_id(),
             scopes=scope_tuple,
@@ -302,14 +311,18 @@ class _LedgerBase:
         zone = tz or self._timezone
         parse_timezone(zone)
         caps: dict[str, int] = {}
-        for unit, value in (("usd", usd), ("tokens", tokens), ("requests", requests)):
+        given: tuple[tuple[Unit, AmountLike | None], ...] = (
+            ("usd", usd),
+            ("tokens", tokens),
+            ("requests", requests),
+        )
+        for unit, value in given:
             if value is not None:
-                caps[unit] = to_units(parse_unit(unit), value, cap=True)
+                caps[unit] = to_units(unit, value, cap=True)
         if not caps:
             raise InvalidInput("give at least one cap: usd=, tokens= or requests=")
         return [
-            SetLimit(checked_scope, unit, canonical_period, cap, zone)
-            for unit, cap in caps.items()
+            SetLimit(checked_scope, unit, canonical_period, cap, zone) for unit, cap in caps.items()
         ]
 
     def _remove_limit_ops(self, scope: str, period: str, unit: str | None) -> list[Op]:
@@ -322,7 +335,7 @@ class _LedgerBase:
     def _balances(self, outcome: Outcome, unit: str | None) -> list[Balance]:
         accounts: list[Account] = self._unwrap(outcome).value  # type: ignore[assignment]
         balances = [_balance(a) for a in accounts if unit is None or a.unit == unit]
-        order = {name: index for index, name in enumerate(UNITS)}
+        order: dict[str, int] = {name: index for index, name in enumerate(UNITS)}
         balances.sort(key=lambda b: (order.get(b.unit, 9), b.period != "total", b.period))
         return balances
 
@@ -388,10 +401,7 @@ class _HoldBase:
         self._observed: dict[str, int] = {}
 
     def __repr__(self) -> str:
-        return (
-            f"<{type(self).__name__} {self.id} {self.state} {self.scopes} "
-            f"{self.amounts}>"
-        )
+        return f"<{type(self).__name__} {self.id} {self.state} {self.scopes} {self.amounts}>"
 
     @property
     def id(self) -> str:

@@ -49,17 +49,24 @@ def parse_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
     Raises:
         InvalidScope: an empty list, more than 16 scopes, or any malformed scope.
     """
-    if isinstance(scopes, str):
-        return (parse_scope(scopes),)
+    if type(scopes) is str:
+        return _single_scope(scopes)
     try:
         unique = tuple(dict.fromkeys(parse_scope(scope) for scope in scopes))
     except TypeError:
-        raise InvalidScope(f"scopes must be a string or a list of strings, not {scopes!r}") from None
+        raise InvalidScope(
+            f"scopes must be a string or a list of strings, not {scopes!r}"
+        ) from None
     if not unique:
         raise InvalidScope("at least one scope is needed")
     if len(unique) > MAX_SCOPES_PER_HOLD:
         raise InvalidScope(f"at most {MAX_SCOPES_PER_HOLD} scopes per hold, got {len(unique)}")
     return unique
+
+
+@lru_cache(maxsize=4096)
+def _single_scope(scope: str) -> tuple[str, ...]:
+    return (_parse_scope_text(scope),)
 
 
 def scope_kind(scope: str) -> str:

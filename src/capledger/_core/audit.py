@@ -123,7 +123,10 @@ def verify(
             else:
                 mismatches.append(
                     Mismatch(
-                        *key, "cap", account.spent + account.held, account.cap,
+                        *key,
+                        "cap",
+                        account.spent + account.held,
+                        account.cap,
                         "spent + held is past the cap with no overrun recorded",
                     )
                 )
@@ -180,15 +183,15 @@ def build_report(entries: Iterable[Entry], group_by: Sequence[str]) -> list[dict
                 if key in seen:
                     continue  # two scopes of one kind: count the hold once for that kind
                 seen.add(key)
-                row = groups.setdefault(key, {"calls": 0, "overruns": 0, "late": 0})
-                row["calls"] += 1
-                row["overruns"] += "overrun" in flags
-                row["late"] += "late" in flags
+                counts = groups.setdefault(key, {"calls": 0, "overruns": 0, "late": 0})
+                counts["calls"] += 1
+                counts["overruns"] += "overrun" in flags
+                counts["late"] += "late" in flags
                 for spent_unit, amount in entry.amounts.items():
                     if by_unit and spent_unit != unit:
                         continue
                     column = "spent" if by_unit else spent_unit
-                    row[column] = row.get(column, 0) + amount
+                    counts[column] = counts.get(column, 0) + amount
     rows: list[dict[str, object]] = []
     for key in sorted(groups):
         counts = groups[key]

@@ -7,6 +7,7 @@ the ones the core marked changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
@@ -188,7 +189,13 @@ class HoldRecord:
 
 
 EntryKind: TypeAlias = Literal[
-    "reserved", "extended", "settled", "released", "expired", "overrun", "limit_set",
+    "reserved",
+    "extended",
+    "settled",
+    "released",
+    "expired",
+    "overrun",
+    "limit_set",
     "limit_removed",
 ]
 
@@ -238,7 +245,7 @@ class Event:
     at_us: int
     hold_id: str | None = None
     scopes: tuple[str, ...] = ()
-    amounts: dict[str, object] = field(default_factory=dict)
+    amounts: Mapping[str, object] = field(default_factory=dict)
     scope: str | None = None
     unit: str | None = None
     period: str | None = None

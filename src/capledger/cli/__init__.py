@@ -16,7 +16,7 @@ from ._app import CliState, main
 from ._commands import balance, holds, limits, migrate, report, sweep, verify
 from ._demo import demo
 
-__all__ = ["CliState", "main"]
+__all__ = ["CliState", "add_pricing_commands", "main"]
 
 for _command in (demo, limits, balance, holds, sweep, report, verify, migrate):
     main.add_command(_command)
@@ -40,8 +40,8 @@ def _pricing_missing(name: str, error: ImportError) -> click.Command:
     return missing
 
 
-def _add_pricing_commands() -> None:
-    """Register ``prices`` and ``estimate`` if their module imports.
+def add_pricing_commands(group: click.Group) -> None:
+    """Add ``prices`` and ``estimate`` to ``group`` if their module imports.
 
     The module is imported by name so that the rest of the CLI works (and type-checks)
     whether it exists or not. If it exists but a dependency is missing, the commands are
@@ -49,20 +49,16 @@ def _add_pricing_commands() -> None:
     """
     try:
         module = importlib.import_module("capledger.cli.prices")
-    except ModuleNotFoundError as error:
+    except ImportError as error:
         if error.name == "capledger.cli.prices":
             return  # not shipped in this build
         for name in ("prices", "estimate"):
-            main.add_command(_pricing_missing(name, error))
-        return
-    except ImportError as error:
-        for name in ("prices", "estimate"):
-            main.add_command(_pricing_missing(name, error))
+            group.add_command(_pricing_missing(name, error))
         return
     for attribute in ("prices", "estimate"):
         command = getattr(module, attribute, None)
         if isinstance(command, click.Command):
-            main.add_command(command)
+            group.add_command(command)
 
 
-_add_pricing_commands()
+add_pricing_commands(main)

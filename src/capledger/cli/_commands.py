@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
 import click
 
+from capledger import Mismatch, VerifyReport
 from capledger._core import HOLD_STATES
-from capledger._core.audit import Mismatch, VerifyReport
 from capledger.ledger import Balance, HoldInfo, Limit
 from capledger.money import UNITS, from_units
 
@@ -74,6 +75,11 @@ format_option = option(
 )
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 hold``, ``2 holds``, ``1,000 holds`` (``nouns`` for irregular plurals)."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
 def period_text(period: str) -> str:
     """``month`` -> ``per month``; ``total`` -> ``in total``; ``30d`` -> ``per 30d``."""
     return "in total" if period == "total" else f"per {period}"
@@ -123,12 +129,18 @@ def limits_set(
     given = {
         unit for unit, cap in zip(UNITS, (usd, tokens, requests), strict=True) if cap is not None
     }
-    for limit in ledger.limits(scope):
+    for limit in _sorted_limits(ledger.limits(scope)):
         if limit.period == period and limit.unit in given:
             click.echo(
                 f"{limit.scope}: {limit.unit} cap {table_cell(limit.cap)} "
                 f"{period_text(limit.period)} ({limit.tz})"
             )
+
+
+def _sorted_limits(found: list[Limit]) -> list[Limit]:
+    """By scope, then unit in the order usd, tokens, requests, then period."""
+    order: dict[str, int] = {unit: index for index, unit in enumerate(UNITS)}
+    return sorted(found, key=lambda limit: (limit.scope, order[limit.unit], limit.period))
 
 
 def _limit_row(limit: Limit) -> dict[str, object]:
@@ -147,10 +159,7 @@ def _limit_row(limit: Limit) -> dict[str, object]:
 @click.pass_context
 def limits_list(ctx: click.Context, scope: str | None, fmt: str) -> None:
     """List every cap, sorted by scope, unit and period."""
-    found = sorted(
-        open_ledger(ctx).limits(scope),
-        key=lambda limit: (limit.scope, UNITS.index(limit.unit), limit.period),
-    )
+    found = _sorted_limits(open_ledger(ctx).limits(scope))
     emit([_limit_row(limit) for limit in found], _LIMIT_COLUMNS, fmt, empty="no limits")
 
 
@@ -168,7 +177,7 @@ def limits_remove(ctx: click.Context, *, scope: str, period: str, unit: str | No
     removed = open_ledger(ctx).remove_limit(scope, period=period, unit=unit)
     what = f"{unit + ' ' if unit else ''}cap {period_text(period)}"
     if removed:
-        click.echo(f"{scope}: removed {removed} {'cap' if removed == 1 else 'caps'} ({what})")
+        click.echo(f"{scope}: removed {plural(removed, 'cap')} ({what})")
     else:
         click.echo(f"{scope}: no {what}; nothing removed")
 
@@ -207,13 +216,19 @@ def balance(ctx: click.Context, scope: str, unit: str | None, fmt: str) -> None:
     emit(rows, _BALANCE_COLUMNS, fmt, empty=f"{scope} has no accounts yet (no limit, no spend)")
 
 
+def _in_unit_order(amounts: Mapping[str, object] | None) -> dict[str, object] | None:
+    if amounts is None:
+        return None
+    return {unit: amounts[unit] for unit in UNITS if unit in amounts}
+
+
 def _hold_row(hold: HoldInfo) -> dict[str, object]:
     return {
         "id": hold.id,
         "state": hold.state,
         "scopes": hold.scopes,
-        "held": hold.amounts,
-        "settled": hold.settled,
+        "held": _in_unit_order(hold.amounts),
+        "settled": _in_unit_order(hold.settled),
         "created_at": hold.created_at,
         "expires_at": hold.expires_at,
         "flags": hold.flags or None,
@@ -260,7 +275,7 @@ def sweep(ctx: click.Context) -> None:
     """
     expired = open_ledger(ctx).sweep()
     if expired:
-        click.echo(f"expired {expired:,} overdue {'hold' if expired == 1 else 'holds'}")
+        click.echo(f"expired {plural(expired, 'overdue hold')}")
     else:
         click.echo("no overdue holds")
 
@@ -328,8 +343,9 @@ def _mismatch_text(mismatch: Mismatch) -> str:
 def verify_summary(result: VerifyReport) -> str:
     """One line on what ``verify`` read."""
     return (
-        f"checked {result.accounts_checked:,} accounts against {result.entries_read:,} journal "
-        f"entries and {result.open_holds:,} open holds"
+        f"checked {plural(result.accounts_checked, 'account')} against "
+        f"{plural(result.entries_read, 'journal entry', 'journal entries')} and "
+        f"{plural(result.open_holds, 'open hold')}"
     )
 
 
@@ -351,8 +367,10 @@ def verify(ctx: click.Context) -> None:
         return
     for mismatch in result.mismatches:
         click.echo(_mismatch_text(mismatch))
-    count = len(result.mismatches)
-    click.echo(f"FAILED: {count} {'mismatch' if count == 1 else 'mismatches'}", err=True)
+    click.echo(
+        f"FAILED: {plural(len(result.mismatches), 'mismatch', 'mismatches')}",
+        err=True,
+    )
     ctx.exit(1)
 
 

@@ -26,7 +26,14 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from capledger import AsyncLedger, Balance, BudgetExceeded, LedgerError, VerifyReport
+from capledger import (
+    AsyncLedger,
+    Balance,
+    BudgetExceeded,
+    ConfigurationError,
+    LedgerError,
+    VerifyReport,
+)
 
 from ._app import BadInput, CliState, option
 from ._commands import verify_summary
@@ -247,7 +254,7 @@ async def run_demo(
     tally = _Tally()
     async with AsyncLedger(url) as ledger:
         if await ledger.limits() or await ledger.holds(state=None, limit=1):
-            raise BadInput(f"the demo needs an empty ledger, and {url} is not empty")
+            raise ConfigurationError(f"the demo needs an empty ledger, and {url} is not empty")
         for scope, cap in caps.items():
             await ledger.set_limit(scope, usd=cap, period=PERIOD)
         run_id = f"{seed}-{time.time_ns()}"
@@ -327,6 +334,7 @@ def _print_tables(result: DemoResult) -> None:
                 "denied": "calls denied",
             },
             "table",
+            right=["used"],
         )
 
 
@@ -437,11 +445,13 @@ def demo(ctx: click.Context, *, agents: int, seed: int, demo_url: str | None, ke
         " cap refuses calls while in-flight holds fill it, and may end the run below 100 % used)"
     )
     _print_checks(result)
+    if result.caps_held:
+        click.echo(
+            "\nEvery cap held: no account's spent + held passed its cap, checked from the journal."
+        )
+    else:
+        click.echo("\nA CAP DID NOT HOLD: see the failures above.", err=True)
     if keep and path is not None:
         click.echo(f"\nkept {path}: try  capledger --url {url} report --group-by kind,model")
     if not result.caps_held:
-        click.echo("\nA CAP DID NOT HOLD: see the failures above.", err=True)
         ctx.exit(1)
-    click.echo(
-        "\nEvery cap held: no account's spent + held passed its cap, checked from the journal."
-    )

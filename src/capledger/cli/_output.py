@@ -160,6 +160,7 @@ def emit(
     fmt: str,
     *,
     empty: str = "nothing to show",
+    right: Sequence[str] = (),
 ) -> None:
     """Print ``rows`` to standard output as a table, CSV or JSON.
 
@@ -170,6 +171,7 @@ def emit(
         fmt: ``table``, ``csv`` or ``json``.
         empty: what a table says when there are no rows (CSV still prints its header and
             JSON an empty list, so a script can always parse the output).
+        right: keys of text columns to right-align in a table too (numbers always are).
     """
     keys = list(columns)
     if fmt == "json":
@@ -184,7 +186,9 @@ def emit(
     elif not rows:
         click.echo(empty)
     else:
-        right = [_is_numeric_column([row.get(key) for row in rows]) for key in keys]
+        to_right = [
+            key in right or _is_numeric_column([row.get(key) for row in rows]) for key in keys
+        ]
         # Dollars in one column get the same number of decimals, so their points line up.
         places = {
             key: max(
@@ -193,4 +197,4 @@ def emit(
             for key in keys
         }
         cells = [[_cell_in_column(row.get(key), places[key]) for key in keys] for row in rows]
-        click.echo(render_table([columns[key] for key in keys], cells, right=right))
+        click.echo(render_table([columns[key] for key in keys], cells, right=to_right))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-__all__ = ["load_named_queries", "load_migrations"]
+__all__ = ["load_migrations", "load_named_queries"]
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 

@@ -94,7 +94,7 @@ class Store(ABC):
         """Bring the schema up to date; return the migrations applied (none by default)."""
         return []
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a hook: stores without resources keep it empty
         """Release connections and files."""
 
     async def aclose(self) -> None:

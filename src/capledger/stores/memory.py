@@ -100,7 +100,6 @@ class _LiveRows:
         self.journal_ts.append(entry.ts_us)
 
 
-
 class MemoryStore(Store):
     """An in-process store (see the module docstring)."""
 

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from capledger import (
     AsyncLedger,
+    Balance,
     BudgetExceeded,
     Event,
     HoldClosed,
@@ -52,7 +54,7 @@ def count_rows(ledger: Ledger | AsyncLedger) -> tuple[int, int, int]:
     )
 
 
-def balance_of(ledger: Ledger, scope: str, period: str = "total", unit: str = "usd") -> object:
+def balance_of(ledger: Ledger, scope: str, period: str = "total", unit: str = "usd") -> Balance:
     """The one balance of (scope, unit, period)."""
     found = [b for b in ledger.balance(scope) if b.period == period and b.unit == unit]
     assert len(found) == 1, f"no single {unit}/{period} balance for {scope}: {found}"
@@ -357,11 +359,15 @@ class LedgerContract:
             {"tags": {"model": "b"}},
             {"ttl": 61},
         ):
-            arguments = {"usd": "0.10", "request_id": "req-1", "tags": {"model": "a"}}
+            arguments: dict[str, Any] = {
+                "usd": "0.10",
+                "request_id": "req-1",
+                "tags": {"model": "a"},
+            }
             arguments.update(changed)
             scopes = arguments.pop("scopes", "user:a")
             with pytest.raises(IdempotencyConflict):
-                ledger.reserve(scopes, **arguments)  # type: ignore[arg-type]
+                ledger.reserve(scopes, **arguments)
         assert count_rows(ledger) == before
 
     # --- windows and limits ---------------------------------------------------------------
@@ -483,13 +489,9 @@ class LedgerContract:
         ledger.reserve(["user:a", "tenant:t"], usd="0.30", tags={"model": "m1"}).settle(
             usd="0.25", tokens=100
         )
-        ledger.reserve(["user:b", "tenant:t"], usd="0.30", tags={"model": "m2"}).settle(
-            usd="0.10"
-        )
+        ledger.reserve(["user:b", "tenant:t"], usd="0.30", tags={"model": "m2"}).settle(usd="0.10")
         clock.advance(timedelta(days=1))
-        ledger.reserve(["user:a", "tenant:t"], usd="0.30", tags={"model": "m1"}).settle(
-            usd="0.05"
-        )
+        ledger.reserve(["user:a", "tenant:t"], usd="0.30", tags={"model": "m1"}).settle(usd="0.05")
         by_scope = {row["scope"]: row for row in ledger.report(["scope"])}
         assert by_scope["tenant:t"]["usd"] == Decimal("0.4")
         assert by_scope["tenant:t"]["calls"] == 3
@@ -511,9 +513,7 @@ class LedgerContract:
             ("usd", Decimal("0.4")),
         ]
 
-    def test_verify_passes_after_a_mixed_history(
-        self, ledger: Ledger, clock: ManualClock
-    ) -> None:
+    def test_verify_passes_after_a_mixed_history(self, ledger: Ledger, clock: ManualClock) -> None:
         ledger.set_limit("user:a", usd="1", period="day")
         ledger.set_limit("tenant:t", usd="2", period="month")
         for index in range(10):

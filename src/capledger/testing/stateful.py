@@ -166,9 +166,7 @@ def build_ledger_machine(
         def reserve(self, scopes: list[str], amount: int, ttl_s: int) -> tuple[Hold, str] | None:
             self._expire_overdue()
             accounts = self._accounts(tuple(scopes))
-            allowed = all(
-                a.cap is None or a.spent + a.held + amount <= a.cap for a in accounts
-            )
+            allowed = all(a.cap is None or a.spent + a.held + amount <= a.cap for a in accounts)
             try:
                 hold = self.ledger.reserve(scopes, usd=Decimal(amount) / NANO, ttl=ttl_s)
             except BudgetExceeded:
@@ -310,4 +308,3 @@ def build_ledger_machine(
 
     LedgerMachine.__name__ = "LedgerMachine"
     return LedgerMachine
-

@@ -20,24 +20,23 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
 -- name: lock_accounts
 -- Every account row of every scope the batch can touch, locked in key order: the scopes the
 -- operations name, the scopes of the holds locked above, and the scopes of the oldest
--- overdue holds (lazy expiry needs their accounts too).
+-- overdue holds (lazy expiry needs their accounts too). The ARRAY(...) subqueries run once,
+-- so the scan is an index scan on the primary key whatever the table's size.
 SELECT a.scope, a.unit, a.period, a.cap, a.spent, a.held, a.window_start_us, a.window_end_us,
        a.tz, a.anchor_us, a.alert_bp
   FROM capledger_accounts AS a
- WHERE a.scope IN (
-           SELECT unnest(%(scopes)s::text[])
-           UNION
-           SELECT jsonb_array_elements_text(h.scopes)
-             FROM capledger_holds AS h
-            WHERE h.id = ANY(%(ids)s::text[])
-           UNION
-           SELECT jsonb_array_elements_text(o.scopes)
-             FROM (SELECT scopes FROM capledger_holds
-                    WHERE state = 'open'
-                      AND expires_us <= coalesce(%(now_us)s::bigint,
-                              (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)
-                    ORDER BY expires_us
-                    LIMIT %(expire_limit)s) AS o)
+ WHERE a.scope = ANY(
+           %(scopes)s::text[]
+           || ARRAY(SELECT jsonb_array_elements_text(h.scopes)
+                      FROM capledger_holds AS h
+                     WHERE h.id = ANY(%(ids)s::text[]))
+           || ARRAY(SELECT jsonb_array_elements_text(o.scopes)
+                      FROM (SELECT scopes FROM capledger_holds
+                             WHERE state = 'open'
+                               AND expires_us <= coalesce(%(now_us)s::bigint,
+                                   (extract(epoch FROM statement_timestamp()) * 1000000)::bigint)
+                             ORDER BY expires_us
+                             LIMIT %(expire_limit)s) AS o))
  ORDER BY a.scope, a.unit, a.period
    FOR UPDATE OF a;
 
@@ -49,7 +48,7 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
   FROM capledger_holds
  WHERE state = 'open'
    AND expires_us <= coalesce(%(now_us)s::bigint,
-           (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)
+           (extract(epoch FROM statement_timestamp()) * 1000000)::bigint)
  ORDER BY expires_us
  LIMIT %(expire_limit)s
    FOR UPDATE SKIP LOCKED;

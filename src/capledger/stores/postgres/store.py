@@ -1,0 +1,649 @@
+"""``postgresql://...``: many processes and hosts sharing one set of budgets.
+
+The store only moves rows: every decision is the Python core's (``apply_batch``), run
+inside one PostgreSQL transaction per batch. The transactions themselves are written once,
+without I/O, in ``_flow.py``; this module sends their rounds over psycopg 3, synchronously
+(``ConnectionPool``, for ``execute`` and every read) or with asyncio (``AsyncConnectionPool``,
+one per event loop, for ``aexecute``). Both pools are created on first use.
+
+URL options (everything else in the URL is passed to libpq unchanged)::
+
+    postgresql://user:password@host:5432/app?schema=public&pool_size=4&retry_s=60&migrate=auto
+
+* ``schema`` (default ``public``): where the ``capledger_*`` tables live. Each connection's
+  ``search_path`` is set to it, so capledger can live inside an application's database.
+* ``pool_size`` (default 4): the most connections each pool opens.
+* ``retry_s`` (default ``STORE_RETRY_DEADLINE_S``): how long a lost connection or a restarting
+  server is retried before ``BackendUnavailable``.
+* ``migrate`` (``auto`` or ``off``, default ``auto``): apply pending migrations on first use.
+
+Time: with the default ``SystemClock`` every decision uses the database server's clock,
+read in the locking round trip after every lock is granted, so all hosts agree on the
+order of time and a transaction that waited for another never decides "before" it. Any
+other clock (``ManualClock`` in tests) is used as given.
+
+Failures: a lost connection, a server restart or a pool timeout raises ``BackendUnavailable``
+(the psycopg error is its ``__cause__``), after retrying for ``retry_s``. Retrying is safe:
+a transaction that failed before its ``COMMIT`` was sent was rolled back by the server; if
+the connection died after ``COMMIT`` was sent, the store asks the server whether that
+transaction id committed (``pg_xact_status``) and returns what it decided if it did, so no
+batch is ever applied twice. (Operations also carry client-made hold ids, so even a replayed
+reserve finds its own hold and a replayed settle is a no-op.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
+from capledger.bounds import STORE_RETRY_DEADLINE_S
+from capledger.clock import Clock, SystemClock
+from capledger.errors import BackendUnavailable, ConfigurationError
+
+from ..base import Store
+from ._flow import (
+    QUERIES,
+    Commit,
+    Plan,
+    Round,
+    Rows,
+    Statement,
+    account_of,
+    batch_plan,
+    entry_of,
+    hold_of,
+    migration_plan,
+)
+
+__all__ = ["PostgresStore"]
+
+_T = TypeVar("_T")
+
+DEFAULT_SCHEMA: Final = "public"
+DEFAULT_POOL_SIZE: Final = 4
+MAX_POOL_SIZE: Final = 100
+MAX_IDENTIFIER_LENGTH: Final = 63  # PostgreSQL's NAMEDATALEN - 1
+#: How many times a race that a retry resolves (two first users of an account, two reserves
+#: with one request_id, a serialization failure) is retried before giving up.
+MAX_RACE_RETRIES: Final = 16
+#: The longest pause between two attempts on a lost connection.
+MAX_BACKOFF_S: Final = 0.5
+#: Constraints whose violation means "another transaction got there first": a retry sees
+#: its committed row and decides again.
+_RACE_CONSTRAINTS: Final = frozenset(
+    {"capledger_accounts_pkey", "capledger_holds_request_id_key", "capledger_holds_pkey"}
+)
+_OPTIONS: Final = ("schema", "pool_size", "retry_s", "migrate")
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    conninfo: str
+    schema: str
+    pool_size: int
+    retry_s: float
+    auto_migrate: bool
+
+
+def _parse_url(url: str) -> _Options:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = {key: value for key, value in query if key in _OPTIONS}
+    libpq = [(key, value) for key, value in query if key not in _OPTIONS]
+    names = {key for key, _ in libpq}
+    # Name our connections so that an operator (or a fault test) can find them, and do not
+    # let a dead host stall a connection attempt for the kernel's TCP timeout.
+    if "application_name" not in names:
+        libpq.append(("application_name", "capledger"))
+    if "connect_timeout" not in names:
+        libpq.append(("connect_timeout", "5"))
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), ""))
+
+    schema = options.get("schema", DEFAULT_SCHEMA)
+    if not schema or len(schema) > MAX_IDENTIFIER_LENGTH or not schema.isprintable():
+        raise ConfigurationError(
+            f"schema must be 1 to {MAX_IDENTIFIER_LENGTH} printable characters, not {schema!r}"
+        )
+    try:
+        pool_size = int(options.get("pool_size", DEFAULT_POOL_SIZE))
+        retry_s = float(options.get("retry_s", STORE_RETRY_DEADLINE_S))
+    except ValueError as error:
+        raise ConfigurationError(f"bad PostgreSQL URL option: {error}") from None
+    if not 1 <= pool_size <= MAX_POOL_SIZE:
+        raise ConfigurationError(f"pool_size must be 1 to {MAX_POOL_SIZE}, not {pool_size}")
+    if not 0 <= retry_s <= 3600:
+        raise ConfigurationError(f"retry_s must be 0 to 3600 seconds, not {retry_s}")
+    migrate = options.get("migrate", "auto")
+    if migrate not in ("auto", "off"):
+        raise ConfigurationError(f"migrate must be auto or off, not {migrate!r}")
+    return _Options(conninfo, schema, pool_size, retry_s, migrate == "auto")
+
+
+# --- failures and retries ---------------------------------------------------------------------
+
+
+class _CommitUnknown(Exception):
+    """The connection died after ``COMMIT`` was sent: the outcome must be asked for."""
+
+    def __init__(self, commit: Commit) -> None:
+        super().__init__(commit.xid)
+        self.commit = commit
+
+
+def _is_race(error: BaseException) -> bool:
+    if isinstance(error, pg_errors.UniqueViolation):
+        return error.diag.constraint_name in _RACE_CONSTRAINTS
+    return isinstance(error, pg_errors.SerializationFailure | pg_errors.DeadlockDetected)
+
+
+def _is_transient(error: BaseException) -> bool:
+    """A lost or refused connection, a restarting server, a pool timeout."""
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+class _Retry:
+    """The retry policy of one call, shared by the sync and the async driver."""
+
+    def __init__(self, retry_s: float) -> None:
+        self.deadline = time.monotonic() + retry_s
+        self.first = True
+        self._races = 0
+        self._losses = 0
+
+    def remaining_s(self) -> float:
+        """What is left of the deadline (never zero: a pool needs a moment to hand out)."""
+        return max(0.1, self.deadline - time.monotonic())
+
+    def pause_after(self, error: BaseException) -> float:
+        """Seconds to wait before the next attempt; raise ``BackendUnavailable`` to stop."""
+        self.first = False
+        if _is_race(error) and self._races < MAX_RACE_RETRIES:
+            self._races += 1
+            # Lost a race: the winner has committed, so retry at once (jitter only for the
+            # rare serialization failure, which should not recur in lockstep).
+            return 0.0 if isinstance(error, pg_errors.UniqueViolation) else random.random() / 200
+        if _is_transient(error) and time.monotonic() < self.deadline:
+            self._losses += 1
+            # The first retry is immediate: a pool often holds more than one connection that
+            # a restart or pg_terminate_backend killed, and a fresh one works at once.
+            if self._losses == 1:
+                return 0.0
+            return min(MAX_BACKOFF_S, 0.005 * 2**self._losses) * (0.5 + random.random())
+        raise BackendUnavailable(f"postgresql store unavailable: {error}") from error
+
+    def outcome_unknown(self, error: BaseException) -> BackendUnavailable:
+        """The error for a COMMIT whose outcome could not be learned before the deadline."""
+        return BackendUnavailable(
+            "postgresql store unavailable, and whether the last transaction committed is "
+            f"unknown: {error}. Retrying the same reserve (same request_id) or the same "
+            "settle is safe."
+        )
+
+
+def _status_pause(status: str | None) -> float | None:
+    """None when the status is final; else how long to wait before asking again."""
+    if status in ("committed", "aborted"):
+        return None
+    if status == "in progress":
+        # The server has not noticed the lost client yet; it will commit or abort shortly.
+        return 0.02
+    raise BackendUnavailable(f"the server does not know transaction status {status!r}")
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+class PostgresStore(Store):
+    """A PostgreSQL database shared by threads, tasks, processes and hosts.
+
+    See the module docstring for the URL options, the clock and failure handling.
+    """
+
+    scheme = "postgresql"
+    driver_errors = (psycopg.Error,)
+
+    def __init__(self, url: str, clock: Clock) -> None:
+        super().__init__(url, clock)
+        self._options = _parse_url(url)
+        self._server_clock = isinstance(clock, SystemClock)
+        # A generic plan for every prepared statement: the locking query's custom plans
+        # cost more to plan (about a millisecond) than to run, and its generic plan is an
+        # index scan whatever the arrays hold.
+        self._set_path = sql.SQL(
+            "SET search_path TO {}; SET plan_cache_mode TO force_generic_plan"
+        ).format(sql.Identifier(self._options.schema))
+        self._create_schema = sql.SQL("CREATE SCHEMA {}").format(
+            sql.Identifier(self._options.schema)
+        )
+        self._lock = threading.Lock()
+        self._pool: psycopg_pool.ConnectionPool[Any] | None = None
+        self._apools: dict[
+            asyncio.AbstractEventLoop, asyncio.Task[psycopg_pool.AsyncConnectionPool[Any]]
+        ] = {}
+        self._migrated = not self._options.auto_migrate
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._options.schema!r})"
+
+    # --- pools ----------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError("this PostgreSQL store is closed")
+
+    def _configure(self, connection: psycopg.Connection[Any]) -> None:
+        connection.execute(self._set_path)
+
+    async def _aconfigure(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        await connection.execute(self._set_path)
+
+    def _sync_pool(self) -> psycopg_pool.ConnectionPool[Any]:
+        pool = self._pool
+        if pool is not None:
+            return pool
+        with self._lock:
+            self._check_open()
+            if self._pool is None:
+                self._pool = psycopg_pool.ConnectionPool(
+                    self._options.conninfo,
+                    # autocommit: BEGIN and COMMIT are statements of our pipelines, so that a
+                    # whole transaction costs two round trips, not one more for BEGIN.
+                    kwargs={"autocommit": True},
+                    min_size=1,
+                    max_size=self._options.pool_size,
+                    configure=self._configure,
+                    name="capledger",
+                    open=True,
+                )
+            return self._pool
+
+    async def _async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        loop = asyncio.get_running_loop()
+        opening = self._apools.get(loop)
+        if opening is None:
+            self._check_open()
+            # A pool's workers belong to one event loop, so each loop gets its own pool;
+            # concurrent first callers share the task that opens it.
+            opening = self._apools[loop] = loop.create_task(self._open_async_pool())
+        return await asyncio.shield(opening)
+
+    async def _open_async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
+            self._options.conninfo,
+            kwargs={"autocommit": True},
+            min_size=1,
+            max_size=self._options.pool_size,
+            configure=self._aconfigure,
+            name="capledger-async",
+            open=False,
+        )
+        await pool.open()
+        return pool
+
+    # --- drivers: send a plan's rounds, retry what is provably safe ---------------------------
+
+    def _run(self, make_plan: Callable[[bool], Plan[_T]], *, migrate: bool = True) -> _T:
+        """Run the plan ``make_plan(first_attempt)`` to completion, retrying failures."""
+        if migrate and not self._migrated:
+            self.migrate()
+        retry = _Retry(self._options.retry_s)
+        while True:
+            plan = make_plan(retry.first)
+            try:
+                with self._sync_pool().connection(timeout=retry.remaining_s()) as connection:
+                    return _drive(connection, plan)
+            except _CommitUnknown as unknown:
+                if self._committed(unknown, retry):
+                    return unknown.commit.result  # type: ignore[return-value]
+                retry.first = False  # it rolled back: run the batch again
+            except psycopg.Error as error:
+                time.sleep(retry.pause_after(error))
+
+    def _committed(self, unknown: _CommitUnknown, retry: _Retry) -> bool:
+        """Ask the server whether the transaction whose COMMIT was lost committed."""
+        while True:
+            try:
+                with self._sync_pool().connection(timeout=retry.remaining_s()) as connection:
+                    row = connection.execute(
+                        QUERIES["xact_status"], {"xid": unknown.commit.xid}
+                    ).fetchone()
+                pause = _status_pause(None if row is None else row[0])
+                if pause is None:
+                    return row is not None and row[0] == "committed"
+            except psycopg.Error as error:
+                try:
+                    pause = retry.pause_after(error)
+                except BackendUnavailable:
+                    raise retry.outcome_unknown(error) from error
+            time.sleep(pause)
+
+    async def _arun(self, make_plan: Callable[[bool], Plan[_T]], *, migrate: bool = True) -> _T:
+        """The async form of ``_run``."""
+        if migrate and not self._migrated:
+            await self._arun(self._migration_plan, migrate=False)
+            self._migrated = True
+        retry = _Retry(self._options.retry_s)
+        while True:
+            plan = make_plan(retry.first)
+            try:
+                pool = await self._async_pool()
+                async with pool.connection(timeout=retry.remaining_s()) as connection:
+                    return await _adrive(connection, plan)
+            except _CommitUnknown as unknown:
+                if await self._acommitted(unknown, retry):
+                    return unknown.commit.result  # type: ignore[return-value]
+                retry.first = False
+            except psycopg.Error as error:
+                await asyncio.sleep(retry.pause_after(error))
+
+    async def _acommitted(self, unknown: _CommitUnknown, retry: _Retry) -> bool:
+        """The async form of ``_committed``."""
+        while True:
+            try:
+                pool = await self._async_pool()
+                async with pool.connection(timeout=retry.remaining_s()) as connection:
+                    cursor = await connection.execute(
+                        QUERIES["xact_status"], {"xid": unknown.commit.xid}
+                    )
+                    row = await cursor.fetchone()
+                pause = _status_pause(None if row is None else row[0])
+                if pause is None:
+                    return row is not None and row[0] == "committed"
+            except psycopg.Error as error:
+                try:
+                    pause = retry.pause_after(error)
+                except BackendUnavailable:
+                    raise retry.outcome_unknown(error) from error
+            await asyncio.sleep(pause)
+
+    # --- the store contract ---------------------------------------------------------------------
+
+    def _batch(self, ops: Sequence[Op], config: Config) -> Callable[[bool], Plan[list[Outcome]]]:
+        learned_scopes: set[str] = set()
+        clock = None if self._server_clock else self.clock
+
+        def make_plan(first_attempt: bool) -> Plan[list[Outcome]]:
+            return batch_plan(
+                ops,
+                config,
+                now_us=None if clock is None else clock.now_us(),
+                first_attempt=first_attempt,
+                learned_scopes=learned_scopes,
+            )
+
+        return make_plan
+
+    def execute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
+        """Apply ``ops`` in one transaction (two round trips) and return their outcomes."""
+        return self._run(self._batch(ops, config))
+
+    async def aexecute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
+        """The async form of ``execute``, on the event loop's own pool."""
+        return await self._arun(self._batch(ops, config))
+
+    def _migration_plan(self, first_attempt: bool) -> Plan[list[str]]:
+        return migration_plan(self._options.schema, self._create_schema.as_string(None))
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations the schema lacks (all of them as ``schema.sql`` when fresh)."""
+        applied = self._run(self._migration_plan, migrate=False)
+        self._migrated = True
+        return applied
+
+    def _select(self, name: str, params: dict[str, object]) -> Rows:
+        def plan(first_attempt: bool) -> Plan[Rows]:
+            (rows,) = yield Round([Statement(QUERIES[name], params, True)])
+            return rows or []
+
+        return self._run(plan)
+
+    def accounts(self, scope: str | None = None) -> list[Account]:
+        """Copies of the stored accounts (of ``scope`` if given), in key order."""
+        if scope is None:
+            return [account_of(row) for row in self._select("all_accounts", {})]
+        return [account_of(row) for row in self._select("scope_accounts", {"scope": scope})]
+
+    def holds(
+        self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
+    ) -> list[HoldRecord]:
+        """Up to ``limit`` holds in ``states`` (charged to ``scope`` if given), oldest first."""
+        params: dict[str, object] = {"states": list(states), "scope": scope, "limit": limit}
+        return [hold_of(row) for row in self._select("list_holds", params)]
+
+    def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
+        """Stream journal entries in ``[since_us, until_us)`` in order (a server-side cursor)."""
+        params = {
+            "since_us": since_us or 0,
+            "until_us": until_us if until_us is not None else 2**62,
+        }
+        return self._stream("BEGIN READ ONLY", params)[2]
+
+    def audit_snapshot(self) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
+        """Accounts, open holds and the journal from one REPEATABLE READ snapshot."""
+        accounts, holds, entries = self._stream(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            {"since_us": 0, "until_us": 2**62},
+            snapshot=True,
+        )
+        return accounts, holds, entries
+
+    def _stream(
+        self, begin: str, params: dict[str, object], *, snapshot: bool = False
+    ) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
+        if not self._migrated:
+            self.migrate()
+        pool = self._sync_pool()
+        with self.translate_errors():
+            connection = pool.getconn(timeout=self._options.retry_s or None)
+        try:
+            with self.translate_errors():
+                connection.execute(begin)
+                accounts: list[Account] = []
+                holds: list[HoldRecord] = []
+                if snapshot:
+                    accounts = [
+                        account_of(r) for r in connection.execute(QUERIES["all_accounts"])
+                    ]
+                    open_params = {"states": ["open"], "scope": None, "limit": 2**62}
+                    holds = [
+                        hold_of(r)
+                        for r in connection.execute(QUERIES["list_holds"], open_params)
+                    ]
+        except BaseException:
+            _give_back(pool, connection)
+            raise
+        entries = self._entries(pool, connection, params)
+        # Start the generator now, so that its ``finally`` (which gives the connection back)
+        # runs even if the caller never reads an entry: a started generator is closed when
+        # it is dropped, an unstarted one is not.
+        first = next(entries, None)
+        if first is None:
+            return accounts, holds, iter(())
+        return accounts, holds, itertools.chain((first,), entries)
+
+    def _entries(
+        self,
+        pool: psycopg_pool.ConnectionPool[Any],
+        connection: psycopg.Connection[Any],
+        params: dict[str, object],
+    ) -> Iterator[Entry]:
+        try:
+            with self.translate_errors(), connection.cursor(name="capledger_journal") as cursor:
+                cursor.itersize = 2000
+                cursor.execute(QUERIES["journal"], params)
+                for row in cursor:
+                    yield entry_of(row)
+        finally:
+            _give_back(pool, connection)
+
+    def close(self) -> None:
+        """Close both pools; the store cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+            apools, self._apools = self._apools, {}
+        if pool is not None:
+            pool.close()
+        for loop, opening in apools.items():
+            _close_elsewhere(loop, opening)
+
+    async def aclose(self) -> None:
+        """Close both pools, awaiting this event loop's."""
+        current = asyncio.get_running_loop()
+        opening = self._apools.pop(current, None)
+        if opening is not None:
+            try:
+                pool = await opening
+            except Exception:  # it never opened: nothing to close
+                pool = None
+            if pool is not None:
+                await pool.close()
+        await asyncio.to_thread(self.close)
+
+
+def _give_back(pool: psycopg_pool.ConnectionPool[Any], connection: psycopg.Connection[Any]) -> None:
+    """End a read-only transaction and return the connection to the pool.
+
+    COMMIT, not ROLLBACK: the two are the same for a read-only transaction, but psycopg
+    empties its prepared-statement cache whenever it sees a ROLLBACK.
+    """
+    try:
+        status = connection.info.transaction_status
+        if status == TransactionStatus.INTRANS:
+            connection.execute("COMMIT")
+        elif status != TransactionStatus.IDLE:
+            connection.close()  # failed or unknown: let the pool replace it
+    except psycopg.Error:
+        pass  # the pool discards a dead connection
+    pool.putconn(connection)
+
+
+def _close_elsewhere(
+    loop: asyncio.AbstractEventLoop, opening: asyncio.Task[psycopg_pool.AsyncConnectionPool[Any]]
+) -> None:
+    """Close the async pool of another event loop, as well as that loop's state allows."""
+    if not opening.done() or opening.cancelled() or opening.exception() is not None:
+        return
+    pool = opening.result()
+    if not loop.is_closed() and not loop.is_running():
+        loop.run_until_complete(pool.close())
+
+
+# --- sending rounds ---------------------------------------------------------------------------
+
+
+def _discard(connection: psycopg.Connection[Any]) -> None:
+    """Close a connection whose transaction failed; the pool replaces it.
+
+    Closing ends the transaction on the server (a rollback). It is also the only reliable
+    reset after an error inside a pipeline: the server skipped the rest of the pipeline,
+    including statements psycopg meant to prepare, and psycopg's prepared-statement cache
+    can then name statements the server does not have. Failures are rare (a lost race, a
+    lost connection), so a new connection costs little.
+    """
+    try:
+        connection.close()
+    except psycopg.Error:
+        pass  # already dead
+
+
+async def _adiscard(connection: psycopg.AsyncConnection[Any]) -> None:
+    """The async form of ``_discard``."""
+    try:
+        await connection.close()
+    except psycopg.Error:
+        pass
+
+
+def _send(connection: psycopg.Connection[Any], round_: Round) -> list[Rows | None]:
+    statements = round_.statements
+    if round_.pipeline and len(statements) > 1:
+        with connection.pipeline():
+            cursors = [connection.execute(s.sql, s.params) for s in statements]  # type: ignore[arg-type]
+        return [c.fetchall() if s.fetch else None for c, s in zip(cursors, statements, strict=True)]
+    replies: list[Rows | None] = []
+    for statement in statements:
+        cursor = connection.execute(statement.sql, statement.params)  # type: ignore[arg-type]
+        replies.append(cursor.fetchall() if statement.fetch else None)
+    return replies
+
+
+async def _asend(connection: psycopg.AsyncConnection[Any], round_: Round) -> list[Rows | None]:
+    statements = round_.statements
+    if round_.pipeline and len(statements) > 1:
+        async with connection.pipeline():
+            cursors = [await connection.execute(s.sql, s.params) for s in statements]  # type: ignore[arg-type]
+        return [
+            await c.fetchall() if s.fetch else None
+            for c, s in zip(cursors, statements, strict=True)
+        ]
+    replies: list[Rows | None] = []
+    for statement in statements:
+        cursor = await connection.execute(statement.sql, statement.params)  # type: ignore[arg-type]
+        replies.append(await cursor.fetchall() if statement.fetch else None)
+    return replies
+
+
+def _drive(connection: psycopg.Connection[Any], plan: Plan[_T]) -> _T:
+    """Send a plan's rounds on ``connection`` and return what the plan returns."""
+    round_ = next(plan)
+    while True:
+        try:
+            replies = _send(connection, round_)
+        except psycopg.Error as error:
+            lost = connection.closed
+            _discard(connection)
+            if round_.commit is not None and lost:
+                raise _CommitUnknown(round_.commit) from error
+            raise
+        except BaseException:
+            _discard(connection)
+            raise
+        try:
+            round_ = plan.send(replies)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except BaseException:  # the core refused to go on (an invariant): leave nothing open
+            _discard(connection)
+            raise
+
+
+async def _adrive(connection: psycopg.AsyncConnection[Any], plan: Plan[_T]) -> _T:
+    """The async form of ``_drive``."""
+    round_ = next(plan)
+    while True:
+        try:
+            replies = await _asend(connection, round_)
+        except psycopg.Error as error:
+            lost = connection.closed
+            await _adiscard(connection)
+            if round_.commit is not None and lost:
+                raise _CommitUnknown(round_.commit) from error
+            raise
+        except BaseException:
+            await _adiscard(connection)
+            raise
+        try:
+            round_ = plan.send(replies)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except BaseException:
+            await _adiscard(connection)
+            raise

@@ -1,0 +1,102 @@
+"""The public surface: pinned names, and sync/async twins that cannot drift apart."""
+
+from __future__ import annotations
+
+import inspect
+
+import capledger
+from capledger import AsyncHold, AsyncLedger, Hold, Ledger
+
+# close/aclose and the context-manager dunders are the only names allowed to differ.
+RENAMED = {"close": "aclose", "__enter__": "__aenter__", "__exit__": "__aexit__"}
+
+
+def _public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls, callable)
+        if not name.startswith("_") or name in RENAMED or name in RENAMED.values()
+    }
+
+
+def _assert_twins(sync_cls: type, async_cls: type) -> None:
+    sync_methods = _public_methods(sync_cls)
+    async_methods = _public_methods(async_cls)
+    expected = {RENAMED.get(name, name) for name in sync_methods}
+    assert expected == set(async_methods)
+    for name, signature in sync_methods.items():
+        twin = async_methods[RENAMED.get(name, name)]
+        assert list(signature.parameters) == list(twin.parameters), name
+        for parameter, twin_parameter in zip(
+            signature.parameters.values(), twin.parameters.values(), strict=True
+        ):
+            assert parameter.kind == twin_parameter.kind, (name, parameter.name)
+            assert parameter.default == twin_parameter.default, (name, parameter.name)
+            assert parameter.annotation == twin_parameter.annotation, (name, parameter.name)
+
+
+def test_ledger_and_async_ledger_have_the_same_methods_and_signatures() -> None:
+    _assert_twins(Ledger, AsyncLedger)
+
+
+def test_hold_and_async_hold_have_the_same_methods_and_signatures() -> None:
+    _assert_twins(Hold, AsyncHold)
+
+
+def test_async_methods_are_coroutines_except_reserve() -> None:
+    for name, member in inspect.getmembers(AsyncLedger, callable):
+        if name.startswith("_") or name in ("on", "off"):
+            continue
+        assert inspect.iscoroutinefunction(member) == (name != "reserve"), name
+
+
+def test_every_public_method_has_a_docstring() -> None:
+    for cls in (Ledger, AsyncLedger, Hold, AsyncHold):
+        for name, member in inspect.getmembers(cls, callable):
+            if not name.startswith("_"):
+                assert inspect.getdoc(member), f"{cls.__name__}.{name} has no docstring"
+
+
+def test_pinned_public_names() -> None:
+    assert set(capledger.__all__) >= {
+        "Ledger",
+        "AsyncLedger",
+        "BudgetExceeded",
+        "HoldClosed",
+        "HoldNotFound",
+        "IdempotencyConflict",
+        "InvalidAmount",
+        "InvalidScope",
+        "ConfigurationError",
+        "BackendUnavailable",
+        "UnknownModel",
+        "LedgerError",
+    }
+    for name in capledger.__all__:
+        assert hasattr(capledger, name), name
+
+
+def test_errors_form_one_tree() -> None:
+    from capledger import errors
+
+    for name in errors.__all__:
+        error = getattr(errors, name)
+        if name == "LedgerInvariantError":
+            assert not issubclass(error, errors.LedgerError)  # bugs are never swallowed
+        else:
+            assert issubclass(error, errors.LedgerError), name
+
+
+def test_importing_capledger_loads_no_driver_or_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, capledger; "
+        "bad = [m for m in ('psycopg', 'redis', 'genai_prices', 'openai', 'anthropic', "
+        "'litellm', 'bpe_openai') if m in sys.modules]; print(bad)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip() == "[]"

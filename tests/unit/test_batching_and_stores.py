@@ -1,0 +1,182 @@
+"""Batching coalesces without changing results; store URLs and failures are typed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from capledger import AsyncLedger, BackendUnavailable, BudgetExceeded, ConfigurationError, Ledger
+from capledger._core import Config, Outcome
+from capledger.stores.sqlite import SQLiteStore
+
+
+class CountingStore(SQLiteStore):
+    """Counts transactions and the operations in each."""
+
+    batch_sizes: list[int]
+
+    def execute(self, ops, config):  # type: ignore[no-untyped-def]
+        self.batch_sizes.append(len(ops))
+        return super().execute(ops, config)
+
+
+def _counting_ledger(tmp_path: Path, kind: type) -> Ledger | AsyncLedger:
+    ledger = kind(f"sqlite:///{tmp_path}/l.db")
+    store = CountingStore(ledger._store.url, ledger._clock)
+    store.batch_sizes = []
+    ledger._store.close()
+    ledger._store = store
+    ledger._batcher = type(ledger._batcher)(store, ledger._config)
+    return ledger
+
+
+def test_1000_concurrent_tasks_cost_a_handful_of_transactions(tmp_path: Path) -> None:
+    async def main() -> list[int]:
+        ledger = _counting_ledger(tmp_path, AsyncLedger)
+        await ledger.set_limit("user:hot", usd="5.00")
+        results = await asyncio.gather(
+            *(ledger.reserve("user:hot", usd="0.10") for _ in range(1000)),
+            return_exceptions=True,
+        )
+        granted = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BudgetExceeded)]
+        assert (len(granted), len(refused)) == (50, 950)
+        sizes = ledger._store.batch_sizes
+        await ledger.aclose()
+        return sizes
+
+    sizes = asyncio.run(main())
+    assert sum(sizes[1:]) == 1000  # the first transaction was set_limit
+    assert len(sizes) <= 12, sizes  # a handful of transactions, not a thousand
+
+
+def test_threads_are_batched_too(tmp_path: Path) -> None:
+    ledger = _counting_ledger(tmp_path, Ledger)
+    start = threading.Barrier(16)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(20):
+            ledger.reserve("user:a", usd="0.01").settle()
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sizes = ledger._store.batch_sizes
+    assert sum(sizes) == 16 * 20 * 2
+    assert max(sizes) > 1  # some operations shared a transaction
+    [total] = ledger.balance("user:a")
+    assert total.spent == Decimal("3.2")
+    ledger.close()
+
+
+def test_a_failed_transaction_reaches_every_caller_of_its_batch(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path}/l.db")
+
+    def broken(ops, config):  # type: ignore[no-untyped-def]
+        raise BackendUnavailable("disk gone")
+
+    ledger._store.execute = broken  # type: ignore[method-assign]
+    with pytest.raises(BackendUnavailable):
+        ledger.reserve("user:a", usd="0.1")
+    ledger.close()
+
+
+def test_a_held_write_lock_is_waited_out_not_reported(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    ledger = Ledger(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    releaser.start()
+    hold = ledger.reserve("user:a", usd="0.1")  # waits for the other writer, no error
+    assert hold.state == "open"
+    releaser.join()
+    other.close()
+    ledger.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://relative.db",
+        "sqlite:///:memory:",
+        "sqlite:///x.db?journal=off",
+        "sqlite:///x.db?synchronous=sometimes",
+        "sqlite:////no/such/folder/x.db",
+        "mysql://localhost/db",
+        "capledger.db",
+    ],
+)
+def test_bad_urls(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        Ledger(url)
+
+
+def test_default_url_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAPLEDGER_URL", f"sqlite:///{tmp_path}/env.db")
+    with Ledger() as ledger:
+        assert ledger.url == f"sqlite:///{tmp_path}/env.db"
+    monkeypatch.delenv("CAPLEDGER_URL")
+    monkeypatch.chdir(tmp_path)
+    with Ledger() as ledger:
+        assert ledger.url == "sqlite:///capledger.db"
+        ledger.reserve("user:a", usd="1").settle()
+    assert (tmp_path / "capledger.db").exists()
+
+
+def test_driver_errors_become_backend_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    ledger = Ledger(f"sqlite:///{path}")
+    ledger._store._connection.close()  # as if the file handle were lost
+    with pytest.raises(BackendUnavailable) as raised:
+        ledger.reserve("user:a", usd="0.1")
+    assert isinstance(raised.value.__cause__, sqlite3.Error)
+
+
+def test_a_closed_ledger_says_so(tmp_path: Path) -> None:
+    ledger = Ledger("memory://")
+    ledger.close()
+    with pytest.raises(ConfigurationError, match="closed"):
+        ledger.reserve("user:a", usd="1")
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        assert ledger.migrate() == []  # applied on first use already
+    connection = sqlite3.connect(tmp_path / "l.db")
+    versions = connection.execute("SELECT version, name FROM capledger_migrations").fetchall()
+    assert versions == [(1, "initial")]
+
+
+def test_outcomes_of_a_batch_match_one_by_one(tmp_path: Path) -> None:
+    """The same operations, batched and unbatched, give the same answers."""
+    from capledger._core import Reserve
+    from capledger.clock import ManualClock
+
+    def ops() -> list[Reserve]:
+        return [
+            Reserve(f"h{i}", ("user:a",), {"usd": 10**8}, 10**6, None, {}, "") for i in range(8)
+        ]
+
+    clock = ManualClock()
+    batched = SQLiteStore(f"sqlite:///{tmp_path}/a.db", clock)
+    single = SQLiteStore(f"sqlite:///{tmp_path}/b.db", clock)
+    config = Config()
+    from capledger._core import SetLimit
+
+    for store in (batched, single):
+        store.execute([SetLimit("user:a", "usd", "total", 5 * 10**8, "UTC")], config)
+    together: list[Outcome] = batched.execute(ops(), config)
+    apart = [single.execute([op], config)[0] for op in ops()]
+    assert [type(o.error) for o in together] == [type(o.error) for o in apart]
+    assert [o.error is None for o in together] == [True] * 5 + [False] * 3
