@@ -279,7 +279,9 @@ class _LedgerBase:
         )
 
     def _reserved(self, outcome: Outcome) -> HoldRecord:
-        record = self._unwrap(outcome).hold
+        if outcome.events or outcome.error is not None:
+            self._unwrap(outcome)
+        record = outcome.hold
         if record is None:
             raise LedgerInvariantError("a reserve outcome without a hold")
         if self._listeners.get("reserved"):
@@ -455,7 +457,9 @@ class _HoldBase:
         return dict(self._record.tags)
 
     def _update(self, outcome: Outcome) -> None:
-        record = self._ledger._unwrap(outcome).hold
+        if outcome.events or outcome.error is not None:
+            self._ledger._unwrap(outcome)
+        record = outcome.hold
         if record is None:
             raise LedgerInvariantError("a hold outcome without a hold")
         self._record = record
@@ -467,7 +471,8 @@ class _HoldBase:
         requests: int | None,
         tags: Mapping[str, object] | None,
     ) -> Settle:
-        return Settle(self.id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))  # type: ignore[arg-type]
+        amounts = amounts_of(usd, tokens, requests, required=False)
+        return Settle(self.id, amounts, tags_of(tags) if tags else {})
 
     def _extend_op(
         self,

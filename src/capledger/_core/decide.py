@@ -19,9 +19,9 @@ decides, may still be written).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from capledger.bounds import MAX_AMOUNT, MAX_EXPIRE_PER_STEP
 from capledger.errors import (
@@ -128,39 +128,35 @@ def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) ->
     The batch first expires a bounded number of overdue holds (lazy expiry, so no sweeper is
     needed for correctness).
     """
-    expired = expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP)
-    if len(ops) == 1 and type(ops[0]) is not Sweep:  # the common case, without the loop
-        return [apply(state, ops[0], now_us, config)]
+    overdue = state.overdue_holds(now_us, MAX_EXPIRE_PER_STEP)
+    for hold in overdue:
+        _expire(state, hold, now_us)
+    expired = len(overdue)
     outcomes = []
     for op in ops:
         if type(op) is Sweep:  # a sweep counts the holds this batch already expired
             outcomes.append(Outcome(value=expired + expire_overdue(state, now_us, op.limit)))
             expired = 0
         else:
-            outcomes.append(apply(state, op, now_us, config))
+            outcomes.append(_DECISIONS[type(op)](state, op, now_us, config))  # type: ignore[arg-type]
     return outcomes
 
 
 def apply(state: State, op: Op, now_us: int, config: Config) -> Outcome:
     """Apply one operation; refusals and conflicts are returned, never raised."""
-    if type(op) is Reserve:
-        return _reserve(state, op, now_us)
-    if type(op) is Settle:
-        return _settle(state, op, now_us, config)
-    if type(op) is Release:
-        return _release(state, op, now_us, config)
-    if type(op) is Extend:
-        return _extend(state, op, now_us)
-    if type(op) is SetLimit:
-        return _set_limit(state, op, now_us)
-    if type(op) is RemoveLimit:
-        return _remove_limit(state, op, now_us)
-    if type(op) is Inspect:
-        accounts = [_current(state, account, now_us) for account in state.accounts(op.scope)]
-        return Outcome(value=[account.copy() for account in accounts])
-    if type(op) is Sweep:
-        return Outcome(value=expire_overdue(state, now_us, op.limit))
-    raise LedgerInvariantError(f"unknown operation {op!r}")
+    decide = _DECISIONS.get(type(op))
+    if decide is None:
+        raise LedgerInvariantError(f"unknown operation {op!r}")
+    return decide(state, op, now_us, config)  # type: ignore[arg-type]
+
+
+def _inspect(state: State, op: Inspect, now_us: int, config: Config) -> Outcome:
+    accounts = [_current(state, account, now_us) for account in state.accounts(op.scope)]
+    return Outcome(value=[account.copy() for account in accounts])
+
+
+def _sweep(state: State, op: Sweep, now_us: int, config: Config) -> Outcome:
+    return Outcome(value=expire_overdue(state, now_us, op.limit))
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -230,11 +226,11 @@ def _accounts_for(
     return touched
 
 
-def _refusal(account: Account, amount: int, now_us: int) -> BudgetExceeded | None:
-    """Why ``account`` cannot take ``amount`` more, or None if it can."""
+def _refusal(account: Account, amount: int, now_us: int) -> BudgetExceeded:
+    """Why ``account`` (which has a cap) cannot take ``amount`` more."""
     cap = account.cap
     if cap is None or account.spent + account.held + amount <= cap:
-        return None
+        raise LedgerInvariantError(f"{account!r} can take {amount}: nothing to refuse")
     retry_after = None
     end = account.window_end_us
     if end is not None and account.held + amount <= cap:
@@ -256,9 +252,9 @@ def _check_and_hold(
 ) -> BudgetExceeded | None:
     """Add ``amounts`` to ``held`` on every account, or on none and return the refusal."""
     for account in accounts:
-        refusal = _refusal(account, amounts[account.unit], now_us)
-        if refusal is not None:
-            return refusal
+        cap = account.cap  # checked here first: _refusal builds the error, rarely needed
+        if cap is not None and account.spent + account.held + amounts[account.unit] > cap:
+            return _refusal(account, amounts[account.unit], now_us)
     for account in accounts:
         account.held += amounts[account.unit]
         state.account_changed(account)
@@ -320,7 +316,7 @@ def _hold_event(kind: str, hold: HoldRecord, amounts: dict[str, int], now_us: in
     )
 
 
-def _reserve(state: State, op: Reserve, now_us: int) -> Outcome:
+def _reserve(state: State, op: Reserve, now_us: int, config: Config) -> Outcome:
     # A repeated request_id (or a retried hold id) returns the hold it made, in any state.
     existing = state.hold(op.hold_id)
     if existing is None and op.request_id is not None:
@@ -370,7 +366,7 @@ def _reserve(state: State, op: Reserve, now_us: int) -> Outcome:
     return Outcome(hold.copy())
 
 
-def _extend(state: State, op: Extend, now_us: int) -> Outcome:
+def _extend(state: State, op: Extend, now_us: int, config: Config) -> Outcome:
     hold = state.hold(op.hold_id)
     if hold is None:
         return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
@@ -442,7 +438,9 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     )
     if op.tags:
         hold.tags = {**hold.tags, **op.tags}
-    _close(state, hold, "settled", now_us)
+    hold.state = "settled"
+    hold.closed_us = now_us
+    state.hold_changed(hold)
     state.append(
         Entry(
             now_us,
@@ -481,7 +479,7 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
                 detail=f"over cap: {detail}" if detail else "settled above the hold",
             )
         )
-    if config.threshold_bps:
+    if config.threshold_bps and any(account.cap for account in accounts):
         events.extend(_crossed_thresholds(state, accounts, now_us, config))
     return Outcome(hold.copy(), events=events or None)
 
@@ -544,7 +542,7 @@ def _release(state: State, op: Release, now_us: int, config: Config) -> Outcome:
 # --- limits ---------------------------------------------------------------------------------
 
 
-def _set_limit(state: State, op: SetLimit, now_us: int) -> Outcome:
+def _set_limit(state: State, op: SetLimit, now_us: int, config: Config) -> Outcome:
     accounts = state.accounts(op.scope)
     existing = next((a for a in accounts if a.unit == op.unit and a.period == op.period), None)
     if existing is not None and (existing.tz == op.tz or existing.period == "total"):
@@ -573,7 +571,7 @@ def _set_limit(state: State, op: SetLimit, now_us: int) -> Outcome:
     return Outcome(value=True)
 
 
-def _remove_limit(state: State, op: RemoveLimit, now_us: int) -> Outcome:
+def _remove_limit(state: State, op: RemoveLimit, now_us: int, config: Config) -> Outcome:
     for account in state.accounts(op.scope):
         if account.unit == op.unit and account.period == op.period and account.cap is not None:
             if account.period == "total":
@@ -594,3 +592,16 @@ def _remove_limit(state: State, op: RemoveLimit, now_us: int) -> Outcome:
             )
             return Outcome(value=True)
     return Outcome(value=False)
+
+
+#: One decision per operation type (a dictionary lookup, not a chain of type tests).
+_DECISIONS: dict[type, Callable[[State, Any, int, Config], Outcome]] = {
+    Reserve: _reserve,
+    Settle: _settle,
+    Release: _release,
+    Extend: _extend,
+    SetLimit: _set_limit,
+    RemoveLimit: _remove_limit,
+    Inspect: _inspect,
+    Sweep: _sweep,
+}
