@@ -352,25 +352,30 @@ def verify_summary(result: VerifyReport) -> str:
 @click.command()
 @click.pass_context
 def verify(ctx: click.Context) -> None:
-    """Recompute every account from the journal and the open holds, and compare.
+    """Replay the journal: recompute every account and check the cap at every step.
 
-    Exits with status 1 when any account disagrees, printing each difference. An account
-    past its cap because a settle ran over its hold (recorded as an overrun: the money was
-    spent) is listed as a note, not a mismatch.
+    Exits with status 1 when any account disagrees with the journal, or when the journal
+    shows an account past its cap with no recorded reason, printing each. An account past
+    its cap now because a settle ran over its hold (the money was spent, so it is kept and
+    flagged) or because its cap was lowered is listed as a note.
     """
     result = open_ledger(ctx).verify()
     click.echo(verify_summary(result))
     for label in result.overruns:
-        click.echo(f"note: {label} is past its cap by a recorded overrun")
+        click.echo(f"note: {label} is past its cap (a settle overran, or the cap was lowered)")
     if result.ok:
-        click.echo("OK: every account matches the journal; spent + held <= cap everywhere")
+        where = "except as noted above" if result.overruns else "everywhere"
+        click.echo(
+            "OK: every account matches the journal; replayed in order, spent + held "
+            f"stayed <= cap {where}"
+        )
         return
     for mismatch in result.mismatches:
         click.echo(_mismatch_text(mismatch))
-    click.echo(
-        f"FAILED: {plural(len(result.mismatches), 'mismatch', 'mismatches')}",
-        err=True,
-    )
+    for breach in result.breaches:
+        click.echo(f"BREACH {breach}")
+    problems = len(result.mismatches) + len(result.breaches)
+    click.echo(f"FAILED: {plural(problems, 'problem')}", err=True)
     ctx.exit(1)
 
 

@@ -164,6 +164,8 @@ class DemoResult:
     verify: VerifyReport
     #: Settled spend per scope summed from the journal since the window start.
     journal_usd: dict[str, Decimal]
+    #: Settled spend per scope summed from the whole journal (a run may cross midnight).
+    journal_total_usd: dict[str, Decimal]
     #: Settled spend per scope as the agents themselves counted it.
     agents_usd: dict[str, Decimal]
     wall_s: float
@@ -191,7 +193,8 @@ class DemoResult:
         return [
             scope
             for scope in self.caps
-            if self.journal_usd.get(scope, Decimal(0)) != self.agents_usd.get(scope, Decimal(0))
+            if self.journal_total_usd.get(scope, Decimal(0))
+            != self.agents_usd.get(scope, Decimal(0))
         ]
 
     @property
@@ -237,6 +240,11 @@ async def _agent(
         done()
 
 
+def _usd_by_scope(rows: Sequence[Mapping[str, object]]) -> dict[str, Decimal]:
+    """``{scope: usd}`` from ``report(["scope"])`` rows (their ``usd`` is a ``Decimal``)."""
+    return {str(row["scope"]): Decimal(str(row["usd"])) for row in rows}
+
+
 async def run_demo(
     url: str, *, agents: int, seed: int, progress: Callable[[], None] = lambda: None
 ) -> DemoResult:
@@ -267,7 +275,8 @@ async def run_demo(
                 balances[scope] = item
         window_start = min(item.window_start for item in balances.values())
         rows = await ledger.report(["scope"], since=window_start)
-        journal_usd = {str(row["scope"]): row["usd"] for row in rows}
+        journal_usd = _usd_by_scope(rows)
+        journal_total_usd = _usd_by_scope(await ledger.report(["scope"]))
         checked = await ledger.verify()
     return DemoResult(
         agents=agents,
@@ -277,7 +286,8 @@ async def run_demo(
         errors=tally.errors,
         balances=balances,
         verify=checked,
-        journal_usd=journal_usd,  # type: ignore[arg-type]
+        journal_usd=journal_usd,
+        journal_total_usd=journal_total_usd,
         agents_usd=tally.settled_usd,
         wall_s=wall_s,
     )
@@ -347,7 +357,7 @@ def _denied_by_kind(result: DemoResult) -> str:
 
 def _print_checks(result: DemoResult) -> None:
     click.echo(f"\nverify: {verify_summary(result.verify)}")
-    journal_total = sum(result.journal_usd.values(), Decimal(0))
+    journal_total = sum(result.journal_total_usd.values(), Decimal(0))
     checks: Sequence[tuple[bool, str]] = (
         (result.verify.ok, "every account's spent and held match the journal and the open holds"),
         (
@@ -370,7 +380,8 @@ def _print_checks(result: DemoResult) -> None:
         click.echo(f"  OVER CAP {scope}")
     for scope in result.lost_or_invented():
         click.echo(
-            f"  LOST {scope}: journal {table_cell(result.journal_usd.get(scope, Decimal(0)))}, "
+            f"  LOST {scope}: journal "
+            f"{table_cell(result.journal_total_usd.get(scope, Decimal(0)))}, "
             f"agents {table_cell(result.agents_usd.get(scope, Decimal(0)))}"
         )
     for name, count in result.errors.items():
