@@ -400,7 +400,9 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     hold = state.hold(op.hold_id)
     if hold is None:
         return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
-    events = _expire_if_overdue(state, hold, now_us) or []
+    events: list[Event] = []
+    if hold.state == "open" and now_us >= hold.expires_us:
+        events = _expire_if_overdue(state, hold, now_us) or []
     actual = op.amounts
     if not actual.keys() >= hold.amounts.keys():  # units not given settle at their held amount
         actual = {**hold.amounts, **actual}
@@ -419,14 +421,21 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     held = hold.amounts
     accounts = _accounts_for(state, hold.scopes, actual, now_us)
     over_cap: list[Account] = []
+    capped = False
     for account in accounts:
         unit = account.unit
         if not late:
-            _take_off(account, held.get(unit, 0), hold)
+            amount = held.get(unit, 0)
+            if account.held < amount:
+                _take_off(account, amount, hold)  # raises: the invariant is broken
+            account.held -= amount
         account.spent += actual[unit]
         state.account_changed(account)
-        if account.cap is not None and account.spent + account.held > account.cap:
-            over_cap.append(account)
+        cap = account.cap
+        if cap is not None:
+            capped = True
+            if account.spent + account.held > cap:
+                over_cap.append(account)
     beyond_hold: dict[str, int] = {}
     for unit, amount in actual.items():
         if amount > held.get(unit, 0):
@@ -479,7 +488,7 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
                 detail=f"over cap: {detail}" if detail else "settled above the hold",
             )
         )
-    if config.threshold_bps and any(account.cap for account in accounts):
+    if capped and config.threshold_bps:
         events.extend(_crossed_thresholds(state, accounts, now_us, config))
     return Outcome(hold.copy(), events=events or None)
 
