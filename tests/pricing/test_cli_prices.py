@@ -3,20 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
-from capledger.cli.prices import estimate, prices
-
-
-@click.group()
-def main() -> None:
-    """A stand-in for the capledger group, hosting the commands under test."""
-
-
-main.add_command(prices)
-main.add_command(estimate)
+from capledger.cli import main
 
 
 @pytest.fixture
@@ -29,8 +19,8 @@ def test_prices_show(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["field", "USD", "per", "MTok", "/", "value"]
-    assert "input            3" in lines
-    assert "output > 200000  22.5" in lines
+    assert "input            $3.00" in lines
+    assert "output > 200000  $22.50" in lines
     assert any(line.startswith("source           genai-prices ") for line in lines)
 
 
@@ -45,7 +35,7 @@ def test_prices_cost(runner: CliRunner) -> None:
     # (800 x $2.50 + 200 x $1.25 + 500 x $10) / 1e6
     args = ["prices", "cost", "gpt-4o", "--input", "1000", "--output", "500", "--cached", "200"]
     result = runner.invoke(main, args)
-    assert (result.exit_code, result.output) == (0, "0.00725\n")
+    assert (result.exit_code, result.output) == (0, "$0.00725\n")
 
 
 def test_prices_cost_reads_environment_variables(runner: CliRunner) -> None:
@@ -57,7 +47,7 @@ def test_prices_cost_reads_environment_variables(runner: CliRunner) -> None:
     }
     result = runner.invoke(main, ["prices", "cost"], env=env)
     # (100 x $3 + 5000 x $3.75 + 500 x $15) / 1e6
-    assert (result.exit_code, result.output) == (0, "0.02655\n")
+    assert (result.exit_code, result.output) == (0, "$0.02655\n")
 
 
 def test_prices_cost_rejects_bad_counts(runner: CliRunner) -> None:
@@ -66,7 +56,7 @@ def test_prices_cost_rejects_bad_counts(runner: CliRunner) -> None:
     too_many_cached = runner.invoke(
         main, ["prices", "cost", "gpt-4o", "--input", "1", "--output", "1", "--cached", "2"]
     )
-    assert too_many_cached.exit_code == 1
+    assert too_many_cached.exit_code == 2  # bad input
     assert "exceed input_tokens" in too_many_cached.output
 
 
@@ -81,7 +71,7 @@ def test_prices_file_overrides(runner: CliRunner, tmp_path: Path) -> None:
     path.write_text('[prices."house"]\ninput = 1\noutput = 2\n', encoding="utf-8")
     args = ["prices", "cost", "house", "--input", "1000000", "--output", "1000000"]
     result = runner.invoke(main, args, env={"CAPLEDGER_PRICES_FILE": str(path)})
-    assert (result.exit_code, result.output) == (0, "3\n")
+    assert (result.exit_code, result.output) == (0, "$3.00\n")
 
 
 def test_estimate_reads_the_request_from_stdin(runner: CliRunner) -> None:
@@ -97,13 +87,13 @@ def test_estimate_reads_the_request_from_stdin(runner: CliRunner) -> None:
     assert "input tokens (upper bound)  25" in lines
     assert "counted by                  o200k_base" in lines
     # (25 x $2.50 + 100 x $10) / 1e6
-    assert "worst case USD              0.0010625" in lines
+    assert "worst case USD              $0.0010625" in lines
 
 
 def test_estimate_without_a_limit_says_what_to_pass(runner: CliRunner) -> None:
     request = json.dumps({"messages": [{"role": "user", "content": "hello"}]})
     result = runner.invoke(main, ["estimate", "--model", "gpt-4o"], input=request)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input
     assert "pass max_completion_tokens (or max_tokens) in the request" in result.output
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from capledger.errors import LedgerError
+from capledger.cli._output import _is_numeric_column, render_table, table_cell
 
 __all__ = ["estimate", "prices"]
 
@@ -52,40 +51,15 @@ def _pricebook(prices_file: Path | None) -> Any:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table: left-aligned text, right-aligned numbers."""
-    cells = [[_cell(value) for value in row] for row in rows]
-    widths = [len(header) for header in headers]
-    for row in cells:
-        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
-    numeric = [
-        bool(rows) and all(isinstance(row[i], int | Decimal) or row[i] is None for row in rows)
-        for i in range(len(headers))
-    ]
-
-    def line(values: Sequence[str]) -> str:
-        padded = (
-            value.rjust(width) if right else value.ljust(width)
-            for value, width, right in zip(values, widths, numeric, strict=True)
-        )
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(headers), rule, *(line(row) for row in cells)])
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, Decimal):
-        return f"{value.normalize():f}"
-    return str(value)
+    """The CLI's one table layout: numbers right-aligned, money exact."""
+    right = [_is_numeric_column([row[i] for row in rows]) for i in range(len(headers))]
+    cells = [[table_cell(value) for value in row] for row in rows]
+    return render_table(headers, cells, right=right)
 
 
 def _fail_cleanly(run: Callable[[], None]) -> None:
-    try:
-        run()
-    except LedgerError as error:
-        raise click.ClickException(str(error)) from error
+    # Errors reach the main group, which maps bad input to exit status 2, the rest to 1.
+    run()
 
 
 @click.group()
@@ -117,7 +91,7 @@ def show(*, model: str, provider: str | None, prices_file: Path | None) -> None:
             rows.append((f"output > {tier.above_input_tokens}", tier.output_usd_per_mtok))
         rows.append(("source", found.source.description))
         rows.append(("as of", found.source.as_of))
-        click.echo(_table(("field", "USD per MTok / value"), [(k, _cell(v)) for k, v in rows]))
+        click.echo(_table(("field", "USD per MTok / value"), [(k, table_cell(v)) for k, v in rows]))
 
     _fail_cleanly(run)
 
@@ -203,7 +177,7 @@ def cost_command(
         )
         book = _pricebook(prices_file)
         total = book.cost(model, usage, provider, batch=batch)
-        click.echo(_cell(total))
+        click.echo(table_cell(total))
 
     _fail_cleanly(run)
 
@@ -262,10 +236,10 @@ def estimate(
             ("counted by", found.encoding or "UTF-8 bytes (no exact tokenizer)"),
             ("output tokens (limit)", found.output_tokens_bound),
             ("choices", found.choices),
-            ("input USD per token", _cell(found.input_usd_per_token)),
-            ("output USD per token", _cell(found.output_usd_per_token)),
-            ("worst case USD", _cell(found.worst_case_usd)),
+            ("input USD per token", table_cell(found.input_usd_per_token)),
+            ("output USD per token", table_cell(found.output_usd_per_token)),
+            ("worst case USD", table_cell(found.worst_case_usd)),
         ]
-        click.echo(_table(("", "value"), [(k, _cell(v)) for k, v in rows]))
+        click.echo(_table(("", "value"), [(k, table_cell(v)) for k, v in rows]))
 
     _fail_cleanly(run)
