@@ -97,3 +97,42 @@ def test_8_processes_share_one_sqlite_file(
     assert result.granted and sum(result.refused_by.values()) == len(plan) - result.granted
     with Ledger(url) as ledger:
         check_ledger(ledger, caps, TEN_CENTS, result)
+
+
+def _reserve_same_request(url: str) -> str:
+    with Ledger(url) as ledger:
+        return ledger.reserve("user:dup", usd="0.10", request_id="req-dup", ttl=300).id
+
+
+def test_concurrent_duplicates_of_one_request_id_make_one_hold(store: str, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Ledger(_url(store, tmp_path)) as ledger:
+        ledger.set_limit("user:dup", usd="1.00")
+        with ThreadPoolExecutor(32) as pool:
+            ids = set(
+                pool.map(
+                    lambda _: (
+                        ledger.reserve("user:dup", usd="0.10", request_id="req-dup", ttl=300).id
+                    ),
+                    range(200),
+                )
+            )
+        assert len(ids) == 1
+        [total] = ledger.balance("user:dup")
+        assert total.held == Decimal("0.1")
+        assert ledger.verify().ok
+
+
+def test_duplicates_from_8_processes_make_one_hold(tmp_path: Path) -> None:
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    with Ledger(url) as ledger:
+        ledger.set_limit("user:dup", usd="1.00")
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
+        ids = set(pool.map(_reserve_same_request, [url] * 32))
+    assert len(ids) == 1
+    with Ledger(url) as ledger:
+        [total] = ledger.balance("user:dup")
+        assert total.held == Decimal("0.1")
