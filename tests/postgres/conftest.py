@@ -25,6 +25,7 @@ from pg_testing import (
     database_url,
 )
 
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
     """The admin URL, after checking that the server answers (skip, or fail under CI)."""

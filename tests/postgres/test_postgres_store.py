@@ -11,10 +11,9 @@ from typing import Any
 
 import psycopg
 import pytest
-
-import capledger.stores.postgres.store as pg_store
 from pg_testing import create_database, database_url, drop_database
 
+import capledger.stores.postgres.store as pg_store
 from capledger import BackendUnavailable, ConfigurationError, Ledger, ManualClock
 from capledger._core import Config, Reserve
 from capledger._validate import new_hold_id
@@ -186,31 +185,37 @@ def test_import_capledger_does_not_import_psycopg() -> None:
 # --- races and failures -----------------------------------------------------------------------
 
 
+def _race(first: Ledger, second: Ledger, key: str) -> tuple[dict[str, str], list[BaseException]]:
+    """Reserve with request_id ``key`` from both ledgers at the same moment."""
+    found: dict[str, str] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def reserve(name: str, ledger: Ledger) -> None:
+        try:
+            barrier.wait()
+            found[name] = ledger.reserve(["user:a", "tenant:t"], usd="0.5", request_id=key).id
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=reserve, args=("first", first)),
+        threading.Thread(target=reserve, args=("second", second)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return found, errors
+
+
 def test_two_processes_racing_one_request_id_get_the_same_hold(pg_url: str) -> None:
     # Two ledgers (two pools: as two processes would) reserve with one request_id at once,
     # many times over: every pair must get one hold, never an error or a double charge.
     with Ledger(pg_url) as first, Ledger(pg_url) as second:
         first.set_limit("user:a", usd="100")
         for round_ in range(30):
-            found: dict[str, str] = {}
-            errors: list[BaseException] = []
-            barrier = threading.Barrier(2)
-
-            def reserve(name: str, ledger: Ledger, key: str = f"req-{round_}") -> None:
-                try:
-                    barrier.wait()
-                    found[name] = ledger.reserve(["user:a", "tenant:t"], usd="0.5", request_id=key).id
-                except BaseException as error:
-                    errors.append(error)
-
-            threads = [
-                threading.Thread(target=reserve, args=("first", first)),
-                threading.Thread(target=reserve, args=("second", second)),
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            found, errors = _race(first, second, f"req-{round_}")
             assert errors == []
             assert found["first"] == found["second"]
         [total] = [b for b in first.balance("user:a") if b.period == "total"]

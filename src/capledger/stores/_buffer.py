@@ -129,8 +129,12 @@ class BufferedState:
 
     def overdue_holds(self, now_us: int, limit: int) -> list[HoldRecord]:
         """Overdue open holds, as this transaction sees them."""
-        holds = [self._remember(hold) for hold in self._source.load_overdue(now_us, limit)]
-        return [hold for hold in holds if hold.state == "open" and hold.expires_us <= now_us]
+        # Holds this transaction already closed still read as open in the database: ask for
+        # enough more rows that they cannot crowd out the ones still to expire.
+        loaded = self._source.load_overdue(now_us, limit + len(self.changed_holds))
+        holds = [self._remember(hold) for hold in loaded]
+        due = [hold for hold in holds if hold.state == "open" and hold.expires_us <= now_us]
+        return due[:limit]
 
     def open_holds_on(self, scope: str) -> list[HoldRecord]:
         """Open holds on ``scope``, including those this transaction placed."""

@@ -268,6 +268,14 @@ class LedgerContract:
         assert ledger.holds() == []
         assert ledger.sweep() == 0
 
+    def test_sweep_clears_a_large_backlog(self, ledger: Ledger, clock: ManualClock) -> None:
+        count = 1500  # more than one lazy step and one sweep step together
+        for index in range(count):
+            ledger.reserve(f"user:u{index % 7}", usd="0.01", ttl=1)
+        clock.advance(2)
+        assert ledger.sweep() == count
+        assert ledger.holds(limit=10) == []
+
     def test_extend_pushes_the_expiry(self, ledger: Ledger, clock: ManualClock) -> None:
         hold = ledger.reserve("user:a", usd="0.10", ttl=10)
         clock.advance(8)

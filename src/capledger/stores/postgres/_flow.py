@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Final, TypeAlias, TypeVar
 
 from capledger._core import (
@@ -226,9 +227,9 @@ class _Prefetched:
             self._remember_hold(row)
         for hold_id in wanted.hold_ids:
             # The hold's scopes were locked by the same round (lock_accounts reads them).
-            row = self._holds.get(hold_id)
-            if row is not None:
-                for scope in row[2]:
+            locked = self._holds.get(hold_id)
+            if locked is not None:
+                for scope in locked[2]:
                     self._accounts.setdefault(scope, [])
         # An overdue hold is expired here only if every account it touches is locked;
         # the rest stay counted as held (the safe side) for a later transaction.
@@ -250,29 +251,32 @@ class _Prefetched:
             self._accounts[scope] = rows
             self.learned_scopes.add(scope)
         elif missing.kind == "hold":
-            hold_id, request_id = missing.key
-            if hold_id is not None:
-                self._holds.setdefault(str(hold_id), None)
-            if request_id is not None:
-                self._by_request.setdefault(str(request_id), None)
+            asked_id, asked_request = missing.key
+            if asked_id is not None:
+                self._holds.setdefault(str(asked_id), None)
+            if asked_request is not None:
+                self._by_request.setdefault(str(asked_request), None)
             for row in rows:
                 self._remember_hold(row)
         elif missing.kind == "open_holds_on":
             self._open_on[str(missing.key[0])] = rows
         else:
-            scope, unit, since_us = missing.key
-            self._spent[(str(scope), str(unit), int(since_us))] = int(rows[0][0])  # type: ignore[call-overload]
+            spent_scope, unit, since_us = missing.key
+            key = (str(spent_scope), str(unit), int(str(since_us)))
+            self._spent[key] = int(rows[0][0])
 
     # RowSource
     def load_accounts(self, scope: str) -> list[Account]:
         rows = self._accounts.get(scope)
         if rows is None:
-            raise _Missing("accounts", (scope,), Statement(QUERIES["lock_scope"], {"scope": scope}, True))
+            statement = Statement(QUERIES["lock_scope"], {"scope": scope}, True)
+            raise _Missing("accounts", (scope,), statement)
         return [account_of(row) for row in rows]
 
     def _missing_hold(self, hold_id: str | None, request_id: str | None) -> _Missing:
         params = {"id": hold_id, "request_id": request_id}
-        return _Missing("hold", (hold_id, request_id), Statement(QUERIES["lock_hold"], params, True))
+        statement = Statement(QUERIES["lock_hold"], params, True)
+        return _Missing("hold", (hold_id, request_id), statement)
 
     def load_hold(self, hold_id: str) -> HoldRecord | None:
         if hold_id not in self._holds:
@@ -338,9 +342,11 @@ def batch_plan(
     }
     statements = [_BEGIN]
     locks_holds = bool(wanted.hold_ids or wanted.request_ids)
-    if locks_holds:
+    if wanted.request_ids:
         hold_params = {"ids": lock_params["ids"], "request_ids": sorted(wanted.request_ids)}
-        statements.append(Statement(QUERIES["lock_holds"], hold_params, True))
+        statements.append(Statement(QUERIES["lock_holds_and_requests"], hold_params, True))
+    elif wanted.hold_ids:
+        statements.append(Statement(QUERIES["lock_holds"], {"ids": lock_params["ids"]}, True))
     statements += [
         Statement(QUERIES["lock_accounts"], lock_params, True),
         Statement(
@@ -481,8 +487,6 @@ def _writes(state: BufferedState) -> list[Statement]:
 
 def schema_sql() -> str:
     """The complete schema at the latest migration (what a fresh database gets)."""
-    from importlib import resources
-
     return resources.files("capledger.stores.postgres").joinpath("schema.sql").read_text("utf-8")
 
 

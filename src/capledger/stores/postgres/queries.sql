@@ -13,6 +13,15 @@
 SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
        settled, closed_us, flags
   FROM capledger_holds
+ WHERE id = ANY(%(ids)s::text[])
+ ORDER BY id
+   FOR UPDATE;
+
+-- name: lock_holds_and_requests
+-- The same, when reserves with a request_id also need their earlier hold, if any.
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds
  WHERE id = ANY(%(ids)s::text[]) OR request_id = ANY(%(request_ids)s::text[])
  ORDER BY id
    FOR UPDATE;
@@ -116,7 +125,10 @@ UPDATE capledger_accounts AS a
     %(alert_bp)s::integer[])
     AS u(scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz,
          anchor_us, alert_bp)
- WHERE a.scope = u.scope AND a.unit = u.unit AND a.period = u.period;
+ WHERE a.scope = u.scope AND a.unit = u.unit AND a.period = u.period
+   -- Redundant for the result, but it gives the (generic) plan an index condition, so the
+   -- update costs the same however many accounts the table holds.
+   AND a.scope = ANY(%(scope)s::text[]);
 
 -- name: insert_holds
 INSERT INTO capledger_holds
@@ -140,7 +152,8 @@ UPDATE capledger_holds AS h
     %(id)s::text[], %(amounts)s::text[], %(state)s::text[], %(expires_us)s::bigint[],
     %(tags)s::text[], %(settled)s::text[], %(closed_us)s::bigint[], %(flags)s::text[])
     AS u(id, amounts, state, expires_us, tags, settled, closed_us, flags)
- WHERE h.id = u.id;
+ WHERE h.id = u.id
+   AND h.id = ANY(%(id)s::text[]);  -- an index condition, as in update_accounts
 
 -- name: insert_entries
 -- WITH ORDINALITY keeps the batch's order in the identity column.

@@ -34,11 +34,12 @@ reserve finds its own hold and a replayed settle is a no-op.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -177,14 +178,16 @@ class _Retry:
             self._races += 1
             # Lost a race: the winner has committed, so retry at once (jitter only for the
             # rare serialization failure, which should not recur in lockstep).
-            return 0.0 if isinstance(error, pg_errors.UniqueViolation) else random.random() / 200
+            if isinstance(error, pg_errors.UniqueViolation):
+                return 0.0
+            return random.random() / 200
         if _is_transient(error) and time.monotonic() < self.deadline:
             self._losses += 1
             # The first retry is immediate: a pool often holds more than one connection that
             # a restart or pg_terminate_backend killed, and a fresh one works at once.
             if self._losses == 1:
                 return 0.0
-            return min(MAX_BACKOFF_S, 0.005 * 2**self._losses) * (0.5 + random.random())
+            return min(MAX_BACKOFF_S, 0.005 * 2.0**self._losses) * (0.5 + random.random())
         raise BackendUnavailable(f"postgresql store unavailable: {error}") from error
 
     def outcome_unknown(self, error: BaseException) -> BackendUnavailable:
@@ -445,7 +448,7 @@ class PostgresStore(Store):
         return accounts, holds, entries
 
     def _stream(
-        self, begin: str, params: dict[str, object], *, snapshot: bool = False
+        self, begin: str, params: Mapping[str, object], *, snapshot: bool = False
     ) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
         if not self._migrated:
             self.migrate()
@@ -458,13 +461,10 @@ class PostgresStore(Store):
                 accounts: list[Account] = []
                 holds: list[HoldRecord] = []
                 if snapshot:
-                    accounts = [
-                        account_of(r) for r in connection.execute(QUERIES["all_accounts"])
-                    ]
+                    accounts = [account_of(r) for r in connection.execute(QUERIES["all_accounts"])]
                     open_params = {"states": ["open"], "scope": None, "limit": 2**62}
                     holds = [
-                        hold_of(r)
-                        for r in connection.execute(QUERIES["list_holds"], open_params)
+                        hold_of(r) for r in connection.execute(QUERIES["list_holds"], open_params)
                     ]
         except BaseException:
             _give_back(pool, connection)
@@ -482,7 +482,7 @@ class PostgresStore(Store):
         self,
         pool: psycopg_pool.ConnectionPool[Any],
         connection: psycopg.Connection[Any],
-        params: dict[str, object],
+        params: Mapping[str, object],
     ) -> Iterator[Entry]:
         try:
             with self.translate_errors(), connection.cursor(name="capledger_journal") as cursor:
@@ -558,29 +558,25 @@ def _discard(connection: psycopg.Connection[Any]) -> None:
     can then name statements the server does not have. Failures are rare (a lost race, a
     lost connection), so a new connection costs little.
     """
-    try:
+    with contextlib.suppress(psycopg.Error):  # already dead
         connection.close()
-    except psycopg.Error:
-        pass  # already dead
 
 
 async def _adiscard(connection: psycopg.AsyncConnection[Any]) -> None:
     """The async form of ``_discard``."""
-    try:
+    with contextlib.suppress(psycopg.Error):
         await connection.close()
-    except psycopg.Error:
-        pass
 
 
 def _send(connection: psycopg.Connection[Any], round_: Round) -> list[Rows | None]:
     statements = round_.statements
     if round_.pipeline and len(statements) > 1:
         with connection.pipeline():
-            cursors = [connection.execute(s.sql, s.params) for s in statements]  # type: ignore[arg-type]
+            cursors = [connection.execute(s.sql, s.params) for s in statements]
         return [c.fetchall() if s.fetch else None for c, s in zip(cursors, statements, strict=True)]
     replies: list[Rows | None] = []
     for statement in statements:
-        cursor = connection.execute(statement.sql, statement.params)  # type: ignore[arg-type]
+        cursor = connection.execute(statement.sql, statement.params)
         replies.append(cursor.fetchall() if statement.fetch else None)
     return replies
 
@@ -589,14 +585,14 @@ async def _asend(connection: psycopg.AsyncConnection[Any], round_: Round) -> lis
     statements = round_.statements
     if round_.pipeline and len(statements) > 1:
         async with connection.pipeline():
-            cursors = [await connection.execute(s.sql, s.params) for s in statements]  # type: ignore[arg-type]
+            cursors = [await connection.execute(s.sql, s.params) for s in statements]
         return [
             await c.fetchall() if s.fetch else None
             for c, s in zip(cursors, statements, strict=True)
         ]
     replies: list[Rows | None] = []
     for statement in statements:
-        cursor = await connection.execute(statement.sql, statement.params)  # type: ignore[arg-type]
+        cursor = await connection.execute(statement.sql, statement.params)
         replies.append(await cursor.fetchall() if statement.fetch else None)
     return replies
 
