@@ -90,6 +90,8 @@ class _LiveRows:
         Stale ids (settled, or extended and scheduled again) are skipped.
         """
         heap = self.bucket_heap
+        if not heap or heap[0] * 1000 > now_us:
+            return []  # nothing due: the usual case, answered without building anything
         overdue: dict[str, HoldRecord] = {}  # an extended hold can sit in two buckets
         while heap and heap[0] * 1000 <= now_us and len(overdue) < limit:
             bucket = self.expiry_buckets[heap[0]]
