@@ -132,6 +132,8 @@ def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) ->
     for hold in overdue:
         _expire(state, hold, now_us)
     expired = len(overdue)
+    if len(ops) == 1 and type(ops[0]) is not Sweep:  # the common case, without the loop
+        return [_DECISIONS[type(ops[0])](state, ops[0], now_us, config)]
     outcomes = []
     for op in ops:
         if type(op) is Sweep:  # a sweep counts the holds this batch already expired
