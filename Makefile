@@ -20,9 +20,11 @@ $(VENV)/.dev: pyproject.toml $(BIN)/capledger
 demo: $(BIN)/capledger
 	$(BIN)/capledger demo
 
-## The whole test suite (PostgreSQL and Redis tests need the services running).
+## The whole test suite (PostgreSQL tests need the server running). The LiteLLM and
+## Datasette suites need SDK versions that conflict, so each runs in a venv of its own.
 test: $(VENV)/.dev
 	$(BIN)/pytest -q
+	$(BIN)/python tests/integrations/run_envs.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks

@@ -73,10 +73,11 @@ def main() -> None:
             errors = sum(r[3] for r in runs)
             held = granted == {50} and spent == {CAP} and errors == 0
             name = store.split("://")[0] if "://" in store else store
+            spent_text = "/".join(f"{value:.2f}" for value in sorted(spent))
             print(
-                f"| {name} | {'/'.join(map(str, sorted(granted)))} | "
-                f"${'/'.join(f'{s:.2f}' for s in sorted(spent))} | {errors} | {'yes' if held else 'NO'} | "
-                f"{statistics.median(seconds):.3f} | {', '.join(f'{s:.3f}' for s in seconds)} |"
+                f"| {name} | {'/'.join(map(str, sorted(granted)))} | ${spent_text} | "
+                f"{errors} | {'yes' if held else 'NO'} | {statistics.median(seconds):.3f} | "
+                f"{', '.join(f'{s:.3f}' for s in seconds)} |"
             )
 
 

@@ -5,8 +5,10 @@ the cap check; settle the actual cost after, or release the hold. The cap is nev
 overshot, across threads, tasks, processes and hosts sharing a store.
 """
 
+from capledger import attribution
 from capledger._core import Event
 from capledger._core.audit import Mismatch, VerifyReport
+from capledger.attribution import attribute
 from capledger.clock import Clock, ManualClock, SystemClock
 from capledger.errors import (
     BackendUnavailable,
@@ -25,6 +27,7 @@ from capledger.errors import (
     LedgerError,
     UnknownModel,
 )
+from capledger.integrations import Clamp, Downgrade, ShortBudget, guard, wrap
 from capledger.ledger import (
     AsyncHold,
     AsyncLedger,
@@ -44,8 +47,10 @@ __all__ = [
     "BackendUnavailable",
     "Balance",
     "BudgetExceeded",
+    "Clamp",
     "Clock",
     "ConfigurationError",
+    "Downgrade",
     "Event",
     "Hold",
     "HoldClosed",
@@ -64,9 +69,14 @@ __all__ = [
     "Limit",
     "ManualClock",
     "Mismatch",
+    "ShortBudget",
     "SystemClock",
     "UnknownModel",
     "UnsettledHoldWarning",
     "VerifyReport",
     "__version__",
+    "attribute",
+    "attribution",
+    "guard",
+    "wrap",
 ]

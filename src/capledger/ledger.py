@@ -685,7 +685,7 @@ class Ledger(_LedgerBase):
         tags: Mapping[str, object] | None = None,
     ) -> HoldInfo:
         """Settle a hold by id (for a hold placed by another process); see ``Hold.settle``."""
-        op = Settle(hold_id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))  # type: ignore[arg-type]
+        op = Settle(hold_id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))
         return _hold_info(self._unwrap(self._execute(op)).hold)  # type: ignore[arg-type]
 
     def release(self, hold_id: str) -> HoldInfo:
@@ -753,6 +753,16 @@ class Ledger(_LedgerBase):
             total += count
             if count < MAX_SWEEP_PER_STEP:
                 return total
+
+    def guard(self, **options: Any) -> Any:
+        """Decorate a function so that each call is held, then settled or released.
+
+        Options are those of ``capledger.integrations.guard`` (``scopes=``, ``estimate=``,
+        ``actual=``, ...); the function may be sync or async.
+        """
+        from capledger.integrations import guard  # noqa: PLC0415 - optional layer
+
+        return guard(self, **options)
 
     def migrate(self) -> list[str]:
         """Apply pending schema migrations; return their names."""
@@ -943,7 +953,7 @@ class AsyncLedger(_LedgerBase):
         tags: Mapping[str, object] | None = None,
     ) -> HoldInfo:
         """Settle a hold by id; see ``Ledger.settle``."""
-        op = Settle(hold_id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))  # type: ignore[arg-type]
+        op = Settle(hold_id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))
         return _hold_info(self._unwrap(await self._execute(op)).hold)  # type: ignore[arg-type]
 
     async def release(self, hold_id: str) -> HoldInfo:
@@ -1009,6 +1019,16 @@ class AsyncLedger(_LedgerBase):
             total += count
             if count < MAX_SWEEP_PER_STEP:
                 return total
+
+    def guard(self, **options: Any) -> Any:
+        """Decorate a function so that each call is held, then settled or released.
+
+        Options are those of ``capledger.integrations.guard`` (``scopes=``, ``estimate=``,
+        ``actual=``, ...); the function may be sync or async.
+        """
+        from capledger.integrations import guard  # noqa: PLC0415 - optional layer
+
+        return guard(self, **options)
 
     async def migrate(self) -> list[str]:
         """Apply pending schema migrations; see ``Ledger.migrate``."""

@@ -28,14 +28,10 @@ def test_a_healthy_ledger_verifies(tmp_path: Path) -> None:
 def test_a_tampered_counter_is_a_mismatch(tmp_path: Path) -> None:
     ledger, path = _ledger(tmp_path)
     with sqlite3.connect(path) as connection:
-        connection.execute(
-            "UPDATE capledger_accounts SET spent = spent - 1 WHERE period = 'day'"
-        )
+        connection.execute("UPDATE capledger_accounts SET spent = spent - 1 WHERE period = 'day'")
     report = ledger.verify()
     assert not report.ok
-    assert [(m.scope, m.period, m.field) for m in report.mismatches] == [
-        ("user:a", "day", "spent")
-    ]
+    assert [(m.scope, m.period, m.field) for m in report.mismatches] == [("user:a", "day", "spent")]
 
 
 def test_a_lost_hold_is_a_mismatch(tmp_path: Path) -> None:

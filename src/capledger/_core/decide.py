@@ -140,7 +140,7 @@ def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) ->
             outcomes.append(Outcome(value=expired + expire_overdue(state, now_us, op.limit)))
             expired = 0
         else:
-            outcomes.append(_DECISIONS[type(op)](state, op, now_us, config))  # type: ignore[arg-type]
+            outcomes.append(_DECISIONS[type(op)](state, op, now_us, config))
     return outcomes
 
 
@@ -149,7 +149,7 @@ def apply(state: State, op: Op, now_us: int, config: Config) -> Outcome:
     decide = _DECISIONS.get(type(op))
     if decide is None:
         raise LedgerInvariantError(f"unknown operation {op!r}")
-    return decide(state, op, now_us, config)  # type: ignore[arg-type]
+    return decide(state, op, now_us, config)
 
 
 def _inspect(state: State, op: Inspect, now_us: int, config: Config) -> Outcome:

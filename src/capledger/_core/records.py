@@ -285,7 +285,7 @@ class Settle:
 
     hold_id: str
     amounts: dict[str, int]
-    tags: dict[str, object]
+    tags: Mapping[str, object]
 
 
 @dataclass(slots=True)

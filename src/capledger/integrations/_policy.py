@@ -107,7 +107,7 @@ def normalise_policy(policy: object) -> Policy:
             "policy=Downgrade({'gpt-4o': 'gpt-4o-mini'})"
         )
     if callable(policy):
-        return policy  # type: ignore[no-any-return]
+        return policy
     raise ConfigurationError(
         f"unknown policy {policy!r}: use 'raise', 'clamp', Clamp(floor=...), "
         "Downgrade({...}) or a callable(ShortBudget) -> request | None"

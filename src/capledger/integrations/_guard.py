@@ -1,0 +1,161 @@
+"""``guard``: hold an estimate around any function, sync or async, and settle what it cost."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Literal, ParamSpec, TypeVar, cast
+
+from capledger import attribution
+from capledger.errors import ConfigurationError, LedgerError
+from capledger.ledger import AsyncLedger, Ledger
+from capledger.pricing import Pricebook, default_pricebook
+from capledger.scopes import parse_scopes
+
+__all__ = ["guard"]
+
+_LOG = logging.getLogger("capledger.integrations")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_AMOUNT_TYPES = (Decimal, int, str, float)
+
+
+def _amount_of(
+    figure: object, model: str | None, provider: str | None, pricebook: Pricebook | None
+) -> object:
+    """USD from what ``actual`` returned: an amount, or a usage/response to price."""
+    if isinstance(figure, _AMOUNT_TYPES) and not isinstance(figure, bool):
+        return figure
+    if model is None:
+        raise ConfigurationError(
+            "actual= returned a usage object: give guard(model=...) so it can be priced, or "
+            "return the cost in USD"
+        )
+    return (pricebook or default_pricebook()).cost(model, figure, provider)
+
+
+def guard(
+    ledger: Ledger | AsyncLedger,
+    *,
+    estimate: object | Callable[..., object],
+    scopes: str | Sequence[str] = (),
+    actual: Callable[[Any], object] | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    pricebook: Pricebook | None = None,
+    ttl: float | timedelta = 60,
+    tags: Mapping[str, object] | None = None,
+    on_error: Literal["release", "settle"] = "release",
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorate a function so each call holds ``estimate`` and settles ``actual(result)``.
+
+    The hold is placed before the function runs, on ``scopes`` plus the ambient attribution
+    (``capledger.attribute``), atomically with the cap check: a call the budget cannot pay
+    for raises ``BudgetExceeded`` and the function does not run. After it returns, the hold
+    settles at ``actual(result)`` (or at the estimate when ``actual`` is None); if it raises,
+    the hold is released (``on_error="settle"`` settles the estimate instead: use it when the
+    function may fail after spending) and the exception propagates unchanged.
+
+    Args:
+        ledger: a ``Ledger`` for a plain function, an ``AsyncLedger`` for a coroutine
+            function.
+        estimate: the USD to hold (``Decimal``, ``int``, ``str``, ``float`` via ``str``), or a
+            callable given the call's arguments that returns it. For G2 it must be an upper
+            bound of what the call can cost.
+        scopes: charged on every call.
+        actual: given the result, returns the USD spent, or a usage object / provider
+            response priced with ``model`` (and ``provider``).
+        model, provider, pricebook: how to price a usage object returned by ``actual``.
+        ttl: seconds the call may take before its hold expires.
+        tags: journaled with every call (the function's qualified name is added).
+        on_error: ``release`` or ``settle`` (the estimate) when the function raises.
+
+    Raises:
+        ConfigurationError: a coroutine function with a sync ``Ledger`` or the reverse, or a
+            usage returned without ``model``.
+    """
+    fixed_scopes = parse_scopes([scopes] if isinstance(scopes, str) else scopes) if scopes else ()
+    if on_error not in ("release", "settle"):
+        raise ConfigurationError("on_error must be 'release' or 'settle'")
+
+    def plan(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> dict[str, Any]:
+        scope_list = [*fixed_scopes, *attribution.current_scopes()]
+        if not scope_list:
+            raise ConfigurationError(
+                f"{name} is charged to no scope: pass scopes= to guard() or open a "
+                "capledger.attribute(...) block"
+            )
+        held = estimate(*args, **kwargs) if callable(estimate) else estimate
+        return {
+            "usd": held,
+            "ttl": ttl,
+            "tags": {**attribution.current_tags(), **(tags or {}), "function": name},
+            "scopes": parse_scopes(scope_list),
+        }
+
+    def _actual_usd(result: object) -> object:
+        figure = None if actual is None else actual(result)
+        return None if figure is None else _amount_of(figure, model, provider, pricebook)
+
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
+        name = getattr(function, "__qualname__", repr(function))[:200]
+        if inspect.iscoroutinefunction(function):
+            if not isinstance(ledger, AsyncLedger):
+                raise ConfigurationError(
+                    f"{name} is a coroutine function: guard it with an AsyncLedger"
+                )
+            async_ledger = ledger
+            async_function = cast(Callable[..., Awaitable[Any]], function)
+
+            @functools.wraps(function)
+            async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+                request = plan(args, kwargs, name)
+                hold = await async_ledger.reserve(request.pop("scopes"), **request)
+                try:
+                    result = await async_function(*args, **kwargs)
+                except BaseException:
+                    try:
+                        await (hold.settle() if on_error == "settle" else hold.release())
+                    except LedgerError:
+                        _LOG.exception("capledger could not close hold %s", hold.id)
+                    raise
+                try:
+                    usd = _actual_usd(result)
+                except Exception:
+                    await hold.settle()  # spent, but by how much is unknown: the estimate
+                    raise
+                await hold.settle(usd=usd)  # type: ignore[arg-type]
+                return result
+
+            return cast(Callable[_P, _R], guarded_async)
+        if not isinstance(ledger, Ledger):
+            raise ConfigurationError(f"{name} is a plain function: guard it with a Ledger")
+        sync_ledger = ledger
+
+        @functools.wraps(function)
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            request = plan(args, kwargs, name)
+            hold = sync_ledger.reserve(request.pop("scopes"), **request)
+            try:
+                result = function(*args, **kwargs)
+            except BaseException:
+                try:
+                    hold.settle() if on_error == "settle" else hold.release()
+                except LedgerError:
+                    _LOG.exception("capledger could not close hold %s", hold.id)
+                raise
+            try:
+                usd = _actual_usd(result)
+            except Exception:
+                hold.settle()  # spent, but by how much is unknown: the estimate
+                raise
+            hold.settle(usd=usd)  # type: ignore[arg-type]
+            return result
+
+        return guarded
+
+    return decorate

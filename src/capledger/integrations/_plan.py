@@ -1,0 +1,459 @@
+"""The decisions of a guarded LLM call, written once and driven by a sync and an async driver.
+
+A guarded call goes: estimate the worst case -> reserve it -> (when refused) apply the
+policy, which may read balances and reserve again -> send -> settle. Everything but the
+ledger round trips is pure, so the policy logic is a generator (``reserve_flow``) that
+*yields* the I/O it needs (a ``ReserveStep`` or a ``BalanceStep``) and is sent the result,
+as httpx's ``auth_flow`` is; ``drive`` and ``adrive`` are its two drivers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+
+from capledger import attribution
+from capledger.errors import BudgetExceeded, ConfigurationError, InvalidInput
+from capledger.estimate import Estimate, affordable_max_tokens, estimate
+from capledger.integrations._policy import MAX_DOWNGRADE_STEPS as _MAX_DOWNGRADE_STEPS
+from capledger.integrations._policy import Clamp, Downgrade, Policy, ShortBudget
+from capledger.pricing import Pricebook, Usage, default_pricebook, parse_usage
+from capledger.scopes import parse_scopes
+
+if TYPE_CHECKING:
+    from capledger.ledger import AsyncHold, AsyncLedger, Balance, Hold, Ledger
+
+__all__ = [
+    "CALL_OPTIONS",
+    "BalanceStep",
+    "Endpoint",
+    "Prepared",
+    "ReserveStep",
+    "Settings",
+    "adrive",
+    "drive",
+    "reserve_flow",
+    "settlement",
+]
+
+Shape: TypeAlias = Literal["chat", "responses", "anthropic"]
+IncompletePolicy: TypeAlias = Literal["observed", "held"]
+
+#: Per-call keyword arguments the wrappers take out of the request before it is sent.
+CALL_OPTIONS: Final = ("capledger_scopes", "capledger_tags", "capledger_request_id")
+_PRICED_TIERS: Final = frozenset({"flex", "priority", "scale"})
+
+
+def _same_model(model: str) -> tuple[str, str | None]:
+    return model, None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where one API keeps its output limit, and how its model names map to prices.
+
+    Args:
+        shape: the request shape the estimate module reads.
+        limit_keys: the keys that bound the output; the first is set when none is given.
+        price_name: the (model, provider) to price a request's model name as (LiteLLM's
+            ``provider/model`` names); the provider of ``wrap(provider=...)`` wins.
+    """
+
+    shape: Shape
+    limit_keys: tuple[str, ...]
+    price_name: Callable[[str], tuple[str, str | None]] = _same_model
+
+
+CHAT: Final = Endpoint("chat", ("max_completion_tokens", "max_tokens"))
+# LiteLLM maps ``max_tokens`` onto every provider; ``max_completion_tokens`` on fewer.
+LITELLM_CHAT: Final = Endpoint("chat", ("max_tokens", "max_completion_tokens"))
+RESPONSES: Final = Endpoint("responses", ("max_output_tokens",))
+MESSAGES: Final = Endpoint("anthropic", ("max_tokens",))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What ``wrap`` was told, checked once.
+
+    Args:
+        scopes: charged on every call, beside the ambient attribution.
+        policy: what to do when the worst case does not fit (see ``_policy``).
+        ttl_s: the hold's lifetime; a call (a stream) must settle before it passes.
+        tags: journaled with every call.
+        provider: the genai-prices provider id, or ``None`` to infer it from the model.
+        pricebook: where prices come from (the default pricebook if ``None``).
+        default_max_tokens: the output limit given to a request that sets none; ``None``
+            makes such a request an error.
+        hold_tokens, hold_requests: also hold tokens (input bound + output limit) and one
+            request, so token and request caps are enforced too.
+        settle_incomplete: what a stream that did not finish settles: ``observed`` (the
+            input bound plus the output received) or ``held`` (the whole worst case).
+    """
+
+    scopes: tuple[str, ...]
+    policy: Policy
+    ttl_s: float
+    tags: Mapping[str, object]
+    provider: str | None
+    pricebook: Pricebook | None
+    default_max_tokens: int | None
+    hold_tokens: bool
+    hold_requests: bool
+    settle_incomplete: IncompletePolicy
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A request that has a hold: what to send and how to price it.
+
+    ``model`` is the request's model name; ``price_model`` and ``price_provider`` are what
+    it is priced as (they differ for LiteLLM's ``provider/model`` names).
+    """
+
+    request: dict[str, Any]
+    model: str
+    price_model: str
+    price_provider: str | None
+    estimate: Estimate
+    output_limit: int
+    request_id: str
+    tags: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveStep:
+    """Ask the driver to place a hold."""
+
+    scopes: tuple[str, ...]
+    usd: Decimal
+    tokens: int | None
+    requests: int | None
+    request_id: str
+    ttl_s: float
+    tags: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceStep:
+    """Ask the driver for the balances of these scopes."""
+
+    scopes: tuple[str, ...]
+
+
+Step: TypeAlias = ReserveStep | BalanceStep
+Flow: TypeAlias = Generator[Step, Any, "tuple[Prepared, Any]"]
+
+
+def _scopes_of(settings: Settings, extra: object) -> tuple[str, ...]:
+    given: list[str] = [*settings.scopes, *attribution.current_scopes()]
+    if extra is not None:
+        given.extend([extra] if isinstance(extra, str) else list(extra))  # type: ignore[call-overload]
+    if not given:
+        raise ConfigurationError(
+            "this call is charged to no scope: pass scopes= to wrap()/guard(), "
+            "capledger_scopes= to the call, or open a capledger.attribute(...) block"
+        )
+    return parse_scopes(given)
+
+
+def _request_id_of(given: object) -> str:
+    if given is None:
+        return "cl-" + uuid.uuid4().hex
+    if not isinstance(given, str):
+        raise InvalidInput(f"capledger_request_id must be a string, not {given!r}")
+    return given
+
+
+def _with_limit(request: Mapping[str, Any], endpoint: Endpoint, limit: int) -> dict[str, Any]:
+    """The request with its output limit lowered to ``limit`` (set if none was given)."""
+    lowered = dict(request)
+    present = [key for key in endpoint.limit_keys if request.get(key) is not None]
+    for key in present or endpoint.limit_keys[:1]:
+        current = request.get(key)
+        lowered[key] = limit if current is None else min(int(current), limit)
+    return lowered
+
+
+def _reserve_step(settings: Settings, prepared: Prepared, scopes: tuple[str, ...]) -> ReserveStep:
+    est = prepared.estimate
+    tokens = (est.input_tokens_bound + est.output_tokens_bound) * est.choices
+    return ReserveStep(
+        scopes=scopes,
+        usd=est.worst_case_usd,
+        tokens=tokens if settings.hold_tokens else None,
+        requests=1 if settings.hold_requests else None,
+        request_id=prepared.request_id,
+        ttl_s=settings.ttl_s,
+        tags=prepared.tags,
+    )
+
+
+def _prepare(
+    settings: Settings,
+    endpoint: Endpoint,
+    request: dict[str, Any],
+    request_id: str,
+    tags: Mapping[str, object],
+) -> Prepared:
+    model = request.get("model")
+    if not isinstance(model, str):
+        raise InvalidInput(f"the request needs a model name, not {model!r}")
+    price_model, provider = endpoint.price_name(model)
+    provider = settings.provider or provider
+    est = estimate(price_model, request, provider, pricebook=settings.pricebook)
+    return Prepared(
+        request=request,
+        model=model,
+        price_model=price_model,
+        price_provider=provider,
+        estimate=est,
+        output_limit=est.output_tokens_bound,
+        request_id=request_id,
+        tags={**tags, "model": model, "provider": est.provider},
+    )
+
+
+def _smallest(balances: Sequence[Sequence[Balance]], unit: str) -> Decimal | int | None:
+    figures = [b.available for scope in balances for b in scope if b.unit == unit]
+    capped = [figure for figure in figures if figure is not None]
+    return min(capped) if capped else None
+
+
+def _clamped(
+    settings: Settings,
+    endpoint: Endpoint,
+    prepared: Prepared,
+    balances: Sequence[Sequence[Balance]],
+    clamp: Clamp,
+) -> dict[str, Any] | None:
+    """The request with the largest output limit every scope can pay for, or None."""
+    if settings.hold_requests:
+        requests_left = _smallest(balances, "requests")
+        if requests_left is not None and requests_left < 1:
+            return None  # no output limit makes a request cap pay
+    est = prepared.estimate
+    limit = prepared.output_limit
+    usd_left = _smallest(balances, "usd")
+    if usd_left is not None:
+        limit = min(
+            limit,
+            affordable_max_tokens(
+                prepared.price_model,
+                prepared.request,
+                usd_left,
+                prepared.price_provider,
+                pricebook=settings.pricebook,
+            ),
+        )
+    tokens_left = _smallest(balances, "tokens") if settings.hold_tokens else None
+    if tokens_left is not None:
+        limit = min(limit, int(tokens_left) // est.choices - est.input_tokens_bound)
+    if limit < clamp.floor:
+        return None
+    return _with_limit(prepared.request, endpoint, limit)
+
+
+def _clamp_flow(
+    settings: Settings,
+    endpoint: Endpoint,
+    prepared: Prepared,
+    scopes: tuple[str, ...],
+    clamp: Clamp,
+    refusal: BudgetExceeded,
+) -> Flow:
+    for _attempt in range(clamp.attempts):
+        balances = yield BalanceStep(scopes)
+        request = _clamped(settings, endpoint, prepared, balances, clamp)
+        if request is None:
+            raise refusal
+        prepared = _prepare(settings, endpoint, request, prepared.request_id, prepared.tags)
+        try:
+            hold = yield _reserve_step(settings, prepared, scopes)
+        except BudgetExceeded as error:
+            refusal = error  # another call took the budget since the read: read again
+            continue
+        return prepared, hold
+    raise refusal
+
+
+def reserve_flow(
+    settings: Settings, endpoint: Endpoint, request: Mapping[str, Any], options: Mapping[str, Any]
+) -> Flow:
+    """Reserve the worst case of ``request``, applying the policy when it does not fit.
+
+    Yields ``ReserveStep`` / ``BalanceStep``; is sent the hold / balances, or thrown the
+    ``BudgetExceeded`` of a refused reserve. Returns ``(prepared, hold)``.
+
+    Raises:
+        BudgetExceeded: the policy could not make the call fit (nothing is held).
+        ConfigurationError: the call has no scope.
+        InvalidInput, UnknownModel: the request cannot be estimated.
+    """
+    scopes = _scopes_of(settings, options.get("capledger_scopes"))
+    tags: dict[str, object] = {**attribution.current_tags(), **settings.tags}
+    extra_tags = options.get("capledger_tags")
+    if extra_tags:
+        tags.update(extra_tags)
+    body = dict(request)
+    if settings.default_max_tokens is not None and all(
+        body.get(key) is None for key in endpoint.limit_keys
+    ):
+        # G2 needs the provider to enforce an output limit: give the request one.
+        body[endpoint.limit_keys[0]] = settings.default_max_tokens
+    request_id = _request_id_of(options.get("capledger_request_id"))
+    prepared = _prepare(settings, endpoint, body, request_id, tags)
+    try:
+        hold = yield _reserve_step(settings, prepared, scopes)
+        return prepared, hold
+    except BudgetExceeded as error:
+        refusal = error
+    policy = settings.policy
+    if policy == "raise":
+        raise refusal
+    if isinstance(policy, Clamp):
+        return (yield from _clamp_flow(settings, endpoint, prepared, scopes, policy, refusal))
+    if isinstance(policy, Downgrade):
+        tried = {prepared.model}
+        for _step in range(_MAX_DOWNGRADE_STEPS):
+            cheaper = policy.models.get(prepared.model)
+            if cheaper is None or cheaper in tried:
+                break
+            tried.add(cheaper)
+            prepared = _prepare(
+                settings, endpoint, {**prepared.request, "model": cheaper}, request_id, tags
+            )
+            try:
+                hold = yield _reserve_step(settings, prepared, scopes)
+                return prepared, hold
+            except BudgetExceeded as error:
+                refusal = error
+        if policy.then == "clamp":
+            return (
+                yield from _clamp_flow(settings, endpoint, prepared, scopes, policy.clamp, refusal)
+            )
+        raise refusal
+    replacement = policy(
+        ShortBudget(
+            model=prepared.model,
+            request=dict(prepared.request),
+            worst_case_usd=prepared.estimate.worst_case_usd,
+            error=refusal,
+        )
+    )
+    if replacement is None:
+        raise refusal
+    prepared = _prepare(settings, endpoint, dict(replacement), request_id, tags)
+    hold = yield _reserve_step(settings, prepared, scopes)
+    return prepared, hold
+
+
+def drive(flow: Flow, ledger: Ledger) -> tuple[Prepared, Hold]:
+    """Run ``reserve_flow`` against a synchronous ledger."""
+    sent: Any = None
+    error: BudgetExceeded | None = None
+    while True:
+        try:
+            step = flow.send(sent) if error is None else flow.throw(error)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        sent, error = None, None
+        try:
+            if isinstance(step, ReserveStep):
+                sent = ledger.reserve(
+                    step.scopes,
+                    usd=step.usd,
+                    tokens=step.tokens,
+                    requests=step.requests,
+                    request_id=step.request_id,
+                    ttl=step.ttl_s,
+                    tags=step.tags,
+                )
+            else:
+                sent = [ledger.balance(scope) for scope in step.scopes]
+        except BudgetExceeded as refused:
+            error = refused
+
+
+async def adrive(flow: Flow, ledger: AsyncLedger) -> tuple[Prepared, AsyncHold]:
+    """Run ``reserve_flow`` against an ``AsyncLedger``."""
+    sent: Any = None
+    error: BudgetExceeded | None = None
+    while True:
+        try:
+            step = flow.send(sent) if error is None else flow.throw(error)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        sent, error = None, None
+        try:
+            if isinstance(step, ReserveStep):
+                sent = await ledger.reserve(
+                    step.scopes,
+                    usd=step.usd,
+                    tokens=step.tokens,
+                    requests=step.requests,
+                    request_id=step.request_id,
+                    ttl=step.ttl_s,
+                    tags=step.tags,
+                )
+            else:
+                sent = [await ledger.balance(scope) for scope in step.scopes]
+        except BudgetExceeded as refused:
+            error = refused
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The amounts and tags a finished call settles at."""
+
+    usd: Decimal
+    tokens: int | None
+    requests: int | None
+    tags: dict[str, object]
+
+
+def usage_tags(usage: Usage) -> dict[str, object]:
+    """The token counts journaled with a settled call."""
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+    }
+
+
+def settlement(
+    settings: Settings,
+    prepared: Prepared,
+    usage_report: object,
+    *,
+    service_tier: object = None,
+    usd: Decimal | None = None,
+) -> Settlement:
+    """What a call whose provider reported ``usage_report`` settles at.
+
+    The cost is ``capledger.pricing`` of the parsed usage (cached and reasoning tokens
+    included), unless ``usd`` is given (LiteLLM's own figure).
+
+    Raises:
+        InvalidInput: the usage is malformed. UnknownModel: the model has no price.
+    """
+    usage = parse_usage(usage_report)
+    if usd is None:
+        book = settings.pricebook or default_pricebook()
+        tier = service_tier if service_tier in _PRICED_TIERS else None
+        usd = book.cost(
+            prepared.price_model,
+            usage,
+            prepared.price_provider,
+            service_tier=tier,
+        )
+    return Settlement(
+        usd=usd,
+        tokens=usage.input_tokens + usage.output_tokens if settings.hold_tokens else None,
+        requests=1 if settings.hold_requests else None,
+        tags=usage_tags(usage),
+    )

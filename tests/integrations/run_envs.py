@@ -1,0 +1,158 @@
+"""Build the integration environments and run each integration suite where it can run.
+
+LiteLLM pins ``openai<3`` while ``llm`` (under datasette-llm) needs ``openai>=3``, so no
+single environment holds every SDK. This script builds one virtual environment per pin set
+(``.venv-litellm`` and ``.venv-llm`` at the repository root; ``.venv-*`` is gitignored),
+installs capledger editable with the packages of that set, runs the suites listed for it,
+and fails if any of them was skipped there (a skip would mean an SDK did not install).
+
+Usage (from the repository root)::
+
+    python tests/integrations/run_envs.py            # build or update, then test
+    python tests/integrations/run_envs.py --fresh    # rebuild the environments
+    python tests/integrations/run_envs.py --list     # print which env runs which suite
+
+Every suite runs in at least one environment (checked at start); the main ``.venv`` also
+runs the OpenAI, Anthropic, cap and guard suites when ``openai`` and ``anthropic`` are
+installed there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from xml.etree import ElementTree
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+#: name -> (packages beside capledger, suites to run there)
+ENVIRONMENTS: dict[str, tuple[list[str], list[str]]] = {
+    "litellm": (
+        ["openai>=1.40,<3", "anthropic", "litellm"],
+        [
+            "test_integrations_openai.py",
+            "test_integrations_anthropic.py",
+            "test_integrations_cap.py",
+            "test_integrations_guard.py",
+            "test_integrations_litellm.py",
+        ],
+    ),
+    "llm": (
+        ["openai>=3", "anthropic", "llm", "datasette-llm", "datasette-llm-accountant"],
+        [
+            "test_integrations_openai.py",
+            "test_integrations_anthropic.py",
+            "test_integrations_cap.py",
+            "test_integrations_datasette.py",
+        ],
+    ),
+}
+
+
+def check_coverage() -> None:
+    """Every test file of this folder runs in at least one environment."""
+    suites = {path.name for path in HERE.glob("test_*.py")}
+    covered = {suite for _packages, listed in ENVIRONMENTS.values() for suite in listed}
+    missing = sorted(suites - covered)
+    if missing:
+        raise SystemExit(f"suites that no environment runs: {', '.join(missing)}")
+
+
+def python_of(env: Path) -> Path:
+    return env / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+
+
+def build(name: str, packages: list[str], *, fresh: bool) -> Path:
+    env = ROOT / f".venv-{name}"
+    if fresh and env.exists():
+        shutil.rmtree(env)
+    if not env.exists():
+        print(f"[{name}] creating {env}", flush=True)
+        venv.create(env, with_pip=True)
+    print(
+        f"[{name}] installing capledger[prices,tokenizers,dev] + {' '.join(packages)}", flush=True
+    )
+    subprocess.run(
+        [
+            str(python_of(env)),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            f"{ROOT}[prices,tokenizers,dev]",
+            *packages,
+        ],
+        check=True,
+    )
+    return env
+
+
+def versions(env: Path, packages: list[str]) -> str:
+    names = [p.split("<")[0].split(">")[0].split("=")[0] for p in ["httpx", *packages]]
+    code = (
+        "import importlib.metadata as m, sys\n"
+        "for n in sys.argv[1:]:\n"
+        "    try: print(f'{n}=={m.version(n)}', end=' ')\n"
+        "    except m.PackageNotFoundError: pass\n"
+    )
+    done = subprocess.run(
+        [str(python_of(env)), "-c", code, *names], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def run(name: str, env: Path, suites: list[str]) -> None:
+    report = env / "integrations-junit.xml"
+    print(f"[{name}] running {', '.join(suites)}", flush=True)
+    done = subprocess.run(
+        [
+            str(python_of(env)),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            *[str(HERE / suite) for suite in suites],
+        ],
+        cwd=ROOT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"[{name}] tests failed (exit {done.returncode})")
+    suite = ElementTree.parse(report).getroot()
+    suite = suite if suite.tag == "testsuite" else suite[0]
+    skipped = int(suite.get("skipped", 0))
+    if skipped:
+        raise SystemExit(f"[{name}] {skipped} test(s) skipped: a package did not install")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fresh", action="store_true", help="rebuild the environments")
+    parser.add_argument("--list", action="store_true", help="print the plan and stop")
+    parser.add_argument("--only", choices=sorted(ENVIRONMENTS), help="one environment")
+    options = parser.parse_args()
+    check_coverage()
+    for name, (packages, suites) in ENVIRONMENTS.items():
+        print(f"env .venv-{name}: {' '.join(packages)} -> {' '.join(suites)}")
+    if options.list:
+        return
+    for name, (packages, suites) in ENVIRONMENTS.items():
+        if options.only and name != options.only:
+            continue
+        env = build(name, packages, fresh=options.fresh)
+        print(f"[{name}] {versions(env, packages)}", flush=True)
+        run(name, env, suites)
+    print("all integration environments passed")
+
+
+if __name__ == "__main__":
+    main()
