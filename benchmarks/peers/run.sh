@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One command: build one virtual environment per contender under benchmarks/peers/.envs/
+# (the peers pin conflicting versions of openai), run every contender on the same workload,
+# write docs/benchmarks-peers.md and docs/img/peers.png.
+#
+#   benchmarks/peers/run.sh [--runs 3] [--only litellm,capledger]
+#
+# PYTHON picks the interpreter for the environments (default python3.11). An environment is
+# rebuilt only when its requirements file changed. CAPLEDGER_BENCH_PG overrides the
+# PostgreSQL server (default postgresql://postgres@127.0.0.1:5432; database capledger_bench).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+ENVS="$HERE/.envs"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+mkdir -p "$ENVS"
+
+# build ENV REQUIREMENTS [extra pip arguments...]
+build() {
+    local name="$1" requirements="$HERE/$2"
+    shift 2
+    local env="$ENVS/$name" stamp
+    stamp="$(sha256sum < "$requirements" | cut -c1-16) $*"
+    if [[ -x "$env/bin/python" && -f "$env/.stamp" && "$(cat "$env/.stamp")" == "$stamp" ]]; then
+        return
+    fi
+    echo "== building .envs/$name"
+    rm -rf "$env"
+    "$PYTHON" -m venv "$env"
+    if "$env/bin/python" -m pip install --disable-pip-version-check -r "$requirements" "$@" \
+        > "$env/install.log" 2>&1; then
+        echo "$stamp" > "$env/.stamp"
+    else
+        # Keep going: run.py reports this contender as "could not be installed" with the error.
+        grep -v "^WARNING: Location" "$env/install.log" | tail -n 5 > "$env/.install-error"
+        echo "   could not install .envs/$name (see $env/install.log)"
+    fi
+}
+
+build report requirements-report.txt
+build litellm requirements-litellm.txt
+build shekel requirements-shekel.txt
+build tokenguard requirements-tokenguard.txt
+build token-budget requirements-token-budget.txt
+build datasette requirements-datasette.txt
+build capledger requirements-capledger.txt -e "$ROOT[postgres]"
+
+exec "$ENVS/report/bin/python" "$HERE/run.py" "$@"
