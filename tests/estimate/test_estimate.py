@@ -194,3 +194,28 @@ def test_affordable_max_tokens_with_choices() -> None:
 def test_affordable_max_tokens_refuses_a_negative_budget() -> None:
     with pytest.raises(InvalidAmount):
         affordable_max_tokens("gpt-4o", HELLO, "-1", "openai", at=AT)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"previous_response_id": "resp_1"},
+        {"conversation": "conv_1"},
+        {"prompt": {"id": "pmpt_1", "variables": {"city": "Paris"}}},
+    ],
+)
+def test_stored_responses_input_is_bounded_by_the_context_window(stored: dict[str, Any]) -> None:
+    # The provider prepends the stored turns and bills them as input: the request's own text
+    # is no bound, the context window is.
+    request = {"input": "and then?", "max_output_tokens": 10, **stored}
+    found = estimate("gpt-4o", request, "openai", at=AT)
+    assert found.input_tokens_bound == 128_000
+    assert found.worst_case_usd == (128_000 * D("2.5") + 10 * D(10)) / M
+
+
+def test_stored_responses_input_needs_a_known_context_window() -> None:
+    book = Pricebook()
+    book.set_price("my-model", input="1", output="2")
+    request = {"input": "hi", "max_output_tokens": 10, "previous_response_id": "resp_1"}
+    with pytest.raises(InvalidInput, match="stored state"):
+        estimate("my-model", request, pricebook=book)

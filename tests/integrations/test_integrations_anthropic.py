@@ -12,7 +12,7 @@ anthropic = pytest.importorskip("anthropic")
 
 from llm_fakes import FakeProvider, anthropic_clients, http_module, journal_is_clean
 
-from capledger import AsyncLedger, BudgetExceeded, Ledger, pricing
+from capledger import AsyncLedger, BackendUnavailable, BudgetExceeded, Ledger, pricing
 from capledger.integrations import wrap
 
 MODEL = "claude-sonnet-4-6"
@@ -148,3 +148,35 @@ def test_provider_overrunning_max_tokens_is_stopped(ledger: Ledger) -> None:
     assert hold.state == "settled" and hold.tags["stream"] == "stopped"
     report = ledger.verify()
     assert report.ok
+
+
+def test_stream_helper_closes_the_sdk_manager_when_settling_fails(
+    ledger: Ledger, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger error on leaving the block still reaches the caller, and the SDK's own
+    manager is exited anyway, so its HTTP response is not leaked."""
+    client, _ = anthropic_clients(fake)
+    guarded = wrap(client, ledger, scopes=["user:u1"])
+    exited: list[object] = []
+    manager_class = type(client.messages.stream(model=MODEL, max_tokens=1, messages=MESSAGES))
+    original_exit = manager_class.__exit__
+
+    def spy_exit(self: Any, *args: Any) -> Any:
+        exited.append(args)
+        return original_exit(self, *args)
+
+    monkeypatch.setattr(manager_class, "__exit__", spy_exit)
+
+    def failing_settle(self: Any, **kwargs: Any) -> None:
+        raise BackendUnavailable("the store went away")
+
+    with (
+        pytest.raises(BackendUnavailable),
+        guarded.messages.stream(model=MODEL, max_tokens=64, messages=MESSAGES) as stream,
+    ):
+        next(iter(stream))
+        hold = stream.hold
+        monkeypatch.setattr(type(hold), "settle", failing_settle)
+    assert len(exited) == 1
+    monkeypatch.undo()
+    ledger.release(hold.id)

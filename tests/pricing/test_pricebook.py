@@ -126,6 +126,19 @@ def test_unknown_model_under_warn_warns_once_costs_zero_and_is_counted() -> None
     assert book.unpriced_calls() == {"acme-llm-9": 2}
 
 
+def test_unpriced_counts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Model names can come from user input: a flood of names must not grow memory forever.
+    from capledger.pricing import _pricebook
+
+    monkeypatch.setattr(_pricebook, "MAX_UNPRICED_MODELS", 2)
+    book = Pricebook(policy="warn")
+    with pytest.warns(UnpricedModelWarning) as warned:
+        for name in ("acme-1", "acme-2", "acme-3", "acme-4", "acme-1"):
+            assert book.cost(name, Usage(input_tokens=1), at=AT) == D(0)
+    assert len(warned) == 2
+    assert book.unpriced_calls() == {"acme-1": 2, "acme-2": 1, _pricebook.OTHER_UNPRICED: 2}
+
+
 def test_policy_can_be_given_per_call() -> None:
     book = Pricebook(policy="warn")
     with pytest.raises(UnknownModel):

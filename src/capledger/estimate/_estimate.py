@@ -106,6 +106,15 @@ def _count_input(
                 f"{model!r} is unknown: pass file_tokens= (an upper bound per file)"
             )
         tokens += parts.files * per_file
+    if parts.stored_input:
+        # The stored part is unknown offline; the whole input never exceeds the window.
+        if context_window_tokens is None:
+            raise InvalidInput(
+                f"the request continues stored state (previous_response_id, conversation or "
+                f"prompt) and the context window of {model!r} is unknown, so its input has "
+                "no bound: send the whole input instead"
+            )
+        tokens = max(tokens, context_window_tokens)
     return tokens, method, encoding
 
 
@@ -159,7 +168,9 @@ def input_token_bound(
     ``bound = sum(tokens of each text) + framing + images x per-image bound + files x
     per-file bound``, where a text is counted exactly with OpenAI's encoding for OpenAI models
     (``bpe-openai``) and otherwise bounded by its UTF-8 bytes (+1); see ``capledger.estimate``
-    for the figures and what is proven.
+    for the figures and what is proven. A Responses request that continues stored state
+    (``previous_response_id``, ``conversation``, a stored ``prompt``) is billed for input it
+    does not carry, so its bound is at least the model's context window.
 
     Args:
         model: the model the request is for (aliases and overrides apply).
@@ -170,7 +181,8 @@ def input_token_bound(
 
     Raises:
         UnknownModel: the model has no known price (the lookup names its provider).
-        InvalidInput: the request is malformed, or carries files with no bound available.
+        InvalidInput: the request is malformed, or carries files or stored state with no
+            bound available.
     """
     return _input_side(
         model, request, provider, file_tokens=file_tokens, pricebook=pricebook, at=None, batch=False

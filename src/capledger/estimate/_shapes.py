@@ -23,6 +23,9 @@ Figures (tokens), and why:
 - Files (PDFs): a page count cannot be read offline from a file id or a compressed PDF, so
   a file is bounded by the model's whole context window unless the caller passes
   ``file_tokens``.
+- Server-side state (Responses ``previous_response_id``, ``conversation``, a stored
+  ``prompt``): the provider prepends input the request does not carry, and bills all of it
+  as input, so the input is bounded by the model's whole context window.
 - Audio and parts we do not recognise: the UTF-8 bytes of their JSON. Audio is billed at
   about 10 tokens a second and even 8 kbit/s audio takes 1,333 base64 bytes a second.
 """
@@ -60,6 +63,8 @@ _IMAGE_PART_TYPES: Final = frozenset({"image", "image_url", "input_image"})
 _FILE_PART_TYPES: Final = frozenset({"file", "input_file", "document"})
 _AUDIO_PART_TYPES: Final = frozenset({"input_audio", "audio"})
 _PASSIVE_TIERS: Final = frozenset({"auto", "default"})
+#: Responses keys that make the provider add stored input the request does not carry.
+_STORED_INPUT_KEYS: Final = ("previous_response_id", "conversation", "prompt")
 
 
 @dataclass(slots=True)
@@ -73,6 +78,8 @@ class RequestParts:
     framing_tokens: int = 0
     images: int = 0
     files: int = 0
+    #: The provider adds stored input (an earlier response, a conversation) we cannot see.
+    stored_input: bool = False
     modalities: set[str] = field(default_factory=set)
     cache_writes: bool = False
     output_tokens_bound: int | None = None
@@ -260,6 +267,7 @@ def _read_tools(tools: object, parts: RequestParts) -> None:
 
 def _read_responses(request: Mapping[str, Any], parts: RequestParts) -> None:
     _read_output_limit(request, ("max_output_tokens",), parts)
+    parts.stored_input = any(request.get(key) is not None for key in _STORED_INPUT_KEYS)
     instructions = request.get("instructions")
     if isinstance(instructions, str):
         parts.framing_tokens += OPENAI_TOKENS_PER_MESSAGE

@@ -59,6 +59,7 @@ class _Chat(_Delegate):
 
     @property
     def completions(self) -> _ChatCompletions:
+        """``chat.completions``, with ``create`` and ``parse`` guarded."""
         return _ChatCompletions(self._target.completions, self._engine)
 
 
@@ -81,10 +82,12 @@ class OpenAIProxy(_Delegate):
 
     @property
     def chat(self) -> _Chat:
+        """``chat``, whose ``completions`` are guarded."""
         return _Chat(self._target.chat, self._engine)
 
     @property
     def responses(self) -> _Responses:
+        """``responses``, with ``create`` and ``parse`` guarded."""
         return _Responses(self._target.responses, self._engine)
 
     def with_options(self, **kwargs: Any) -> OpenAIProxy:
@@ -118,10 +121,13 @@ class _MessageStreamManager:
         return self._stream
 
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        if self._stream is not None:
-            self._stream.__exit__(exc_type, exc, traceback)
-        if self._manager is not None:
-            self._manager.__exit__(exc_type, exc, traceback)
+        try:
+            if self._stream is not None:
+                self._stream.__exit__(exc_type, exc, traceback)
+        finally:
+            # Even when settling fails, the SDK manager must close its HTTP response.
+            if self._manager is not None:
+                self._manager.__exit__(exc_type, exc, traceback)
 
 
 class _AsyncMessageStreamManager:
@@ -148,10 +154,13 @@ class _AsyncMessageStreamManager:
         return self._stream
 
     async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        if self._stream is not None:
-            await self._stream.__aexit__(exc_type, exc, traceback)
-        if self._manager is not None:
-            await self._manager.__aexit__(exc_type, exc, traceback)
+        try:
+            if self._stream is not None:
+                await self._stream.__aexit__(exc_type, exc, traceback)
+        finally:
+            # Even when settling fails, the SDK manager must close its HTTP response.
+            if self._manager is not None:
+                await self._manager.__aexit__(exc_type, exc, traceback)
 
 
 class _Messages(_Delegate):
@@ -179,6 +188,7 @@ class AnthropicProxy(_Delegate):
 
     @property
     def messages(self) -> _Messages:
+        """``messages``, with ``create``, ``parse`` and ``stream`` guarded."""
         return _Messages(self._target.messages, self._engine)
 
     def with_options(self, **kwargs: Any) -> AnthropicProxy:

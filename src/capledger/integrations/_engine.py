@@ -14,6 +14,7 @@ from capledger.errors import InvalidInput, LedgerError
 from capledger.integrations._plan import (
     CALL_OPTIONS,
     Endpoint,
+    Flow,
     Prepared,
     Settings,
     adrive,
@@ -67,6 +68,18 @@ class Engine:
 
     # --- decisions shared by both drivers ---------------------------------------------------
 
+    def _flow(self, endpoint: Endpoint, kwargs: dict[str, Any]) -> Flow:
+        """The reserve flow of one call; capledger's options are taken out of ``kwargs``."""
+        options = split_options(kwargs)
+        return reserve_flow(self.settings, endpoint, kwargs, options)
+
+    @staticmethod
+    def _to_send(prepared: Prepared, endpoint: Endpoint) -> tuple[dict[str, Any], bool]:
+        """The request to send, and whether it streams (a stream is asked for its usage)."""
+        if prepared.request.get("stream"):
+            return _with_stream_usage(prepared.request, endpoint), True
+        return prepared.request, False
+
     def _failure_settles(self, error: BaseException) -> bool:
         """Whether an error before any output settles the whole hold (else: release)."""
         return self.settings.settle_incomplete == "held" and _is_timeout(error)
@@ -111,12 +124,18 @@ class Engine:
         stream_class: type[GuardedStream] = GuardedStream,
         cost: Callable[[Any], Decimal | None] | None = None,
     ) -> Any:
-        """Reserve, call ``method(**request)``, and settle (or wrap the stream)."""
+        """Reserve, call ``method(**request)``, and settle (or wrap the stream).
+
+        Args:
+            endpoint: the API being called (its output limit key and pricing names).
+            method: the SDK's own method.
+            kwargs: the call's keyword arguments; capledger's options are taken out.
+            stream_class: what a streamed response is wrapped in.
+            cost: reads a provider-computed cost from a response (LiteLLM), or ``None``.
+        """
         ledger: Ledger = self.ledger  # type: ignore[assignment]
-        options = split_options(kwargs)
-        prepared, hold = drive(reserve_flow(self.settings, endpoint, kwargs, options), ledger)
-        streaming = bool(prepared.request.get("stream"))
-        request = _with_stream_usage(prepared.request, endpoint) if streaming else prepared.request
+        prepared, hold = drive(self._flow(endpoint, kwargs), ledger)
+        request, streaming = self._to_send(prepared, endpoint)
         try:
             result = method(**request)
         except BaseException as error:
@@ -132,8 +151,7 @@ class Engine:
     ) -> tuple[Prepared, Any, dict[str, Any]]:
         """Reserve for a stream helper (``messages.stream``): the request to send and hold."""
         ledger: Ledger = self.ledger  # type: ignore[assignment]
-        options = split_options(kwargs)
-        prepared, hold = drive(reserve_flow(self.settings, endpoint, kwargs, options), ledger)
+        prepared, hold = drive(self._flow(endpoint, kwargs), ledger)
         return prepared, hold, dict(prepared.request)
 
     async def aopen_stream(
@@ -141,10 +159,7 @@ class Engine:
     ) -> tuple[Prepared, Any, dict[str, Any]]:
         """The async ``open_stream``."""
         ledger: AsyncLedger = self.ledger  # type: ignore[assignment]
-        options = split_options(kwargs)
-        prepared, hold = await adrive(
-            reserve_flow(self.settings, endpoint, kwargs, options), ledger
-        )
+        prepared, hold = await adrive(self._flow(endpoint, kwargs), ledger)
         return prepared, hold, dict(prepared.request)
 
     def fail(self, hold: Any, error: BaseException) -> None:
@@ -178,14 +193,10 @@ class Engine:
         stream_class: type[AsyncGuardedStream] = AsyncGuardedStream,
         cost: Callable[[Any], Decimal | None] | None = None,
     ) -> Any:
-        """The async ``call``: ``method(**request)`` is awaited."""
+        """The async ``call``: ``method(**request)`` is awaited; the arguments are ``call``'s."""
         ledger: AsyncLedger = self.ledger  # type: ignore[assignment]
-        options = split_options(kwargs)
-        prepared, hold = await adrive(
-            reserve_flow(self.settings, endpoint, kwargs, options), ledger
-        )
-        streaming = bool(prepared.request.get("stream"))
-        request = _with_stream_usage(prepared.request, endpoint) if streaming else prepared.request
+        prepared, hold = await adrive(self._flow(endpoint, kwargs), ledger)
+        request, streaming = self._to_send(prepared, endpoint)
         try:
             result = await method(**request)
         except BaseException as error:

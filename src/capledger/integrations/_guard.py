@@ -82,7 +82,10 @@ def guard(
     if on_error not in ("release", "settle"):
         raise ConfigurationError("on_error must be 'release' or 'settle'")
 
-    def plan(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> dict[str, Any]:
+    def plan(
+        args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+    ) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The scopes and the ``reserve`` keyword arguments of one call."""
         scope_list = [*fixed_scopes, *attribution.current_scopes()]
         if not scope_list:
             raise ConfigurationError(
@@ -90,14 +93,19 @@ def guard(
                 "capledger.attribute(...) block"
             )
         held = estimate(*args, **kwargs) if callable(estimate) else estimate
-        return {
+        options = {
             "usd": held,
             "ttl": ttl,
             "tags": {**attribution.current_tags(), **(tags or {}), "function": name},
-            "scopes": parse_scopes(scope_list),
         }
+        return parse_scopes(scope_list), options
 
-    def _actual_usd(result: object) -> object:
+    def close_after_error(hold: Any) -> Any:
+        """Close the hold of a call that raised (for an ``AsyncHold``: the coroutine)."""
+        return hold.settle() if on_error == "settle" else hold.release()
+
+    def actual_usd(result: object) -> object:
+        """What the call cost: ``actual(result)`` priced, or None to settle at the estimate."""
         figure = None if actual is None else actual(result)
         return None if figure is None else _amount_of(figure, model, provider, pricebook)
 
@@ -111,20 +119,21 @@ def guard(
             async_ledger = ledger
             async_function = cast(Callable[..., Awaitable[Any]], function)
 
+            # The shells below differ only by ``await``; what they decide is shared above.
             @functools.wraps(function)
             async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-                request = plan(args, kwargs, name)
-                hold = await async_ledger.reserve(request.pop("scopes"), **request)
+                scope_tuple, options = plan(args, kwargs, name)
+                hold = await async_ledger.reserve(scope_tuple, **options)
                 try:
                     result = await async_function(*args, **kwargs)
                 except BaseException:
                     try:
-                        await (hold.settle() if on_error == "settle" else hold.release())
-                    except LedgerError:
+                        await close_after_error(hold)
+                    except LedgerError:  # the function's error matters more; ours is logged
                         _LOG.exception("capledger could not close hold %s", hold.id)
                     raise
                 try:
-                    usd = _actual_usd(result)
+                    usd = actual_usd(result)
                 except Exception:
                     await hold.settle()  # spent, but by how much is unknown: the estimate
                     raise
@@ -138,18 +147,18 @@ def guard(
 
         @functools.wraps(function)
         def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            request = plan(args, kwargs, name)
-            hold = sync_ledger.reserve(request.pop("scopes"), **request)
+            scope_tuple, options = plan(args, kwargs, name)
+            hold = sync_ledger.reserve(scope_tuple, **options)
             try:
                 result = function(*args, **kwargs)
             except BaseException:
                 try:
-                    hold.settle() if on_error == "settle" else hold.release()
-                except LedgerError:
+                    close_after_error(hold)
+                except LedgerError:  # the function's error matters more; ours is logged
                     _LOG.exception("capledger could not close hold %s", hold.id)
                 raise
             try:
-                usd = _actual_usd(result)
+                usd = actual_usd(result)
             except Exception:
                 hold.settle()  # spent, but by how much is unknown: the estimate
                 raise

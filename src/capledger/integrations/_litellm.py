@@ -64,7 +64,11 @@ def _usd(value: object) -> Decimal | None:
 
 
 def litellm_cost(module: Any) -> Any:
-    """A function reading LiteLLM's own cost of a response (``None`` if it gives none)."""
+    """A function reading LiteLLM's own cost of a response (``None`` if it gives none).
+
+    Args:
+        module: the ``litellm`` module, whose ``completion_cost`` is the fallback.
+    """
 
     def cost(response: Any) -> Decimal | None:
         hidden = getattr(response, "_hidden_params", None)

@@ -30,6 +30,7 @@ __all__ = [
     "CALL_OPTIONS",
     "BalanceStep",
     "Endpoint",
+    "Flow",
     "Prepared",
     "ReserveStep",
     "Settings",
@@ -134,6 +135,17 @@ class ReserveStep:
     request_id: str
     ttl_s: float
     tags: Mapping[str, object]
+
+    def reserve_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``Ledger.reserve`` / ``AsyncLedger.reserve``."""
+        return {
+            "usd": self.usd,
+            "tokens": self.tokens,
+            "requests": self.requests,
+            "request_id": self.request_id,
+            "ttl": self.ttl_s,
+            "tags": self.tags,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +297,14 @@ def reserve_flow(
     """Reserve the worst case of ``request``, applying the policy when it does not fit.
 
     Yields ``ReserveStep`` / ``BalanceStep``; is sent the hold / balances, or thrown the
-    ``BudgetExceeded`` of a refused reserve. Returns ``(prepared, hold)``.
+    ``BudgetExceeded`` of a refused reserve. Returns ``(prepared, hold)``. At most
+    ``1 + MAX_DOWNGRADE_STEPS + MAX_CLAMP_ATTEMPTS`` reserves are tried.
+
+    Args:
+        settings: what ``wrap`` was told.
+        endpoint: where the API keeps its output limit and how its models are priced.
+        request: the SDK keyword arguments, capledger's options already taken out.
+        options: capledger's per-call options (``CALL_OPTIONS``).
 
     Raises:
         BudgetExceeded: the policy could not make the call fit (nothing is held).
@@ -350,58 +369,62 @@ def reserve_flow(
     return prepared, hold
 
 
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """The flow returned: ``value`` is its ``(prepared, hold)``."""
+
+    value: Any
+
+
+def _resume(flow: Flow, outcome: object) -> Step | _Finished:
+    """Hand the flow what its last step produced, and take its next step.
+
+    A refused reserve (``BudgetExceeded``) is thrown into the flow, where the policy catches
+    it; anything else is sent. Both drivers share this, so they only differ by ``await``.
+    """
+    try:
+        if isinstance(outcome, BudgetExceeded):
+            return flow.throw(outcome)
+        return flow.send(outcome)
+    except StopIteration as done:
+        return _Finished(done.value)
+
+
 def drive(flow: Flow, ledger: Ledger) -> tuple[Prepared, Hold]:
-    """Run ``reserve_flow`` against a synchronous ledger."""
-    sent: Any = None
-    error: BudgetExceeded | None = None
-    while True:
-        try:
-            step = flow.send(sent) if error is None else flow.throw(error)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        sent, error = None, None
+    """Run ``reserve_flow`` against a synchronous ledger.
+
+    Args:
+        flow: a fresh ``reserve_flow`` generator.
+        ledger: the ledger that places the holds and reads the balances.
+    """
+    step = _resume(flow, None)
+    while not isinstance(step, _Finished):
+        outcome: object
         try:
             if isinstance(step, ReserveStep):
-                sent = ledger.reserve(
-                    step.scopes,
-                    usd=step.usd,
-                    tokens=step.tokens,
-                    requests=step.requests,
-                    request_id=step.request_id,
-                    ttl=step.ttl_s,
-                    tags=step.tags,
-                )
+                outcome = ledger.reserve(step.scopes, **step.reserve_options())
             else:
-                sent = [ledger.balance(scope) for scope in step.scopes]
+                outcome = [ledger.balance(scope) for scope in step.scopes]
         except BudgetExceeded as refused:
-            error = refused
+            outcome = refused
+        step = _resume(flow, outcome)
+    return step.value  # type: ignore[no-any-return]
 
 
 async def adrive(flow: Flow, ledger: AsyncLedger) -> tuple[Prepared, AsyncHold]:
-    """Run ``reserve_flow`` against an ``AsyncLedger``."""
-    sent: Any = None
-    error: BudgetExceeded | None = None
-    while True:
-        try:
-            step = flow.send(sent) if error is None else flow.throw(error)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        sent, error = None, None
+    """Run ``reserve_flow`` against an ``AsyncLedger``; see ``drive``."""
+    step = _resume(flow, None)
+    while not isinstance(step, _Finished):
+        outcome: object
         try:
             if isinstance(step, ReserveStep):
-                sent = await ledger.reserve(
-                    step.scopes,
-                    usd=step.usd,
-                    tokens=step.tokens,
-                    requests=step.requests,
-                    request_id=step.request_id,
-                    ttl=step.ttl_s,
-                    tags=step.tags,
-                )
+                outcome = await ledger.reserve(step.scopes, **step.reserve_options())
             else:
-                sent = [await ledger.balance(scope) for scope in step.scopes]
+                outcome = [await ledger.balance(scope) for scope in step.scopes]
         except BudgetExceeded as refused:
-            error = refused
+            outcome = refused
+        step = _resume(flow, outcome)
+    return step.value  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +460,13 @@ def settlement(
 
     The cost is ``capledger.pricing`` of the parsed usage (cached and reasoning tokens
     included), unless ``usd`` is given (LiteLLM's own figure).
+
+    Args:
+        settings: decides whether tokens and a request are settled beside the USD.
+        prepared: the request as sent, with the model and provider it is priced as.
+        usage_report: the provider's usage (or the response carrying it).
+        service_tier: the tier the provider says it billed; only priced tiers count.
+        usd: a cost already known, used instead of pricing the usage.
 
     Raises:
         InvalidInput: the usage is malformed. UnknownModel: the model has no price.

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Final, Literal, TypeAlias
 
 from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
@@ -69,10 +69,13 @@ class _StreamState:
             self.closed = True
             return True
 
-    def observation(self) -> tuple[Any, int | None] | None:
-        """The (usd, tokens) to observe after an event, or None when nothing grew."""
+    def observe_options(self, event: object) -> dict[str, Any] | None:
+        """Account for one event: the keyword arguments of ``hold.observe``, or ``None``
+        when the running figure cannot have grown (nothing to observe)."""
+        if not self.meter.feed(event):
+            return None
         usd, tokens = self.meter.running()
-        return usd, tokens if self.settings.hold_tokens else None
+        return {"usd": usd, "tokens": tokens if self.settings.hold_tokens else None}
 
     def closing(self, how: How) -> Settlement | None:
         """What to settle at (None: settle at the whole hold)."""
@@ -98,16 +101,22 @@ class _StreamState:
             tags={"usage": "bound", "output_tokens_bound": meter.output_tokens(), "stream": how},
         )
 
+    def settle_options(self, how: How) -> dict[str, Any]:
+        """The keyword arguments of ``hold.settle`` for a stream that closed ``how``."""
+        plan = self.closing(how)
+        if plan is None:
+            return {"tags": {"stream": how}}
+        return {
+            "usd": plan.usd,
+            "tokens": plan.tokens,
+            "requests": plan.requests,
+            "tags": plan.tags,
+        }
+
     def settle(self, how: How, *, quiet: bool) -> None:
         """Settle a synchronous hold; ``quiet`` logs a ledger error instead of raising it."""
-        plan = self.closing(how)
         try:
-            if plan is None:
-                self.hold.settle(tags={"stream": how})
-            else:
-                self.hold.settle(
-                    usd=plan.usd, tokens=plan.tokens, requests=plan.requests, tags=plan.tags
-                )
+            self.hold.settle(**self.settle_options(how))
         except LedgerError:
             if not quiet:
                 raise
@@ -115,14 +124,8 @@ class _StreamState:
 
     async def asettle(self, how: How, *, quiet: bool) -> None:
         """Settle an ``AsyncHold``; see ``settle``."""
-        plan = self.closing(how)
         try:
-            if plan is None:
-                await self.hold.settle(tags={"stream": how})
-            else:
-                await self.hold.settle(
-                    usd=plan.usd, tokens=plan.tokens, requests=plan.requests, tags=plan.tags
-                )
+            await self.hold.settle(**self.settle_options(how))
         except LedgerError:
             if not quiet:
                 raise
@@ -185,7 +188,47 @@ def _aabandon(state: _StreamState) -> None:
         )
 
 
-class GuardedStream:
+class _GuardedBase:
+    """What the sync and async guarded streams share: the state, the finalizer and the
+    pass-through of every other attribute to the SDK stream."""
+
+    def __init__(
+        self,
+        inner: Any,
+        hold: Any,
+        prepared: Prepared,
+        settings: Settings,
+        shape: Shape,
+        *,
+        on_abandon: Callable[[_StreamState], None],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._inner = inner
+        self._iterator: Any = None
+        self._state = _StreamState(inner, hold, prepared, settings, shape)
+        self._state.loop = loop
+        # The finalizer holds the state, never the stream, so the stream can be collected.
+        self._finalizer = weakref.finalize(self, on_abandon, self._state)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN:
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    @property
+    def hold(self) -> Any:
+        """The capledger hold this stream settles."""
+        return self._state.hold
+
+    def _claim(self) -> bool:
+        """True for the one caller that closes the stream (the finalizer then stands down)."""
+        if not self._state.claim():
+            return False
+        self._finalizer.detach()
+        return True
+
+
+class GuardedStream(_GuardedBase):
     """A provider stream that observes its cost and settles its hold when it ends.
 
     Iterate it as the SDK's stream; every other attribute is the SDK stream's. Use it as a
@@ -199,20 +242,7 @@ class GuardedStream:
     def __init__(
         self, inner: Any, hold: Any, prepared: Prepared, settings: Settings, shape: Shape
     ) -> None:
-        self._inner = inner
-        self._iterator: Iterator[Any] | None = None
-        self._state = _StreamState(inner, hold, prepared, settings, shape)
-        self._finalizer = weakref.finalize(self, _abandon, self._state)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _OWN:
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
-    @property
-    def hold(self) -> Any:
-        """The capledger hold this stream settles."""
-        return self._state.hold
+        super().__init__(inner, hold, prepared, settings, shape, on_abandon=_abandon)
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -231,10 +261,10 @@ class GuardedStream:
         except BaseException:
             self._finish("failed", quiet=True)
             raise
-        if state.meter.feed(event):
-            usd, tokens = state.observation()  # type: ignore[misc]
+        observed = state.observe_options(event)
+        if observed is not None:
             try:
-                state.hold.observe(usd=usd, tokens=tokens)
+                state.hold.observe(**observed)
             except BudgetExceeded:
                 _close_quietly(self._inner)
                 self._finish("stopped", quiet=True)
@@ -242,8 +272,7 @@ class GuardedStream:
         return event
 
     def _finish(self, how: How, *, quiet: bool) -> None:
-        if self._state.claim():
-            self._finalizer.detach()
+        if self._claim():
             self._state.settle(how, quiet=quiet)
 
     def close(self) -> None:
@@ -289,27 +318,21 @@ class GuardedMessageStream(GuardedStream):
         return self._inner.get_final_text()  # type: ignore[no-any-return]
 
 
-class AsyncGuardedStream:
+class AsyncGuardedStream(_GuardedBase):
     """The async twin of ``GuardedStream``: ``async for``, ``await close()``, ``async with``."""
 
     def __init__(
         self, inner: Any, hold: Any, prepared: Prepared, settings: Settings, shape: Shape
     ) -> None:
-        self._inner = inner
-        self._iterator: AsyncIterator[Any] | None = None
-        self._state = _StreamState(inner, hold, prepared, settings, shape)
-        self._state.loop = asyncio.get_running_loop()
-        self._finalizer = weakref.finalize(self, _aabandon, self._state)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _OWN:
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
-    @property
-    def hold(self) -> Any:
-        """The capledger hold this stream settles."""
-        return self._state.hold
+        super().__init__(
+            inner,
+            hold,
+            prepared,
+            settings,
+            shape,
+            on_abandon=_aabandon,
+            loop=asyncio.get_running_loop(),
+        )
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
@@ -328,10 +351,10 @@ class AsyncGuardedStream:
         except BaseException:
             await self._finish("failed", quiet=True)
             raise
-        if state.meter.feed(event):
-            usd, tokens = state.observation()  # type: ignore[misc]
+        observed = state.observe_options(event)
+        if observed is not None:
             try:
-                await state.hold.observe(usd=usd, tokens=tokens)
+                await state.hold.observe(**observed)
             except BudgetExceeded:
                 await _aclose_quietly(self._inner)
                 await self._finish("stopped", quiet=True)
@@ -339,8 +362,7 @@ class AsyncGuardedStream:
         return event
 
     async def _finish(self, how: How, *, quiet: bool) -> None:
-        if self._state.claim():
-            self._finalizer.detach()
+        if self._claim():
             await self._state.asettle(how, quiet=quiet)
 
     async def close(self) -> None:

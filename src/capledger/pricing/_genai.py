@@ -40,6 +40,7 @@ def snapshot() -> Any:
 
 
 def package_version() -> str:
+    """The installed ``genai-prices`` version, shown as the source of its prices."""
     return str(_module().__version__)
 
 
@@ -62,6 +63,7 @@ def prices_at(provider: Any, model_info: Any, at: datetime, context: dict[str, s
 
 
 def is_time_of_day_priced(model_info: Any) -> bool:
+    """Whether the model's price depends on the time of day (off-peak discounts)."""
     types = _module().types
     return isinstance(model_info.prices, list) and any(
         isinstance(conditional.constraint, types.TimeOfDateConstraint)
@@ -120,6 +122,7 @@ def genai_usage(
     cache_write_1h_tokens: int,
     reasoning_tokens: int,
 ) -> Any:
+    """A ``genai_prices.Usage`` of our counts (reasoning is part of the output)."""
     return _module().Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -131,4 +134,5 @@ def genai_usage(
 
 
 def tiered_type() -> Any:
+    """The ``TieredPrices`` class, for callers that must tell a tiered rate from a flat one."""
     return _module().types.TieredPrices

@@ -53,6 +53,10 @@ _OUTPUT_KEYS: Final = (
     "output_text_reasoning_mtok",
 )
 MODALITIES: Final = frozenset({"image", "audio", "video"})
+#: How many unknown model names ``unpriced_calls`` counts one by one; model names can come
+#: from user input, so past this the calls are counted together under ``OTHER_UNPRICED``.
+MAX_UNPRICED_MODELS: Final = 1_000
+OTHER_UNPRICED: Final = "(other models)"
 
 
 class UnpricedModelWarning(UserWarning):
@@ -474,6 +478,8 @@ class Pricebook:
         key = _model_key(model)
         with self._lock:
             first = key not in self._unpriced_calls
+            if first and len(self._unpriced_calls) >= MAX_UNPRICED_MODELS:
+                key, first = OTHER_UNPRICED, False
             self._unpriced_calls[key] = self._unpriced_calls.get(key, 0) + 1
         if first:
             warnings.warn(
@@ -484,7 +490,11 @@ class Pricebook:
         return Decimal(0)
 
     def unpriced_calls(self) -> dict[str, int]:
-        """How many calls ``cost`` recorded at $0 per unknown model (policy ``warn``)."""
+        """How many calls ``cost`` recorded at $0 per unknown model (policy ``warn``).
+
+        At most ``MAX_UNPRICED_MODELS`` names are counted one by one (and warned about once
+        each); the calls of any further names are counted under ``OTHER_UNPRICED``.
+        """
         with self._lock:
             return dict(self._unpriced_calls)
 
