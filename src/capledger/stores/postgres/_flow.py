@@ -12,7 +12,8 @@ A batch is two round trips:
    of the oldest overdue holds; lock the overdue holds (``SKIP LOCKED``); read the server's
    clock and the transaction id.
 2. Run ``apply_batch`` on a ``BufferedState`` served from those rows, then send every write
-   (``unnest`` arrays: one statement per table, whatever the batch size) and ``COMMIT``.
+   as one statement (writable CTEs, one JSON array of rows per table, whatever the batch
+   size) and ``COMMIT``.
 
 If the core asks for a row the first round did not fetch (``SetLimit`` reads the journal and
 the open holds; anything unforeseen), the plan fetches it in an extra round and runs the core
@@ -21,6 +22,8 @@ again from scratch on a fresh buffer: the core is pure, so a re-run is exact.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -47,7 +50,6 @@ from capledger.bounds import MAX_EXPIRE_PER_STEP
 
 from .._buffer import BufferedState
 from .._sql import load_migrations, load_named_queries
-from ..base import dumps
 
 __all__ = [
     "MIGRATIONS_PACKAGE",
@@ -375,110 +377,109 @@ def batch_plan(
         break
 
     writes = _writes(state)
-    writes.append(_COMMIT)
-    yield Round(writes, commit=Commit(xid, outcomes))
+    statements = [_one_statement(writes)] if writes else []
+    statements.append(_COMMIT)
+    yield Round(statements, commit=Commit(xid, outcomes))
     return outcomes
 
 
-def _json_or_none(value: object) -> str | None:
-    return None if value is None else dumps(value)
+_PARAMETER: Final = re.compile(r"%\((\w+)\)s")
+_END: Final = re.compile(r";[ \t]*(--[^\n]*)?\s*$")
+_COMPOSED: dict[tuple[str, ...], str] = {}
 
 
-def _accounts_params(accounts: Iterable[Account]) -> dict[str, list[object]]:
-    columns: dict[str, list[object]] = {
-        name: []
-        for name in (
-            "scope", "unit", "period", "cap", "spent", "held", "window_start_us",
-            "window_end_us", "tz", "anchor_us", "alert_bp",
-        )
+def _composed(names: tuple[str, ...]) -> str:
+    """The write queries ``names`` as one statement: each but the last in a writable CTE.
+
+    Parameters are renamed ``w<i>_<name>`` so that the queries' own names cannot collide.
+    PostgreSQL runs every CTE to completion whether or not it is read, all on one snapshot
+    and in no guaranteed order; that is fine here because the writes of one batch never
+    touch the same row twice (``BufferedState`` keeps a key in at most one of new, changed
+    and removed), and the journal's order comes from its own ``ORDER BY`` alone.
+    """
+    sql = _COMPOSED.get(names)
+    if sql is None:
+        bodies = [
+            _PARAMETER.sub(rf"%(w{i}_\1)s", _END.sub("", QUERIES[name]))
+            for i, name in enumerate(names)
+        ]
+        ctes = ",\n".join(f"w{i} AS (\n{body}\n)" for i, body in enumerate(bodies[:-1]))
+        sql = _COMPOSED.setdefault(names, f"WITH {ctes}\n{bodies[-1]}" if ctes else bodies[-1])
+    return sql
+
+
+def _one_statement(writes: list[tuple[str, Mapping[str, object]]]) -> Statement:
+    """Every write of a batch as one statement: one Bind/Execute, however many tables."""
+    names = tuple(name for name, _ in writes)
+    params = {
+        f"w{i}_{key}": value for i, (_, given) in enumerate(writes) for key, value in given.items()
+    }
+    return Statement(_composed(names), params)
+
+
+def _account_row(a: Account) -> dict[str, object]:
+    return {
+        "scope": a.scope, "unit": a.unit, "period": a.period, "cap": a.cap, "spent": a.spent,
+        "held": a.held, "window_start_us": a.window_start_us, "window_end_us": a.window_end_us,
+        "tz": a.tz, "anchor_us": a.anchor_us, "alert_bp": a.alert_bp,
     }  # fmt: skip
-    for a in accounts:
-        columns["scope"].append(a.scope)
-        columns["unit"].append(a.unit)
-        columns["period"].append(a.period)
-        columns["cap"].append(a.cap)
-        columns["spent"].append(a.spent)
-        columns["held"].append(a.held)
-        columns["window_start_us"].append(a.window_start_us)
-        columns["window_end_us"].append(a.window_end_us)
-        columns["tz"].append(a.tz)
-        columns["anchor_us"].append(a.anchor_us)
-        columns["alert_bp"].append(a.alert_bp)
-    return columns
 
 
-def _writes(state: BufferedState) -> list[Statement]:
-    """One statement per kind of change, each carrying every row as arrays (``unnest``)."""
-    writes: list[Statement] = []
+def _new_hold_row(h: HoldRecord) -> dict[str, object]:
+    return {
+        "id": h.id, "request_id": h.request_id, "scopes": h.scopes, "amounts": h.amounts,
+        "state": h.state, "created_us": h.created_us, "expires_us": h.expires_us,
+        "tags": h.tags, "fingerprint": h.fingerprint, "settled": h.settled,
+        "closed_us": h.closed_us, "flags": h.flags,
+    }  # fmt: skip
+
+
+def _changed_hold_row(h: HoldRecord) -> dict[str, object]:
+    return {
+        "id": h.id, "amounts": h.amounts, "state": h.state, "expires_us": h.expires_us,
+        "tags": h.tags, "settled": h.settled, "closed_us": h.closed_us, "flags": h.flags,
+    }  # fmt: skip
+
+
+def _entry_row(e: Entry) -> dict[str, object]:
+    return {
+        "ts_us": e.ts_us, "kind": e.kind, "hold_id": e.hold_id, "request_id": e.request_id,
+        "scopes": e.scopes, "amounts": e.amounts, "tags": e.tags, "flags": e.flags,
+    }  # fmt: skip
+
+
+#: The writes' JSON: compact, keys in any order (the server turns it into rows and jsonb, so
+#: sorting keys would only cost time), with one encoder made once.
+_rows_json: Final = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _writes(state: BufferedState) -> list[tuple[str, Mapping[str, object]]]:
+    """Per kind of change, its query's name and parameters: every row in one JSON array."""
+    writes: list[tuple[str, Mapping[str, object]]] = []
     if state.removed_accounts:
         keys = list(state.removed_accounts)
-        params = {
-            "scope": [k[0] for k in keys],
-            "unit": [k[1] for k in keys],
-            "period": [k[2] for k in keys],
-        }
-        writes.append(Statement(QUERIES["delete_accounts"], params))
+        removed = [{"scope": k[0], "unit": k[1], "period": k[2]} for k in keys]
+        scopes = sorted({k[0] for k in keys})
+        writes.append(("delete_accounts", {"rows": _rows_json(removed), "scopes": scopes}))
     if state.new_accounts:
-        params_new = _accounts_params(state.new_accounts.values())
-        writes.append(Statement(QUERIES["insert_accounts"], params_new))
+        rows = [_account_row(a) for a in state.new_accounts.values()]
+        writes.append(("insert_accounts", {"rows": _rows_json(rows)}))
     if state.changed_accounts:
-        params_changed = _accounts_params(state.changed_accounts.values())
-        writes.append(Statement(QUERIES["update_accounts"], params_changed))
+        changed = list(state.changed_accounts.values())
+        rows = [_account_row(a) for a in changed]
+        scopes = sorted({a.scope for a in changed})
+        writes.append(("update_accounts", {"rows": _rows_json(rows), "scopes": scopes}))
     if state.new_holds:
-        holds = list(state.new_holds.values())
-        writes.append(
-            Statement(
-                QUERIES["insert_holds"],
-                {
-                    "id": [h.id for h in holds],
-                    "request_id": [h.request_id for h in holds],
-                    "scopes": [dumps(h.scopes) for h in holds],
-                    "amounts": [dumps(h.amounts) for h in holds],
-                    "state": [h.state for h in holds],
-                    "created_us": [h.created_us for h in holds],
-                    "expires_us": [h.expires_us for h in holds],
-                    "tags": [dumps(h.tags) for h in holds],
-                    "fingerprint": [h.fingerprint for h in holds],
-                    "settled": [_json_or_none(h.settled) for h in holds],
-                    "closed_us": [h.closed_us for h in holds],
-                    "flags": [h.flags for h in holds],
-                },
-            )
-        )
+        rows = [_new_hold_row(h) for h in state.new_holds.values()]
+        writes.append(("insert_holds", {"rows": _rows_json(rows)}))
     if state.changed_holds:
         holds = list(state.changed_holds.values())
-        writes.append(
-            Statement(
-                QUERIES["update_holds"],
-                {
-                    "id": [h.id for h in holds],
-                    "amounts": [dumps(h.amounts) for h in holds],
-                    "state": [h.state for h in holds],
-                    "expires_us": [h.expires_us for h in holds],
-                    "tags": [dumps(h.tags) for h in holds],
-                    "settled": [_json_or_none(h.settled) for h in holds],
-                    "closed_us": [h.closed_us for h in holds],
-                    "flags": [h.flags for h in holds],
-                },
-            )
-        )
+        rows = [_changed_hold_row(h) for h in holds]
+        ids = [h.id for h in holds]
+        writes.append(("update_holds", {"rows": _rows_json(rows), "ids": ids}))
     if state.entries:
-        entries = state.entries
-        writes.append(
-            Statement(
-                QUERIES["insert_entries"],
-                {
-                    "ts_us": [e.ts_us for e in entries],
-                    "kind": [e.kind for e in entries],
-                    "hold_id": [e.hold_id for e in entries],
-                    "request_id": [e.request_id for e in entries],
-                    "scopes": [dumps(e.scopes) for e in entries],
-                    "amounts": [dumps(e.amounts) for e in entries],
-                    "tags": [dumps(e.tags) for e in entries],
-                    "flags": [e.flags for e in entries],
-                },
-            )
-        )
+        rows = [_entry_row(e) for e in state.entries]
+        writes.append(("insert_entries", {"rows": _rows_json(rows)}))
     return writes
 
 

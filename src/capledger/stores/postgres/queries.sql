@@ -3,7 +3,8 @@
 --
 -- A transaction is two round trips, each one pipelined batch of statements:
 --   1. BEGIN, lock_holds, lock_accounts, lock_overdue, clock
---   2. the writes (delete/insert/update accounts, insert/update holds, insert_entries), COMMIT
+--   2. the writes (delete/insert/update accounts, insert/update holds, insert_entries) as one
+--      statement, COMMIT
 -- Locks are always taken holds first (sorted by id), then accounts (sorted by key), so two
 -- transactions never wait on each other in a cycle, whatever order callers list scopes in.
 
@@ -97,9 +98,15 @@ SELECT coalesce(sum((amounts ->> %(unit)s)::bigint), 0)::bigint
  WHERE kind = 'settled' AND ts_us >= %(since_us)s AND scopes ? %(scope)s;
 
 -- name: delete_accounts
+-- The writes. Each carries its rows as one JSON array of objects (json_to_recordset), so
+-- a batch of any size is one parameter per table; the keys are the column names. A batch's
+-- writes are sent as one statement (each but the last in a writable CTE, see _flow.py).
+-- The extra "= ANY(...)" conditions are redundant for the result, but they give the
+-- (generic) plans an index condition, so a write costs the same however large the table.
 DELETE FROM capledger_accounts AS a
- USING unnest(%(scope)s::text[], %(unit)s::text[], %(period)s::text[]) AS d(scope, unit, period)
- WHERE a.scope = d.scope AND a.unit = d.unit AND a.period = d.period;
+ USING json_to_recordset(%(rows)s::json) AS d(scope text, unit text, period text)
+ WHERE a.scope = d.scope AND a.unit = d.unit AND a.period = d.period
+   AND a.scope = ANY(%(scopes)s::text[]);
 
 -- name: insert_accounts
 -- A plain INSERT: if another transaction created the same account meanwhile, the unique
@@ -107,63 +114,55 @@ DELETE FROM capledger_accounts AS a
 INSERT INTO capledger_accounts
     (scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
      alert_bp)
-SELECT * FROM unnest(
-    %(scope)s::text[], %(unit)s::text[], %(period)s::text[], %(cap)s::bigint[],
-    %(spent)s::bigint[], %(held)s::bigint[], %(window_start_us)s::bigint[],
-    %(window_end_us)s::bigint[], %(tz)s::text[], %(anchor_us)s::bigint[],
-    %(alert_bp)s::integer[]);
+SELECT scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
+       alert_bp
+  FROM json_to_recordset(%(rows)s::json)
+    AS n(scope text, unit text, period text, cap bigint, spent bigint, held bigint,
+         window_start_us bigint, window_end_us bigint, tz text, anchor_us bigint,
+         alert_bp integer);
 
 -- name: update_accounts
 UPDATE capledger_accounts AS a
    SET cap = u.cap, spent = u.spent, held = u.held, window_start_us = u.window_start_us,
        window_end_us = u.window_end_us, tz = u.tz, anchor_us = u.anchor_us,
        alert_bp = u.alert_bp
-  FROM unnest(
-    %(scope)s::text[], %(unit)s::text[], %(period)s::text[], %(cap)s::bigint[],
-    %(spent)s::bigint[], %(held)s::bigint[], %(window_start_us)s::bigint[],
-    %(window_end_us)s::bigint[], %(tz)s::text[], %(anchor_us)s::bigint[],
-    %(alert_bp)s::integer[])
-    AS u(scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz,
-         anchor_us, alert_bp)
+  FROM json_to_recordset(%(rows)s::json)
+    AS u(scope text, unit text, period text, cap bigint, spent bigint, held bigint,
+         window_start_us bigint, window_end_us bigint, tz text, anchor_us bigint,
+         alert_bp integer)
  WHERE a.scope = u.scope AND a.unit = u.unit AND a.period = u.period
-   -- Redundant for the result, but it gives the (generic) plan an index condition, so the
-   -- update costs the same however many accounts the table holds.
-   AND a.scope = ANY(%(scope)s::text[]);
+   AND a.scope = ANY(%(scopes)s::text[]);
 
 -- name: insert_holds
 INSERT INTO capledger_holds
     (id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
      settled, closed_us, flags)
-SELECT id, request_id, scopes::jsonb, amounts::jsonb, state, created_us, expires_us,
-       tags::jsonb, fingerprint, settled::jsonb, closed_us, flags
-  FROM unnest(
-    %(id)s::text[], %(request_id)s::text[], %(scopes)s::text[], %(amounts)s::text[],
-    %(state)s::text[], %(created_us)s::bigint[], %(expires_us)s::bigint[], %(tags)s::text[],
-    %(fingerprint)s::text[], %(settled)s::text[], %(closed_us)s::bigint[], %(flags)s::text[])
-    AS n(id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
-         settled, closed_us, flags);
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM json_to_recordset(%(rows)s::json)
+    AS n(id text, request_id text, scopes jsonb, amounts jsonb, state text,
+         created_us bigint, expires_us bigint, tags jsonb, fingerprint text, settled jsonb,
+         closed_us bigint, flags text);
 
 -- name: update_holds
 UPDATE capledger_holds AS h
-   SET amounts = u.amounts::jsonb, state = u.state, expires_us = u.expires_us,
-       tags = u.tags::jsonb, settled = u.settled::jsonb, closed_us = u.closed_us,
-       flags = u.flags
-  FROM unnest(
-    %(id)s::text[], %(amounts)s::text[], %(state)s::text[], %(expires_us)s::bigint[],
-    %(tags)s::text[], %(settled)s::text[], %(closed_us)s::bigint[], %(flags)s::text[])
-    AS u(id, amounts, state, expires_us, tags, settled, closed_us, flags)
+   SET amounts = u.amounts, state = u.state, expires_us = u.expires_us, tags = u.tags,
+       settled = u.settled, closed_us = u.closed_us, flags = u.flags
+  FROM json_to_recordset(%(rows)s::json)
+    AS u(id text, amounts jsonb, state text, expires_us bigint, tags jsonb, settled jsonb,
+         closed_us bigint, flags text)
  WHERE h.id = u.id
-   AND h.id = ANY(%(id)s::text[]);  -- an index condition, as in update_accounts
+   AND h.id = ANY(%(ids)s::text[]);
 
 -- name: insert_entries
 -- WITH ORDINALITY keeps the batch's order in the identity column.
 INSERT INTO capledger_journal
     (ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags)
-SELECT ts_us, kind, hold_id, request_id, scopes::jsonb, amounts::jsonb, tags::jsonb, flags
-  FROM unnest(
-    %(ts_us)s::bigint[], %(kind)s::text[], %(hold_id)s::text[], %(request_id)s::text[],
-    %(scopes)s::text[], %(amounts)s::text[], %(tags)s::text[], %(flags)s::text[])
-    WITH ORDINALITY AS e(ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags, n)
+SELECT ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags
+  FROM ROWS FROM (json_to_recordset(%(rows)s::json)
+                  AS (ts_us bigint, kind text, hold_id text, request_id text, scopes jsonb,
+                      amounts jsonb, tags jsonb, flags text))
+       WITH ORDINALITY AS e(ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags, n)
  ORDER BY n;
 
 -- name: all_accounts

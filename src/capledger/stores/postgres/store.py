@@ -56,6 +56,7 @@ from capledger.clock import Clock, SystemClock
 from capledger.errors import BackendUnavailable, ConfigurationError
 
 from ..base import Store
+from . import _wire
 from ._flow import (
     QUERIES,
     Commit,
@@ -140,11 +141,12 @@ def _parse_url(url: str) -> _Options:
 
 
 class _CommitUnknown(Exception):
-    """The connection died after ``COMMIT`` was sent: the outcome must be asked for."""
+    """The ``COMMIT`` round failed in a way that may have come after the commit: ask."""
 
-    def __init__(self, commit: Commit) -> None:
+    def __init__(self, commit: Commit, error: psycopg.Error) -> None:
         super().__init__(commit.xid)
         self.commit = commit
+        self.error = error
 
 
 def _is_race(error: BaseException) -> bool:
@@ -226,10 +228,15 @@ class PostgresStore(Store):
         self._options = _parse_url(url)
         self._server_clock = isinstance(clock, SystemClock)
         # A generic plan for every prepared statement: the locking query's custom plans
-        # cost more to plan (about a millisecond) than to run, and its generic plan is an
-        # index scan whatever the arrays hold.
+        # cost more to plan than to run. A generic plan is made once per connection, often
+        # while the tables are still tiny, where a sequential scan is the cheapest plan; it
+        # would then stay a sequential scan as the tables grow (a long-lived connection got
+        # slower with every hold). Every hot-path query is an index lookup, so sequential
+        # scans are ruled out on these sessions, and the plans stay index scans whatever
+        # size the tables had when they were made.
         self._set_path = sql.SQL(
-            "SET search_path TO {}; SET plan_cache_mode TO force_generic_plan"
+            "SET search_path TO {}; SET plan_cache_mode TO force_generic_plan; "
+            "SET enable_seqscan TO off"
         ).format(sql.Identifier(self._options.schema))
         self._create_schema = sql.SQL("CREATE SCHEMA {}").format(
             sql.Identifier(self._options.schema)
@@ -268,7 +275,7 @@ class PostgresStore(Store):
                     self._options.conninfo,
                     # autocommit: BEGIN and COMMIT are statements of our pipelines, so that a
                     # whole transaction costs two round trips, not one more for BEGIN.
-                    kwargs={"autocommit": True},
+                    kwargs={"autocommit": True, "prepare_threshold": None},
                     min_size=1,
                     max_size=self._options.pool_size,
                     configure=self._configure,
@@ -290,7 +297,7 @@ class PostgresStore(Store):
     async def _open_async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
         pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
             self._options.conninfo,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "prepare_threshold": None},
             min_size=1,
             max_size=self._options.pool_size,
             configure=self._aconfigure,
@@ -315,7 +322,9 @@ class PostgresStore(Store):
             except _CommitUnknown as unknown:
                 if self._committed(unknown, retry):
                     return unknown.commit.result  # type: ignore[return-value]
-                retry.first = False  # it rolled back: run the batch again
+                # It rolled back: run the batch again, within the same deadline and backoff
+                # as any failure before COMMIT.
+                time.sleep(retry.pause_after(unknown.error))
             except psycopg.Error as error:
                 time.sleep(retry.pause_after(error))
 
@@ -352,7 +361,7 @@ class PostgresStore(Store):
             except _CommitUnknown as unknown:
                 if await self._acommitted(unknown, retry):
                     return unknown.commit.result  # type: ignore[return-value]
-                retry.first = False
+                await asyncio.sleep(retry.pause_after(unknown.error))
             except psycopg.Error as error:
                 await asyncio.sleep(retry.pause_after(error))
 
@@ -549,14 +558,23 @@ def _close_elsewhere(
 # --- sending rounds ---------------------------------------------------------------------------
 
 
+def _maybe_committed(error: psycopg.Error, closed: bool) -> bool:
+    """Whether a failed COMMIT round may have committed all the same.
+
+    A statement error (a constraint, a lost race) aborts the pipeline before the COMMIT
+    runs. A lost connection may come after it, and so may a server's FATAL message
+    (``pg_terminate_backend``, a shutdown), which arrives as an ``OperationalError`` before
+    libpq marks the connection closed: in either case only the server can tell.
+    """
+    return closed or (isinstance(error, psycopg.OperationalError) and not _is_race(error))
+
+
 def _discard(connection: psycopg.Connection[Any]) -> None:
     """Close a connection whose transaction failed; the pool replaces it.
 
-    Closing ends the transaction on the server (a rollback). It is also the only reliable
-    reset after an error inside a pipeline: the server skipped the rest of the pipeline,
-    including statements psycopg meant to prepare, and psycopg's prepared-statement cache
-    can then name statements the server does not have. Failures are rare (a lost race, a
-    lost connection), so a new connection costs little.
+    Closing ends the transaction on the server (a rollback) and leaves no half-read pipeline
+    or half-failed transaction for the next user of the connection. Failures are rare (a
+    lost race, a lost connection), so a new connection costs little.
     """
     with contextlib.suppress(psycopg.Error):  # already dead
         connection.close()
@@ -569,29 +587,26 @@ async def _adiscard(connection: psycopg.AsyncConnection[Any]) -> None:
 
 
 def _send(connection: psycopg.Connection[Any], round_: Round) -> list[Rows | None]:
-    statements = round_.statements
-    if round_.pipeline and len(statements) > 1:
-        with connection.pipeline():
-            cursors = [connection.execute(s.sql, s.params) for s in statements]
-        return [c.fetchall() if s.fetch else None for c, s in zip(cursors, statements, strict=True)]
+    if round_.pipeline:
+        pgconn = connection.pgconn
+        sending = _wire.exchange(connection, pgconn, round_)
+        results = connection.wait(_wire.communicate(pgconn, sending))
+        return _wire.replies(connection, sending, results)
     replies: list[Rows | None] = []
-    for statement in statements:
+    for statement in round_.statements:
         cursor = connection.execute(statement.sql, statement.params)
         replies.append(cursor.fetchall() if statement.fetch else None)
     return replies
 
 
 async def _asend(connection: psycopg.AsyncConnection[Any], round_: Round) -> list[Rows | None]:
-    statements = round_.statements
-    if round_.pipeline and len(statements) > 1:
-        async with connection.pipeline():
-            cursors = [await connection.execute(s.sql, s.params) for s in statements]
-        return [
-            await c.fetchall() if s.fetch else None
-            for c, s in zip(cursors, statements, strict=True)
-        ]
+    if round_.pipeline:
+        pgconn = connection.pgconn
+        sending = _wire.exchange(connection, pgconn, round_)
+        results = await connection.wait(_wire.communicate(pgconn, sending))
+        return _wire.replies(connection, sending, results)
     replies: list[Rows | None] = []
-    for statement in statements:
+    for statement in round_.statements:
         cursor = await connection.execute(statement.sql, statement.params)
         replies.append(await cursor.fetchall() if statement.fetch else None)
     return replies
@@ -604,10 +619,10 @@ def _drive(connection: psycopg.Connection[Any], plan: Plan[_T]) -> _T:
         try:
             replies = _send(connection, round_)
         except psycopg.Error as error:
-            lost = connection.closed
+            commit = round_.commit if _maybe_committed(error, connection.closed) else None
             _discard(connection)
-            if round_.commit is not None and lost:
-                raise _CommitUnknown(round_.commit) from error
+            if commit is not None:
+                raise _CommitUnknown(commit, error) from error
             raise
         except BaseException:
             _discard(connection)
@@ -628,10 +643,10 @@ async def _adrive(connection: psycopg.AsyncConnection[Any], plan: Plan[_T]) -> _
         try:
             replies = await _asend(connection, round_)
         except psycopg.Error as error:
-            lost = connection.closed
+            commit = round_.commit if _maybe_committed(error, connection.closed) else None
             await _adiscard(connection)
-            if round_.commit is not None and lost:
-                raise _CommitUnknown(round_.commit) from error
+            if commit is not None:
+                raise _CommitUnknown(commit, error) from error
             raise
         except BaseException:
             await _adiscard(connection)
