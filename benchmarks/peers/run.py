@@ -546,16 +546,20 @@ def readme_summary(rows: list[Row], results: list[dict[str, Any]]) -> list[str]:
         "fake LLM call between check and record. *Billed* is what the fake provider was "
         "paid: the calls each library let through.",
         "",
-        f"| library | {header} | cap held |",
-        "|---|" + "--:|" * len(modes) + "---|",
+        f"| library | {header} | cap held | recorded all it billed |",
+        "|---|" + "--:|" * len(modes) + "---|---|",
     ]
     for label, modes_of in by_label.items():
         cells = []
         for mode in modes:
             row = modes_of.get(mode)
-            cells.append("n/a" if row is None else usd(row.median_billed))
+            cells.append("cannot share a cap" if row is None else usd(row.median_billed))
         held = all(r.held_runs == len(r.calls) for r in modes_of.values())
-        lines.append(f"| {label} | {' | '.join(cells)} | {'yes' if held else '**no**'} |")
+        lost = any(u >= Decimal("0.005") for r in modes_of.values() for u in r.unrecorded)
+        lines.append(
+            f"| {label} | {' | '.join(cells)} | {'yes' if held else '**no**'} "
+            f"| {'**no**' if lost else 'yes'} |"
+        )
     lines += [
         "",
         "The in-process counters (token-budget-py, a locked Datasette accountant) hold the cap "
