@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import warnings
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -176,6 +176,41 @@ def _hold_info(record: HoldRecord) -> HoldInfo:
 
 def _moment_us(moment: datetime | None) -> int | None:
     return None if moment is None else to_us(moment)
+
+
+#: A flow of several store steps written once: it yields operations and is sent their
+#: outcomes (a sans-I/O generator); ``_run`` and ``_arun`` drive it with or without await.
+_Flow = Generator[Op, Outcome, _T]
+
+
+def _run(flow: _Flow[_T], execute: Callable[[Op], Outcome]) -> _T:
+    try:
+        op = next(flow)
+        while True:
+            try:
+                outcome = execute(op)
+            except LedgerError as error:  # the flow decides what a failed step means
+                op = flow.throw(error)
+            else:
+                op = flow.send(outcome)
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+
+
+async def _arun(flow: _Flow[_T], execute: Callable[[Op], Awaitable[Outcome]]) -> _T:
+    try:
+        op = next(flow)
+        while True:
+            try:
+                outcome = await execute(op)
+            except LedgerError as error:
+                op = flow.throw(error)
+            else:
+                op = flow.send(outcome)
+    except StopIteration as done:
+        result: _T = done.value
+        return result
 
 
 class _LedgerBase:
@@ -378,6 +413,15 @@ class _LedgerBase:
         accounts, open_holds, entries = self._store.audit_snapshot()
         return verify(accounts, open_holds, entries)
 
+    def _sweep_flow(self) -> _Flow[int]:
+        """Sweep in bounded steps until a step finds less than its bound to expire."""
+        total = 0
+        while True:
+            count: int = self._unwrap((yield Sweep(MAX_SWEEP_PER_STEP))).value  # type: ignore[assignment]
+            total += count
+            if count < MAX_SWEEP_PER_STEP:
+                return total
+
 
 def _threshold_bps(thresholds: Sequence[float | Decimal | str]) -> tuple[int, ...]:
     bps = []
@@ -523,6 +567,36 @@ class _HoldBase:
         )
         return Settle(self.id, {}, {})
 
+    def _observe_flow(
+        self, usd: AmountLike | None, tokens: int | None, requests: int | None
+    ) -> _Flow[None]:
+        """Extend as ``_observe_ops`` proposes; raise the refusal if no extension fits."""
+        refusal: BudgetExceeded | None = None
+        for op in self._observe_ops(usd, tokens, requests):
+            try:
+                self._update((yield op))
+                return
+            except BudgetExceeded as error:
+                refusal = error
+        if refusal is not None:
+            raise refusal
+
+    def _exit_flow(self, exc: BaseException | None) -> _Flow[None]:
+        """Close a hold its block left open (see ``_exit_op``).
+
+        After an exception in the block, the caller's exception matters more: a failure to
+        close the hold is logged, and the hold expires at its TTL.
+        """
+        op = self._exit_op(failed=exc is not None)
+        if op is None:
+            return
+        try:
+            self._update((yield op))
+        except LedgerError:
+            if exc is None:
+                raise
+            _LOG.exception("capledger could not close hold %s after an error", self.id)
+
 
 # ---------------------------------------------------------------------------------------------
 # The synchronous shells
@@ -582,15 +656,7 @@ class Hold(_HoldBase):
         pay, ``BudgetExceeded`` is raised and the caller should stop the stream. What was
         observed is settled when the hold's block ends, even after an exception.
         """
-        refusal: BudgetExceeded | None = None
-        for op in self._observe_ops(usd, tokens, requests):
-            try:
-                self._update(self._ledger._execute(op))
-                return self
-            except BudgetExceeded as error:
-                refusal = error
-        if refusal is not None:
-            raise refusal
+        _run(self._observe_flow(usd, tokens, requests), self._ledger._execute)
         return self
 
     def __enter__(self) -> Hold:
@@ -602,16 +668,7 @@ class Hold(_HoldBase):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        op = self._exit_op(failed=exc is not None)
-        if op is None:
-            return
-        if exc is None:
-            self._update(self._ledger._execute(op))
-            return
-        try:
-            self._update(self._ledger._execute(op))
-        except LedgerError:  # the caller's exception matters more; keep ours in the log
-            _LOG.exception("capledger could not close hold %s after an error", self.id)
+        _run(self._exit_flow(exc), self._ledger._execute)
 
 
 class Ledger(_LedgerBase):
@@ -747,12 +804,7 @@ class Ledger(_LedgerBase):
 
     def sweep(self) -> int:
         """Expire every overdue hold now; return how many (expiry also happens lazily)."""
-        total = 0
-        while True:
-            count: int = self._unwrap(self._execute(Sweep(MAX_SWEEP_PER_STEP))).value  # type: ignore[assignment]
-            total += count
-            if count < MAX_SWEEP_PER_STEP:
-                return total
+        return _run(self._sweep_flow(), self._execute)
 
     def guard(self, **options: Any) -> Any:
         """Decorate a function so that each call is held, then settled or released.
@@ -828,15 +880,7 @@ class AsyncHold(_HoldBase):
         requests: int | None = None,
     ) -> AsyncHold:
         """Report the running cost while streaming; see ``Hold.observe``."""
-        refusal: BudgetExceeded | None = None
-        for op in self._observe_ops(usd, tokens, requests):
-            try:
-                self._update(await self._ledger._execute(op))
-                return self
-            except BudgetExceeded as error:
-                refusal = error
-        if refusal is not None:
-            raise refusal
+        await _arun(self._observe_flow(usd, tokens, requests), self._ledger._execute)
         return self
 
     async def __aenter__(self) -> AsyncHold:
@@ -848,16 +892,7 @@ class AsyncHold(_HoldBase):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        op = self._exit_op(failed=exc is not None)
-        if op is None:
-            return
-        if exc is None:
-            self._update(await self._ledger._execute(op))
-            return
-        try:
-            self._update(await self._ledger._execute(op))
-        except LedgerError:
-            _LOG.exception("capledger could not close hold %s after an error", self.id)
+        await _arun(self._exit_flow(exc), self._ledger._execute)
 
 
 class _PendingHold:
@@ -1012,13 +1047,7 @@ class AsyncLedger(_LedgerBase):
 
     async def sweep(self) -> int:
         """Expire every overdue hold now; see ``Ledger.sweep``."""
-        total = 0
-        while True:
-            outcome = await self._execute(Sweep(MAX_SWEEP_PER_STEP))
-            count: int = self._unwrap(outcome).value  # type: ignore[assignment]
-            total += count
-            if count < MAX_SWEEP_PER_STEP:
-                return total
+        return await _arun(self._sweep_flow(), self._execute)
 
     def guard(self, **options: Any) -> Any:
         """Decorate a function so that each call is held, then settled or released.

@@ -180,3 +180,27 @@ def test_outcomes_of_a_batch_match_one_by_one(tmp_path: Path) -> None:
     apart = [single.execute([op], config)[0] for op in ops()]
     assert [type(o.error) for o in together] == [type(o.error) for o in apart]
     assert [o.error is None for o in together] == [True] * 5 + [False] * 3
+
+
+def test_a_store_failure_while_closing_a_block_keeps_the_callers_exception(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path}/l.db")
+    working = ledger._store.execute
+
+    def broken(ops, config):  # type: ignore[no-untyped-def]
+        raise BackendUnavailable("disk gone")
+
+    with pytest.raises(KeyError), ledger.reserve("user:a", usd="0.1") as hold:
+        ledger._store.execute = broken  # type: ignore[method-assign]
+        raise KeyError("the caller's own error")
+    assert "could not close hold" in caplog.text
+    assert hold.state == "open"  # it will expire at its TTL
+
+    ledger._store.execute = working  # type: ignore[method-assign]
+    with pytest.raises(BackendUnavailable), ledger.reserve("user:b", usd="0.1") as other:
+        other.observe(usd="0.05")
+        ledger._store.execute = broken  # type: ignore[method-assign]
+    # Without an exception in the block, a failure to settle is the caller's to see.
+    ledger._store.execute = working  # type: ignore[method-assign]
+    ledger.close()
