@@ -171,13 +171,13 @@ class _HoldIds:
         os.register_at_fork(after_in_child=self.reset)
 
     def reset(self) -> None:
-        self.prefix = "h_" + os.urandom(10).hex()
-        self.counter = itertools.count()
-
-    def __call__(self) -> str:
         # Zero-padded so one process's ids sort in the order it made them: a database index
         # then grows at its end instead of splitting pages all over.
-        return f"{self.prefix}{next(self.counter):012x}"
+        template = "h_" + os.urandom(10).hex() + "{:012x}"
+        self.ids = map(template.format, itertools.count())
+
+    def __call__(self) -> str:
+        return next(self.ids)
 
 
 new_hold_id = _HoldIds()

@@ -406,8 +406,10 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     if hold.state == "open" and now_us >= hold.expires_us:
         events = _expire_if_overdue(state, hold, now_us) or []
     actual = op.amounts
-    if not actual.keys() >= hold.amounts.keys():  # units not given settle at their held amount
-        actual = {**hold.amounts, **actual}
+    for unit in hold.amounts:
+        if unit not in actual:  # units not given settle at their held amount
+            actual = {**hold.amounts, **actual}
+            break
     if hold.state in ("settled", "released"):
         if hold.state == "settled" and hold.settled == actual:
             return Outcome(hold.copy())  # the same settle again: a no-op
