@@ -13,7 +13,7 @@ $(BIN)/capledger: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: pyproject.toml $(BIN)/capledger
-	$(BIN)/pip install --quiet -e ".[dev,postgres,redis,prices,tokenizers]"
+	$(BIN)/pip install --quiet -e ".[dev,postgres,prices,tokenizers]"
 	touch $@
 
 ## The demo: 1000 concurrent agents against user, tenant and feature caps on SQLite.

@@ -676,7 +676,7 @@ class Ledger(_LedgerBase):
 
     Args:
         url: ``sqlite:///path`` (default ``$CAPLEDGER_URL``, else ``sqlite:///capledger.db``),
-            ``memory://``, ``postgresql://...`` or ``redis://...``.
+            ``memory://`` or ``postgresql://...``.
         clock: where time comes from (``ManualClock`` in tests).
         thresholds: fractions of a cap whose crossing fires a ``threshold`` event, once per
             window.

@@ -17,8 +17,6 @@ SCHEMES: dict[str, str] = {
     "sqlite": "capledger.stores.sqlite:SQLiteStore",
     "postgresql": "capledger.stores.postgres:PostgresStore",
     "postgres": "capledger.stores.postgres:PostgresStore",
-    "redis": "capledger.stores.redis:RedisStore",
-    "rediss": "capledger.stores.redis:RedisStore",
 }
 
 
