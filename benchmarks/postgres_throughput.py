@@ -11,6 +11,11 @@ Three measurements, each on fresh databases created (and dropped) here:
   hammering one hot scope, against 1 process doing the same. The hot scope's cap is exactly
   what the pairs need, so it must end exactly full, and one more reserve must be refused.
 
+``--compare-fast-path`` runs every sequential measurement twice per run, interleaved: with
+the stored-function fast path off (``?fast_path=off``, the Python core decides: two round
+trips per reserve) and on (the default: one round trip per reserve and per settle).
+``--fast-path off`` turns it off for every measurement instead.
+
     python benchmarks/postgres_throughput.py --server postgresql://postgres@127.0.0.1/test
 """
 
@@ -55,6 +60,11 @@ SELECT scope, 'usd', 'total', NULL, sum(7000000), 0, 0, NULL, 'UTC', %(start)s
 """
 
 
+def with_option(url: str, key: str, value: str) -> str:
+    """``url`` with one more query option."""
+    return f"{url}{'&' if '?' in url else '?'}{key}={value}"
+
+
 def load_history(url: str, settled: int) -> float:
     """Bulk-load ``settled`` settled holds into a migrated database; return the seconds."""
     started = time.perf_counter()
@@ -95,11 +105,11 @@ def _process(url: str, pairs: int, barrier: multiprocessing.synchronize.Barrier)
         return time.perf_counter() - started
 
 
-def hot_scope(server: str, processes: int, pairs: int) -> tuple[float, bool]:
+def hot_scope(server: str, processes: int, pairs: int, fast_path: str) -> tuple[float, bool]:
     """(aggregate pairs/s, cap exact) for ``processes`` processes on one hot scope."""
     name = f"capledger_bench_{uuid.uuid4().hex[:10]}"
     create(server, name)
-    url = with_database(server, name)
+    url = with_option(with_database(server, name), "fast_path", fast_path)
     try:
         with Ledger(url) as ledger:
             ledger.set_limit("user:hot", usd=PRICE * pairs * processes)
@@ -136,6 +146,8 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--skip", choices=["sequential", "processes"], action="append", default=[])
+    parser.add_argument("--fast-path", choices=["on", "off"], default="on")
+    parser.add_argument("--compare-fast-path", action="store_true")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     scopes = ["user:bench", "tenant:acme"]
@@ -153,24 +165,31 @@ def main() -> None:
                 ledger.migrate()
             load_s = load_history(full_url, args.history)
             print(f"history: {args.history:,} settled holds loaded in {load_s:.1f} s\n")
-            rates: dict[str, list[float]] = {"empty": [], "full": []}
+            modes = ["off", "on"] if args.compare_fast_path else [args.fast_path]
+            # (label, url): every mode on both ledgers, measured in turn within each run.
+            variants = [
+                (f"{ledger}, fast path {mode}", with_option(url, "fast_path", mode))
+                for ledger, url in (
+                    ("empty", empty_url),
+                    (f"{args.history:,} settled holds", full_url),
+                )
+                for mode in modes
+            ]
+            rates: dict[str, list[float]] = {label: [] for label, _ in variants}
             for _ in range(args.runs):
-                rates["empty"].append(pairs_per_second(empty_url, args.pairs, scopes))
-                rates["full"].append(pairs_per_second(full_url, args.pairs, scopes))
+                for label, url in variants:
+                    rates[label].append(pairs_per_second(url, args.pairs, scopes))
         finally:
             drop(args.server, empty)
             drop(args.server, full)
-        median_empty = statistics.median(rates["empty"])
-        median_full = statistics.median(rates["full"])
         print(f"sequential reserve+settle pairs, one connection, {args.pairs} pairs per run")
-        print("| ledger | pairs/s median | all runs | ratio to empty |")
+        print("| ledger | pairs/s median | all runs | ratio to empty (same mode) |")
         print("|---|---|---|---|")
-        for label, key, median in (
-            ("empty", "empty", median_empty),
-            (f"{args.history:,} settled holds", "full", median_full),
-        ):
-            runs = ", ".join(f"{rate:.0f}" for rate in rates[key])
-            print(f"| {label} | {median:.0f} | {runs} | {median / median_empty:.2f} |")
+        for index, (label, _) in enumerate(variants):
+            median = statistics.median(rates[label])
+            base = statistics.median(rates[variants[index % len(modes)][0]])
+            runs = ", ".join(f"{rate:.0f}" for rate in rates[label])
+            print(f"| {label} | {median:.0f} | {runs} | {median / base:.2f} |")
         print()
 
     if "processes" not in args.skip:
@@ -178,10 +197,10 @@ def main() -> None:
         many: list[float] = []
         exact = True
         for _ in range(args.runs):
-            rate, ok = hot_scope(args.server, 1, args.pairs)
+            rate, ok = hot_scope(args.server, 1, args.pairs, args.fast_path)
             single.append(rate)
             exact = exact and ok
-            rate, ok = hot_scope(args.server, args.processes, args.pairs)
+            rate, ok = hot_scope(args.server, args.processes, args.pairs, args.fast_path)
             many.append(rate)
             exact = exact and ok
         print(f"one hot scope, {args.pairs} pairs per process, cap = exactly what the pairs need")

@@ -69,6 +69,21 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
 -- client that lost its connection during COMMIT ask whether the commit happened.
 SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, pg_current_xact_id()::text;
 
+-- name: fast_reserve
+-- The one-round-trip fast path (capledger_*_v1 in schema.sql): sent between BEGIN and
+-- COMMIT in one round. No row back means "not the common case; nothing was written".
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_reserve_v1(%(id)s, %(request_id)s, %(scopes)s::jsonb, %(amounts)s::jsonb,
+                            %(ttl_us)s::bigint, %(tags)s::jsonb, %(fingerprint)s,
+                            %(now_us)s::bigint);
+
+-- name: fast_settle
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_settle_v1(%(id)s, %(amounts)s::jsonb, %(tags)s::jsonb,
+                           %(threshold_bps)s::integer[], %(now_us)s::bigint);
+
 -- name: xact_status
 SELECT pg_xact_status(%(xid)s::xid8);
 

@@ -8,7 +8,7 @@ one per event loop, for ``aexecute``). Both pools are created on first use.
 
 URL options (everything else in the URL is passed to libpq unchanged)::
 
-    postgresql://user:password@host:5432/app?schema=public&pool_size=4&retry_s=60&migrate=auto
+    postgresql://user:password@host:5432/app?schema=public&pool_size=4&retry_s=60&migrate=auto&fast_path=on
 
 * ``schema`` (default ``public``): where the ``capledger_*`` tables live. Each connection's
   ``search_path`` is set to it, so capledger can live inside an application's database.
@@ -16,6 +16,9 @@ URL options (everything else in the URL is passed to libpq unchanged)::
 * ``retry_s`` (default ``STORE_RETRY_DEADLINE_S``): how long a lost connection or a restarting
   server is retried before ``BackendUnavailable``.
 * ``migrate`` (``auto`` or ``off``, default ``auto``): apply pending migrations on first use.
+* ``fast_path`` (``on`` or ``off``, default ``on``): run a single reserve or settle in the
+  common case as one stored-function call (one round trip instead of two); see
+  ``fast_plan`` in ``_flow.py``. Everything else, and every retry, runs the Python core.
 
 Time: with the default ``SystemClock`` every decision uses the database server's clock,
 read in the locking round trip after every lock is granted, so all hosts agree on the
@@ -28,7 +31,10 @@ a transaction that failed before its ``COMMIT`` was sent was rolled back by the 
 the connection died after ``COMMIT`` was sent, the store asks the server whether that
 transaction id committed (``pg_xact_status``) and returns what it decided if it did, so no
 batch is ever applied twice. (Operations also carry client-made hold ids, so even a replayed
-reserve finds its own hold and a replayed settle is a no-op.)
+reserve finds its own hold and a replayed settle is a no-op.) The fast path's single round
+cannot learn its transaction id before ``COMMIT``, so a lost fast-path ``COMMIT`` is resolved
+the second way: the operation runs again on the Python path, which finds the hold the lost
+commit made (a reserve) or sees the same settle again (a no-op).
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ from ._flow import (
     account_of,
     batch_plan,
     entry_of,
+    fast_plan,
     hold_of,
     migration_plan,
 )
@@ -89,7 +96,7 @@ MAX_BACKOFF_S: Final = 0.5
 _RACE_CONSTRAINTS: Final = frozenset(
     {"capledger_accounts_pkey", "capledger_holds_request_id_key", "capledger_holds_pkey"}
 )
-_OPTIONS: Final = ("schema", "pool_size", "retry_s", "migrate")
+_OPTIONS: Final = ("schema", "pool_size", "retry_s", "migrate", "fast_path")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,7 @@ class _Options:
     pool_size: int
     retry_s: float
     auto_migrate: bool
+    fast_path: bool
 
 
 def _parse_url(url: str) -> _Options:
@@ -134,7 +142,10 @@ def _parse_url(url: str) -> _Options:
     migrate = options.get("migrate", "auto")
     if migrate not in ("auto", "off"):
         raise ConfigurationError(f"migrate must be auto or off, not {migrate!r}")
-    return _Options(conninfo, schema, pool_size, retry_s, migrate == "auto")
+    fast_path = options.get("fast_path", "on")
+    if fast_path not in ("on", "off"):
+        raise ConfigurationError(f"fast_path must be on or off, not {fast_path!r}")
+    return _Options(conninfo, schema, pool_size, retry_s, migrate == "auto", fast_path == "on")
 
 
 # --- failures and retries ---------------------------------------------------------------------
@@ -248,6 +259,9 @@ class PostgresStore(Store):
         ] = {}
         self._migrated = not self._options.auto_migrate
         self._closed = False
+        #: How often the fast path decided (``fast``) or handed over (``fallback``).
+        self.fast_path_counts: dict[str, int] = {}
+        self._fast_path = self._options.fast_path
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self._options.schema!r})"
@@ -320,13 +334,26 @@ class PostgresStore(Store):
                 with self._sync_pool().connection(timeout=retry.remaining_s()) as connection:
                     return _drive(connection, plan)
             except _CommitUnknown as unknown:
-                if self._committed(unknown, retry):
+                if unknown.commit.xid is not None and self._committed(unknown, retry):
                     return unknown.commit.result  # type: ignore[return-value]
                 # It rolled back: run the batch again, within the same deadline and backoff
                 # as any failure before COMMIT.
                 time.sleep(retry.pause_after(unknown.error))
             except psycopg.Error as error:
+                if self._lacks_fast_path(error):
+                    continue
                 time.sleep(retry.pause_after(error))
+
+    def _lacks_fast_path(self, error: psycopg.Error) -> bool:
+        """Turn the fast path off if the schema predates it (``migrate=off``, not migrated).
+
+        The call failed before ``COMMIT`` ran, so the transaction rolled back and the batch
+        can simply run again, on the Python path.
+        """
+        if self._fast_path and isinstance(error, pg_errors.UndefinedFunction):
+            self._fast_path = False
+            return True
+        return False
 
     def _committed(self, unknown: _CommitUnknown, retry: _Retry) -> bool:
         """Ask the server whether the transaction whose COMMIT was lost committed."""
@@ -359,10 +386,12 @@ class PostgresStore(Store):
                 async with pool.connection(timeout=retry.remaining_s()) as connection:
                     return await _adrive(connection, plan)
             except _CommitUnknown as unknown:
-                if await self._acommitted(unknown, retry):
+                if unknown.commit.xid is not None and await self._acommitted(unknown, retry):
                     return unknown.commit.result  # type: ignore[return-value]
                 await asyncio.sleep(retry.pause_after(unknown.error))
             except psycopg.Error as error:
+                if self._lacks_fast_path(error):
+                    continue
                 await asyncio.sleep(retry.pause_after(error))
 
     async def _acommitted(self, unknown: _CommitUnknown, retry: _Retry) -> bool:
@@ -390,20 +419,23 @@ class PostgresStore(Store):
     def _batch(self, ops: Sequence[Op], config: Config) -> Callable[[bool], Plan[list[Outcome]]]:
         learned_scopes: set[str] = set()
         clock = None if self._server_clock else self.clock
+        counts = self.fast_path_counts
 
         def make_plan(first_attempt: bool) -> Plan[list[Outcome]]:
-            return batch_plan(
+            plan = fast_plan if self._fast_path else batch_plan
+            return plan(
                 ops,
                 config,
                 now_us=None if clock is None else clock.now_us(),
                 first_attempt=first_attempt,
                 learned_scopes=learned_scopes,
+                counts=counts,
             )
 
         return make_plan
 
     def execute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
-        """Apply ``ops`` in one transaction (two round trips) and return their outcomes."""
+        """Apply ``ops`` in one transaction (one or two round trips); return their outcomes."""
         return self._run(self._batch(ops, config))
 
     async def aexecute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
