@@ -21,12 +21,17 @@ from capledger.stores import Store
 __all__ = ["AsyncBatcher", "Batcher"]
 
 
+_NO_WAIT = threading.Event()
+_NO_WAIT.set()
+
+
 class _Waiter:
     __slots__ = ("done", "error", "lead", "op", "outcome")
 
-    def __init__(self, op: Op) -> None:
+    def __init__(self, op: Op, *, waits: bool) -> None:
         self.op = op
-        self.done = threading.Event()
+        # Only a queued operation waits; a leader runs at once and needs no event.
+        self.done = threading.Event() if waits else _NO_WAIT
         self.outcome: Outcome | None = None
         self.error: BaseException | None = None
         self.lead = False  # set when this waiter is handed the job of running the next batch
@@ -49,12 +54,13 @@ class Batcher:
 
     def submit(self, op: Op) -> Outcome:
         """Run ``op`` in the next transaction and return its outcome."""
-        waiter = _Waiter(op)
         with self._lock:
             if self._busy:
+                waiter = _Waiter(op, waits=True)
                 self._queue.append(waiter)
             else:
                 self._busy = True
+                waiter = _Waiter(op, waits=False)
                 waiter.lead = True
         if not waiter.lead:
             waiter.done.wait()

@@ -22,9 +22,13 @@ from capledger.errors import BackendUnavailable
 __all__ = ["Store", "dumps", "loads"]
 
 
+# One encoder for every column: ``json.dumps`` with options builds a new one per call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+
 def dumps(value: object) -> str:
     """Encode a JSON column compactly and deterministically."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return _ENCODE(value)
 
 
 def loads(text: str | None) -> Any:
