@@ -15,6 +15,9 @@ import pytest
 
 from capledger import AsyncLedger, Ledger
 from capledger.testing.workload import (
+    HOT_CAPS,
+    MIXED_CAPS,
+    TEN_CENTS,
     Attempts,
     check_async_ledger,
     check_ledger,
@@ -26,17 +29,7 @@ from capledger.testing.workload import (
 
 pytestmark = pytest.mark.postgres
 
-TEN_CENTS = Decimal("0.10")
 LATENCY_S = 0.003
-HOT_CAPS = {"user:hot": Decimal("5.00")}
-MIXED_CAPS = {
-    **{f"user:u{index}": Decimal("0.50") for index in range(10)},
-    "tenant:t0": Decimal("2.00"),
-    "tenant:t1": Decimal("3.00"),
-    "feature:f0": Decimal("1.00"),
-    "feature:f1": Decimal("2.50"),
-    "feature:f2": Decimal("20.00"),
-}
 HOT_PLAN = [["user:hot"]] * 1000
 MIXED_PLAN = mixed_plan(1000)
 WORKLOADS = pytest.mark.parametrize(

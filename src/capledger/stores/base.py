@@ -19,7 +19,7 @@ from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
 from capledger.clock import Clock
 from capledger.errors import BackendUnavailable
 
-__all__ = ["Store", "dumps", "loads"]
+__all__ = ["Store", "account_of", "dumps", "loads"]
 
 
 # One encoder for every column: ``json.dumps`` with options builds a new one per call.
@@ -34,6 +34,23 @@ def dumps(value: object) -> str:
 def loads(text: str | None) -> Any:
     """Decode a JSON column (None stays None)."""
     return None if text is None else json.loads(text)
+
+
+def account_of(row: Sequence[Any]) -> Account:
+    """Decode an account row, columns in the order of the schemas' account tables."""
+    return Account(
+        row[0],
+        row[1],
+        row[2],
+        cap=row[3],
+        spent=row[4],
+        held=row[5],
+        window_start_us=row[6],
+        window_end_us=row[7],
+        tz=row[8],
+        anchor_us=row[9],
+        alert_bp=row[10],
+    )
 
 
 class Store(ABC):

@@ -21,6 +21,9 @@ from decimal import Decimal
 from capledger import AsyncLedger, Balance, BudgetExceeded, Ledger, VerifyReport
 
 __all__ = [
+    "HOT_CAPS",
+    "MIXED_CAPS",
+    "TEN_CENTS",
     "Attempts",
     "check_async_ledger",
     "check_caps",
@@ -31,6 +34,20 @@ __all__ = [
     "run_threads",
     "total_usd",
 ]
+
+
+TEN_CENTS = Decimal("0.10")
+#: One hot scope: 1000 attempts of $0.10 against $5.00 must grant exactly 50.
+HOT_CAPS = {"user:hot": Decimal("5.00")}
+#: Caps for ``mixed_plan``: users, tenants and features that each refuse some attempts.
+MIXED_CAPS = {
+    **{f"user:u{index}": Decimal("0.50") for index in range(10)},
+    "tenant:t0": Decimal("2.00"),
+    "tenant:t1": Decimal("3.00"),
+    "feature:f0": Decimal("1.00"),
+    "feature:f1": Decimal("2.50"),
+    "feature:f2": Decimal("20.00"),
+}
 
 
 @dataclass

@@ -50,6 +50,7 @@ from capledger.bounds import MAX_EXPIRE_PER_STEP
 
 from .._buffer import BufferedState
 from .._sql import load_migrations, load_named_queries
+from ..base import account_of
 
 __all__ = [
     "MIGRATIONS_PACKAGE",
@@ -118,23 +119,6 @@ _COMMIT: Final = Statement("COMMIT")
 
 
 # --- rows -------------------------------------------------------------------------------------
-
-
-def account_of(row: Row) -> Account:
-    """Decode an account row (the column order of the ``*_accounts`` queries)."""
-    return Account(
-        row[0],
-        row[1],
-        row[2],
-        cap=row[3],
-        spent=row[4],
-        held=row[5],
-        window_start_us=row[6],
-        window_end_us=row[7],
-        tz=row[8],
-        anchor_us=row[9],
-        alert_bp=row[10],
-    )
 
 
 def hold_of(row: Row) -> HoldRecord:

@@ -29,7 +29,7 @@ from capledger.errors import BackendUnavailable, ConfigurationError
 
 from .._buffer import BufferedState
 from .._sql import load_migrations, load_named_queries
-from ..base import Store, dumps, loads
+from ..base import Store, account_of, dumps, loads
 
 __all__ = ["SQLiteStore"]
 
@@ -43,22 +43,6 @@ _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTR
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     text = str(error).lower()
     return "locked" in text or "busy" in text
-
-
-def _account(row: tuple[object, ...]) -> Account:
-    return Account(
-        row[0],  # type: ignore[arg-type]
-        row[1],  # type: ignore[arg-type]
-        row[2],  # type: ignore[arg-type]
-        cap=row[3],  # type: ignore[arg-type]
-        spent=row[4],  # type: ignore[arg-type]
-        held=row[5],  # type: ignore[arg-type]
-        window_start_us=row[6],  # type: ignore[arg-type]
-        window_end_us=row[7],  # type: ignore[arg-type]
-        tz=row[8],  # type: ignore[arg-type]
-        anchor_us=row[9],  # type: ignore[arg-type]
-        alert_bp=row[10],  # type: ignore[arg-type]
-    )
 
 
 def _hold(row: tuple[object, ...]) -> HoldRecord:
@@ -98,7 +82,7 @@ class _Rows:
         self._connection = connection
 
     def load_accounts(self, scope: str) -> list[Account]:
-        return [_account(r) for r in self._connection.execute(_Q["load_accounts"], (scope,))]
+        return [account_of(r) for r in self._connection.execute(_Q["load_accounts"], (scope,))]
 
     def load_hold(self, hold_id: str) -> HoldRecord | None:
         row = self._connection.execute(_Q["load_hold"], (hold_id,)).fetchone()
@@ -241,7 +225,7 @@ class SQLiteStore(Store):
                     rows = connection.execute(_Q["load_accounts"], (scope,)).fetchall()
             finally:
                 connection.close()
-        return [_account(row) for row in rows]
+        return [account_of(row) for row in rows]
 
     def holds(
         self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
@@ -262,7 +246,7 @@ class SQLiteStore(Store):
         with self.translate_errors():
             connection = self._reader()
             connection.execute("BEGIN")
-            accounts = [_account(r) for r in connection.execute(_Q["all_accounts"])]
+            accounts = [account_of(r) for r in connection.execute(_Q["all_accounts"])]
             holds = [
                 _hold(r)
                 for r in connection.execute(_Q["list_holds"], ('["open"]', None, None, 2**62))
