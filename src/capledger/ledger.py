@@ -174,6 +174,18 @@ def _hold_info(record: HoldRecord) -> HoldInfo:
     )
 
 
+def _settle_op(
+    hold_id: str,
+    usd: AmountLike | None,
+    tokens: int | None,
+    requests: int | None,
+    tags: Mapping[str, object] | None,
+) -> Settle:
+    """The settle of ``hold_id``, checked: units not given settle at their held amount."""
+    amounts = amounts_of(usd, tokens, requests, required=False)
+    return Settle(hold_id, amounts, tags_of(tags) if tags else {})
+
+
 def _moment_us(moment: datetime | None) -> int | None:
     return None if moment is None else to_us(moment)
 
@@ -508,16 +520,6 @@ class _HoldBase:
             raise LedgerInvariantError("a hold outcome without a hold")
         self._record = record
 
-    def _settle_op(
-        self,
-        usd: AmountLike | None,
-        tokens: int | None,
-        requests: int | None,
-        tags: Mapping[str, object] | None,
-    ) -> Settle:
-        amounts = amounts_of(usd, tokens, requests, required=False)
-        return Settle(self.id, amounts, tags_of(tags) if tags else {})
-
     def _extend_op(
         self,
         usd: AmountLike | None,
@@ -622,7 +624,7 @@ class Hold(_HoldBase):
         expired hold records the spend flagged ``late``. Repeating the same settle is a
         no-op; a different one raises ``HoldClosed``.
         """
-        self._update(self._ledger._execute(self._settle_op(usd, tokens, requests, tags)))
+        self._update(self._ledger._execute(_settle_op(self.id, usd, tokens, requests, tags)))
         return self
 
     def release(self) -> Hold:
@@ -742,7 +744,7 @@ class Ledger(_LedgerBase):
         tags: Mapping[str, object] | None = None,
     ) -> HoldInfo:
         """Settle a hold by id (for a hold placed by another process); see ``Hold.settle``."""
-        op = Settle(hold_id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))
+        op = _settle_op(hold_id, usd, tokens, requests, tags)
         return _hold_info(self._unwrap(self._execute(op)).hold)  # type: ignore[arg-type]
 
     def release(self, hold_id: str) -> HoldInfo:
@@ -852,7 +854,7 @@ class AsyncHold(_HoldBase):
         tags: Mapping[str, object] | None = None,
     ) -> AsyncHold:
         """Record the actual spend; see ``Hold.settle``."""
-        self._update(await self._ledger._execute(self._settle_op(usd, tokens, requests, tags)))
+        self._update(await self._ledger._execute(_settle_op(self.id, usd, tokens, requests, tags)))
         return self
 
     async def release(self) -> AsyncHold:
@@ -988,7 +990,7 @@ class AsyncLedger(_LedgerBase):
         tags: Mapping[str, object] | None = None,
     ) -> HoldInfo:
         """Settle a hold by id; see ``Ledger.settle``."""
-        op = Settle(hold_id, amounts_of(usd, tokens, requests, required=False), tags_of(tags))
+        op = _settle_op(hold_id, usd, tokens, requests, tags)
         return _hold_info(self._unwrap(await self._execute(op)).hold)  # type: ignore[arg-type]
 
     async def release(self, hold_id: str) -> HoldInfo:

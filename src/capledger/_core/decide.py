@@ -429,10 +429,7 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     for account in accounts:
         unit = account.unit
         if not late:
-            amount = held.get(unit, 0)
-            if account.held < amount:
-                _take_off(account, amount, hold)  # raises: the invariant is broken
-            account.held -= amount
+            _take_off(account, held.get(unit, 0), hold)
         account.spent += actual[unit]
         state.account_changed(account)
         cap = account.cap
@@ -451,9 +448,7 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     )
     if op.tags:
         hold.tags = {**hold.tags, **op.tags}
-    hold.state = "settled"
-    hold.closed_us = now_us
-    state.hold_changed(hold)
+    _close(state, hold, "settled", now_us)
     state.append(
         Entry(
             now_us,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -19,7 +19,7 @@ from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
 from capledger.clock import Clock
 from capledger.errors import BackendUnavailable
 
-__all__ = ["Store", "account_of", "dumps", "loads"]
+__all__ = ["Store", "account_of", "dumps", "hold_of", "loads"]
 
 
 # One encoder for every column: ``json.dumps`` with options builds a new one per call.
@@ -50,6 +50,29 @@ def account_of(row: Sequence[Any]) -> Account:
         tz=row[8],
         anchor_us=row[9],
         alert_bp=row[10],
+    )
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def hold_of(row: Sequence[Any], decode: Callable[[Any], Any] = _as_is) -> HoldRecord:
+    """Decode a hold row; ``decode`` turns its JSON columns into values (a driver that
+    decodes JSON itself passes none)."""
+    return HoldRecord(
+        row[0],
+        request_id=row[1],
+        scopes=tuple(decode(row[2])),
+        amounts=decode(row[3]),
+        state=row[4],
+        created_us=row[5],
+        expires_us=row[6],
+        tags=decode(row[7]),
+        fingerprint=row[8],
+        settled=decode(row[9]),
+        closed_us=row[10],
+        flags=row[11],
     )
 
 

@@ -50,7 +50,7 @@ from capledger.bounds import MAX_EXPIRE_PER_STEP
 
 from .._buffer import BufferedState
 from .._sql import load_migrations, load_named_queries
-from ..base import account_of
+from ..base import account_of, hold_of
 
 __all__ = [
     "MIGRATIONS_PACKAGE",
@@ -119,24 +119,6 @@ _COMMIT: Final = Statement("COMMIT")
 
 
 # --- rows -------------------------------------------------------------------------------------
-
-
-def hold_of(row: Row) -> HoldRecord:
-    """Decode a hold row (psycopg has already decoded its jsonb columns)."""
-    return HoldRecord(
-        row[0],
-        request_id=row[1],
-        scopes=tuple(row[2]),
-        amounts=row[3],
-        state=row[4],
-        created_us=row[5],
-        expires_us=row[6],
-        tags=row[7],
-        fingerprint=row[8],
-        settled=row[9],
-        closed_us=row[10],
-        flags=row[11],
-    )
 
 
 def entry_of(row: Row) -> Entry:

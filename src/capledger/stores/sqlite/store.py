@@ -29,7 +29,7 @@ from capledger.errors import BackendUnavailable, ConfigurationError
 
 from .._buffer import BufferedState
 from .._sql import load_migrations, load_named_queries
-from ..base import Store, account_of, dumps, loads
+from ..base import Store, account_of, dumps, hold_of, loads
 
 __all__ = ["SQLiteStore"]
 
@@ -43,23 +43,6 @@ _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTR
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     text = str(error).lower()
     return "locked" in text or "busy" in text
-
-
-def _hold(row: tuple[object, ...]) -> HoldRecord:
-    return HoldRecord(
-        row[0],  # type: ignore[arg-type]
-        request_id=row[1],  # type: ignore[arg-type]
-        scopes=tuple(loads(row[2])),  # type: ignore[arg-type]
-        amounts=loads(row[3]),  # type: ignore[arg-type]
-        state=row[4],  # type: ignore[arg-type]
-        created_us=row[5],  # type: ignore[arg-type]
-        expires_us=row[6],  # type: ignore[arg-type]
-        tags=loads(row[7]),  # type: ignore[arg-type]
-        fingerprint=row[8],  # type: ignore[arg-type]
-        settled=loads(row[9]),  # type: ignore[arg-type]
-        closed_us=row[10],  # type: ignore[arg-type]
-        flags=row[11],  # type: ignore[arg-type]
-    )
 
 
 def _entry(row: tuple[object, ...]) -> Entry:
@@ -86,17 +69,21 @@ class _Rows:
 
     def load_hold(self, hold_id: str) -> HoldRecord | None:
         row = self._connection.execute(_Q["load_hold"], (hold_id,)).fetchone()
-        return None if row is None else _hold(row)
+        return None if row is None else hold_of(row, loads)
 
     def load_hold_by_request(self, request_id: str) -> HoldRecord | None:
         row = self._connection.execute(_Q["load_hold_by_request"], (request_id,)).fetchone()
-        return None if row is None else _hold(row)
+        return None if row is None else hold_of(row, loads)
 
     def load_overdue(self, now_us: int, limit: int) -> list[HoldRecord]:
-        return [_hold(r) for r in self._connection.execute(_Q["load_overdue"], (now_us, limit))]
+        return [
+            hold_of(r, loads) for r in self._connection.execute(_Q["load_overdue"], (now_us, limit))
+        ]
 
     def load_open_holds_on(self, scope: str) -> list[HoldRecord]:
-        return [_hold(r) for r in self._connection.execute(_Q["load_open_holds_on"], (scope,))]
+        return [
+            hold_of(r, loads) for r in self._connection.execute(_Q["load_open_holds_on"], (scope,))
+        ]
 
     def spent_since(self, scope: str, unit: str, since_us: int) -> int:
         rows = self._connection.execute(_Q["spent_since"], (since_us, scope))
@@ -239,7 +226,7 @@ class SQLiteStore(Store):
                 ).fetchall()
             finally:
                 connection.close()
-        return [_hold(row) for row in rows]
+        return [hold_of(row, loads) for row in rows]
 
     def audit_snapshot(self) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
         """Accounts, open holds and the journal from one read transaction."""
@@ -248,7 +235,7 @@ class SQLiteStore(Store):
             connection.execute("BEGIN")
             accounts = [account_of(r) for r in connection.execute(_Q["all_accounts"])]
             holds = [
-                _hold(r)
+                hold_of(r, loads)
                 for r in connection.execute(_Q["list_holds"], ('["open"]', None, None, 2**62))
             ]
 
