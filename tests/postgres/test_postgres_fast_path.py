@@ -104,8 +104,8 @@ class CoreState:
             if e.kind == "settled" and e.ts_us >= since_us and scope in e.scopes
         )
 
-    def append(self, entry: Entry) -> None:
-        self.journal.append(entry)
+    def append(self, *fields: Any) -> None:
+        self.journal.append(Entry(*fields))
 
 
 def _account_key(a: Account) -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ __all__ = [
     "Account",
     "AccountKey",
     "Entry",
+    "EntryKind",
     "Event",
     "Extend",
     "HoldRecord",

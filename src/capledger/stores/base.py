@@ -19,7 +19,7 @@ from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
 from capledger.clock import Clock
 from capledger.errors import BackendUnavailable
 
-__all__ = ["Store", "account_of", "dumps", "hold_of", "loads"]
+__all__ = ["Store", "account_of", "dumps", "entry_of", "hold_of", "loads"]
 
 
 # One encoder for every column: ``json.dumps`` with options builds a new one per call.
@@ -73,6 +73,21 @@ def hold_of(row: Sequence[Any], decode: Callable[[Any], Any] = _as_is) -> HoldRe
         settled=decode(row[9]),
         closed_us=row[10],
         flags=row[11],
+    )
+
+
+def entry_of(row: Sequence[Any], decode: Callable[[Any], Any] = _as_is) -> Entry:
+    """Decode a journal row, columns in the order of the schemas' journal tables;
+    ``decode`` as in ``hold_of``."""
+    return Entry(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        tuple(decode(row[4])),
+        decode(row[5]),
+        decode(row[6]),
+        row[7],
     )
 
 

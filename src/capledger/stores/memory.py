@@ -2,8 +2,14 @@
 
 Thread-safe and asyncio-safe: every operation runs under one lock without awaiting, so a
 batch is as atomic as a database transaction. Nothing survives the process; use it for
-tests and single-process apps. The core works on the live rows directly (no copies), which
-is safe because every decision checks before it changes anything.
+tests and single-process apps. The core works on the live rows of accounts and open holds
+directly (no copies), which is safe because every decision checks before it changes
+anything.
+
+Closed holds and journal entries are kept as rows of plain values: tuples, with each
+mapping flattened to its keys then its values. Python's garbage collector stops tracking
+such a tuple at its first collection, so millions of them cost no collection time, where
+objects (or tuples holding dictionaries) would all be traversed by every full collection.
 """
 
 from __future__ import annotations
@@ -12,13 +18,73 @@ import bisect
 import heapq
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any, TypeAlias
 
-from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome, apply_batch
+from capledger._core import (
+    Account,
+    Config,
+    Entry,
+    EntryKind,
+    HoldRecord,
+    Op,
+    Outcome,
+    apply_batch,
+)
 from capledger.clock import Clock
 
 from .base import Store
 
 __all__ = ["MemoryStore"]
+
+#: A closed hold or a journal entry as a row (see the module docstring).
+_Row: TypeAlias = tuple[Any, ...]
+
+
+def _mapping(flat: tuple[Any, ...]) -> dict[str, Any]:
+    """A mapping back from its flat form: its keys, then its values."""
+    half = len(flat) // 2
+    return dict(zip(flat[:half], flat[half:], strict=True))
+
+
+def _hold_row(hold: HoldRecord) -> _Row:
+    """A closed hold as a row (mappings flattened inline, as in ``append``)."""
+    amounts, tags, settled = hold.amounts, hold.tags, hold.settled
+    return (
+        hold.id,
+        hold.request_id,
+        hold.scopes,
+        (*amounts, *amounts.values()),
+        hold.state,
+        hold.created_us,
+        hold.expires_us,
+        (*tags, *tags.values()) if tags else (),
+        hold.fingerprint,
+        None if settled is None else (*settled, *settled.values()),
+        hold.closed_us,
+        hold.flags,
+    )
+
+
+def _hold_of_row(row: _Row) -> HoldRecord:
+    settled = row[9]
+    return HoldRecord(
+        row[0],
+        request_id=row[1],
+        scopes=row[2],
+        amounts=_mapping(row[3]),
+        state=row[4],
+        created_us=row[5],
+        expires_us=row[6],
+        tags=_mapping(row[7]),
+        fingerprint=row[8],
+        settled=None if settled is None else _mapping(settled),
+        closed_us=row[10],
+        flags=row[11],
+    )
+
+
+def _entry_of_row(row: _Row) -> Entry:
+    return Entry(row[0], row[1], row[2], row[3], row[4], _mapping(row[5]), _mapping(row[6]), row[7])
 
 
 class _LiveRows:
@@ -26,13 +92,14 @@ class _LiveRows:
 
     def __init__(self) -> None:
         self.accounts_by_scope: dict[str, list[Account]] = {}
-        self.holds: dict[str, HoldRecord] = {}
-        self.by_request: dict[str, HoldRecord] = {}
+        # Open holds as live records, closed ones as rows; ``by_request`` maps to hold ids.
+        self.holds: dict[str, HoldRecord | _Row] = {}
+        self.by_request: dict[str, str] = {}
         # Open holds by the millisecond they expire in (rounded up), and a heap of those
         # milliseconds: a reserve appends to a list instead of sifting a heap of holds.
         self.expiry_buckets: dict[int, list[str]] = {}
         self.bucket_heap: list[int] = []
-        self.journal: list[Entry] = []
+        self.journal: list[_Row] = []
         self.journal_ts: list[int] = []
 
     def accounts(self, scope: str) -> list[Account]:
@@ -54,18 +121,23 @@ class _LiveRows:
         """Nothing to do: the row is live."""
 
     def hold(self, hold_id: str) -> HoldRecord | None:
-        """The hold with this id."""
-        return self.holds.get(hold_id)
+        """The hold with this id: the live record if open, a record built from its row if
+        closed (the core reports any change to it through ``hold_changed``)."""
+        found = self.holds.get(hold_id)
+        if type(found) is tuple:
+            return _hold_of_row(found)
+        return found  # type: ignore[return-value]
 
     def hold_by_request(self, request_id: str) -> HoldRecord | None:
         """The hold placed with this request_id."""
-        return self.by_request.get(request_id)
+        hold_id = self.by_request.get(request_id)
+        return None if hold_id is None else self.hold(hold_id)
 
     def add_hold(self, hold: HoldRecord) -> None:
         """Store a new hold and schedule its expiry."""
         self.holds[hold.id] = hold
         if hold.request_id is not None:
-            self.by_request[hold.request_id] = hold
+            self.by_request[hold.request_id] = hold.id
         self._schedule(hold)
 
     def _schedule(self, hold: HoldRecord) -> None:
@@ -78,16 +150,18 @@ class _LiveRows:
             bucket.append(hold.id)
 
     def hold_changed(self, hold: HoldRecord) -> None:
-        """Reschedule an extended hold's expiry; the row itself is live."""
+        """Reschedule an extended hold's expiry; keep a closed hold as a row from now on."""
         if hold.state == "open":
             self._schedule(hold)
+        else:
+            self.holds[hold.id] = _hold_row(hold)
 
     def overdue_holds(self, now_us: int, limit: int) -> list[HoldRecord]:
         """Open holds whose expiry has passed, found through the expiry buckets.
 
         A bucket is opened once its last microsecond has passed, so a hold is found here
         at most a millisecond after it expired (settling or releasing it checks exactly).
-        Stale ids (settled, or extended and scheduled again) are skipped.
+        Stale ids (closed, or extended and scheduled again) are skipped.
         """
         heap = self.bucket_heap
         if not heap or heap[0] * 1000 > now_us:
@@ -97,29 +171,69 @@ class _LiveRows:
             bucket = self.expiry_buckets[heap[0]]
             while bucket and len(overdue) < limit:
                 hold = self.holds[bucket.pop()]
-                if hold.state == "open" and hold.expires_us <= now_us:
+                if type(hold) is HoldRecord and hold.expires_us <= now_us:
                     overdue[hold.id] = hold
             if not bucket:
                 del self.expiry_buckets[heapq.heappop(heap)]
         return list(overdue.values())
 
+    def all_holds(self) -> Iterator[HoldRecord]:
+        """Every hold, open and closed, as records (the open ones live)."""
+        for found in self.holds.values():
+            yield _hold_of_row(found) if type(found) is tuple else found  # type: ignore[misc]
+
+    def open_holds(self) -> Iterator[HoldRecord]:
+        """Every open hold (the live records)."""
+        for found in self.holds.values():
+            if type(found) is HoldRecord:
+                yield found
+
     def open_holds_on(self, scope: str) -> list[HoldRecord]:
         """Every open hold on ``scope`` (a scan: only limit changes ask)."""
-        return [h for h in self.holds.values() if h.state == "open" and scope in h.scopes]
+        return [hold for hold in self.open_holds() if scope in hold.scopes]
 
     def spent_since(self, scope: str, unit: str, since_us: int) -> int:
         """Sum settled spend from the journal's tail back to ``since_us``."""
         start = bisect.bisect_left(self.journal_ts, since_us)
         return sum(
-            entry.amounts.get(unit, 0)
-            for entry in self.journal[start:]
-            if entry.kind == "settled" and scope in entry.scopes
+            _mapping(row[5]).get(unit, 0)  # amounts
+            for row in self.journal[start:]
+            if row[1] == "settled" and scope in row[4]  # kind, scopes
         )
 
-    def append(self, entry: Entry) -> None:
-        """Append a journal entry."""
-        self.journal.append(entry)
-        self.journal_ts.append(entry.ts_us)
+    def append(
+        self,
+        ts_us: int,
+        kind: EntryKind,
+        hold_id: str | None,
+        request_id: str | None,
+        scopes: tuple[str, ...],
+        amounts: dict[str, int],
+        tags: dict[str, object],
+        flags: str = "",
+    ) -> None:
+        """Append a journal entry as a row (mappings flattened inline: this is hot)."""
+        self.journal.append(
+            (
+                ts_us,
+                kind,
+                hold_id,
+                request_id,
+                scopes,
+                (*amounts, *amounts.values()),
+                (*tags, *tags.values()) if tags else (),
+                flags,
+            )
+        )
+        self.journal_ts.append(ts_us)
+
+    def entries(self, since_us: int | None, until_us: int | None) -> list[_Row]:
+        """The journal rows with ``since_us <= ts_us < until_us``."""
+        start = 0 if since_us is None else bisect.bisect_left(self.journal_ts, since_us)
+        end = (
+            len(self.journal) if until_us is None else bisect.bisect_left(self.journal_ts, until_us)
+        )
+        return self.journal[start:end]
 
 
 class MemoryStore(Store):
@@ -154,9 +268,12 @@ class MemoryStore(Store):
     ) -> list[HoldRecord]:
         """Copies of up to ``limit`` holds, oldest first."""
         with self._lock:
+            candidates = (
+                self._rows.open_holds() if tuple(states) == ("open",) else self._rows.all_holds()
+            )
             found = [
                 hold.copy()
-                for hold in self._rows.holds.values()
+                for hold in candidates
                 if hold.state in states and (scope is None or scope in hold.scopes)
             ]
         found.sort(key=lambda hold: (hold.created_us, hold.id))
@@ -167,18 +284,12 @@ class MemoryStore(Store):
         with self._lock:
             rows = self._rows
             accounts = [a.copy() for found in rows.accounts_by_scope.values() for a in found]
-            holds = [h.copy() for h in rows.holds.values() if h.state == "open"]
-            entries = list(rows.journal)
-        return accounts, holds, iter(entries)
+            holds = [hold.copy() for hold in rows.open_holds()]
+            entries = rows.entries(None, None)
+        return accounts, holds, map(_entry_of_row, entries)
 
     def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
         """Journal entries in ``[since_us, until_us)``."""
         with self._lock:
-            start = 0 if since_us is None else bisect.bisect_left(self._rows.journal_ts, since_us)
-            end = (
-                len(self._rows.journal)
-                if until_us is None
-                else bisect.bisect_left(self._rows.journal_ts, until_us)
-            )
-            entries = self._rows.journal[start:end]
-        return iter(entries)
+            entries = self._rows.entries(since_us, until_us)
+        return map(_entry_of_row, entries)

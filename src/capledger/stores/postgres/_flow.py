@@ -50,7 +50,7 @@ from capledger.bounds import MAX_EXPIRE_PER_STEP
 
 from .._buffer import BufferedState
 from .._sql import load_migrations, load_named_queries
-from ..base import account_of, hold_of
+from ..base import account_of, entry_of, hold_of
 
 __all__ = [
     "MIGRATIONS_PACKAGE",
@@ -119,11 +119,6 @@ _COMMIT: Final = Statement("COMMIT")
 
 
 # --- rows -------------------------------------------------------------------------------------
-
-
-def entry_of(row: Row) -> Entry:
-    """Decode a journal row."""
-    return Entry(row[0], row[1], row[2], row[3], tuple(row[4]), row[5], row[6], row[7])
 
 
 # --- the batch transaction --------------------------------------------------------------------

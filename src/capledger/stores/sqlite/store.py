@@ -29,7 +29,7 @@ from capledger.errors import BackendUnavailable, ConfigurationError
 
 from .._buffer import BufferedState
 from .._sql import load_migrations, load_named_queries
-from ..base import Store, account_of, dumps, hold_of, loads
+from ..base import Store, account_of, dumps, entry_of, hold_of, loads
 
 __all__ = ["SQLiteStore"]
 
@@ -43,19 +43,6 @@ _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTR
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     text = str(error).lower()
     return "locked" in text or "busy" in text
-
-
-def _entry(row: tuple[object, ...]) -> Entry:
-    return Entry(
-        row[0],  # type: ignore[arg-type]
-        row[1],  # type: ignore[arg-type]
-        row[2],  # type: ignore[arg-type]
-        row[3],  # type: ignore[arg-type]
-        tuple(loads(row[4])),  # type: ignore[arg-type]
-        loads(row[5]),  # type: ignore[arg-type]
-        loads(row[6]),  # type: ignore[arg-type]
-        row[7],  # type: ignore[arg-type]
-    )
 
 
 class _Rows:
@@ -244,7 +231,7 @@ class SQLiteStore(Store):
                 with self.translate_errors():
                     cursor = connection.execute(_Q["journal"], (0, 2**62))
                     while rows := cursor.fetchmany(1000):
-                        yield from (_entry(row) for row in rows)
+                        yield from (entry_of(row, loads) for row in rows)
             finally:
                 connection.close()
 
@@ -261,7 +248,7 @@ class SQLiteStore(Store):
                 )
                 while rows := cursor.fetchmany(1000):
                     for row in rows:
-                        yield _entry(row)
+                        yield entry_of(row, loads)
         finally:
             connection.close()
 
