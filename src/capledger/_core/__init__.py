@@ -1,6 +1,6 @@
 """The pure core: records, operations and the decisions over them. No I/O lives here."""
 
-from .decide import Config, State, apply, apply_batch, expire_overdue, new_account
+from .decide import Config, State, apply, apply_batch, apply_one, expire_overdue, new_account
 from .periods import parse_period, parse_timezone, window
 from .records import (
     HOLD_STATES,
@@ -44,6 +44,7 @@ __all__ = [
     "Sweep",
     "apply",
     "apply_batch",
+    "apply_one",
     "expire_overdue",
     "new_account",
     "parse_period",

@@ -52,7 +52,7 @@ from .records import (
     Sweep,
 )
 
-__all__ = ["Config", "State", "apply", "apply_batch", "new_account"]
+__all__ = ["Config", "State", "apply", "apply_batch", "apply_one", "new_account"]
 
 
 class State(Protocol):
@@ -125,11 +125,19 @@ class Config:
     when listened to, the rare ones (denied, expired, overrun, threshold) always are.
     """
 
-    __slots__ = ("listened", "threshold_bps")
+    __slots__ = ("listened", "next_threshold_bp", "threshold_bps")
 
     def __init__(self, threshold_bps: Sequence[int] = (8000, 9500)) -> None:
         self.threshold_bps = tuple(sorted(threshold_bps))
         self.listened: set[str] = set()
+        # From the highest threshold an account has announced, the next one to watch for,
+        # so that a settle checks one product instead of every threshold. Past the last
+        # threshold there is nothing to watch; a level this ledger does not know (another
+        # ledger's thresholds) maps to nothing here and is checked in full.
+        levels = (0, *self.threshold_bps)
+        self.next_threshold_bp: dict[int, int | None] = {
+            level: next((bp for bp in self.threshold_bps if bp > level), None) for level in levels
+        }
 
 
 def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) -> list[Outcome]:
@@ -138,12 +146,9 @@ def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) ->
     The batch first expires a bounded number of overdue holds (lazy expiry, so no sweeper is
     needed for correctness).
     """
-    overdue = state.overdue_holds(now_us, MAX_EXPIRE_PER_STEP)
-    for hold in overdue:
-        _expire(state, hold, now_us)
-    expired = len(overdue)
-    if len(ops) == 1 and type(ops[0]) is not Sweep:  # the common case, without the loop
-        return [_DECISIONS[type(ops[0])](state, ops[0], now_us, config)]
+    if len(ops) == 1:
+        return [apply_one(state, ops[0], now_us, config)]
+    expired = expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP)
     outcomes = []
     for op in ops:
         if type(op) is Sweep:  # a sweep counts the holds this batch already expired
@@ -152,6 +157,16 @@ def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) ->
         else:
             outcomes.append(_DECISIONS[type(op)](state, op, now_us, config))
     return outcomes
+
+
+def apply_one(state: State, op: Op, now_us: int, config: Config) -> Outcome:
+    """``apply_batch`` of one operation, without the lists (the in-memory store's path)."""
+    overdue = state.overdue_holds(now_us, MAX_EXPIRE_PER_STEP)  # usually none: no helper
+    for hold in overdue:
+        _expire(state, hold, now_us)
+    if type(op) is Sweep:
+        return Outcome(value=len(overdue) + expire_overdue(state, now_us, op.limit))
+    return _DECISIONS[type(op)](state, op, now_us, config)
 
 
 def apply(state: State, op: Op, now_us: int, config: Config) -> Outcome:
@@ -358,16 +373,16 @@ def _reserve(state: State, op: Reserve, now_us: int, config: Config) -> Outcome:
                 )
             ],
         )
-    hold = HoldRecord(
+    hold = HoldRecord(  # positional: this is the hot path (see HoldRecord.__init__)
         op.hold_id,
-        request_id=op.request_id,
-        scopes=op.scopes,
-        amounts=op.amounts,  # ops are not reused, and records never change it in place
-        state="open",
-        created_us=now_us,
-        expires_us=now_us + op.ttl_us,
-        tags=op.tags,
-        fingerprint=op.fingerprint,
+        op.request_id,
+        op.scopes,
+        op.amounts,  # ops are not reused, and records never change it in place
+        "open",
+        now_us,
+        now_us + op.ttl_us,  # expires_us
+        op.tags,
+        op.fingerprint,
     )
     state.add_hold(hold)
     state.append(now_us, "reserved", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags)
@@ -409,10 +424,11 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     events: list[Event] = []
     if hold.state == "open" and now_us >= hold.expires_us:
         events = _expire_if_overdue(state, hold, now_us) or []
+    held = hold.amounts
     actual = op.amounts
-    for unit in hold.amounts:
+    for unit in held:
         if unit not in actual:  # units not given settle at their held amount
-            actual = {**hold.amounts, **actual}
+            actual = {**held, **actual}
             break
     if hold.state in ("settled", "released"):
         if hold.state == "settled" and hold.settled == actual:
@@ -426,10 +442,10 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
         )
 
     late = hold.state == "expired"  # its held money was given back when it expired
-    held = hold.amounts
     accounts = _accounts_for(state, hold.scopes, actual, now_us)
     over_cap: list[Account] = []
-    capped = False
+    crossing = False  # whether some account may have crossed an alert threshold
+    next_threshold_bp = config.next_threshold_bp
     for account in accounts:
         unit = account.unit
         if not late:
@@ -438,9 +454,11 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
         state.account_changed(account)
         cap = account.cap
         if cap is not None:
-            capped = True
             if account.spent + account.held > cap:
                 over_cap.append(account)
+            watch_bp = next_threshold_bp.get(account.alert_bp, 0)
+            if watch_bp is not None and account.spent * 10_000 >= watch_bp * cap:
+                crossing = True
     beyond_hold: dict[str, int] = {}
     for unit, amount in actual.items():
         if amount > held.get(unit, 0):
@@ -487,9 +505,10 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
                 detail=f"over cap: {detail}" if detail else "settled above the hold",
             )
         )
-    if capped and config.threshold_bps:
+    if crossing:
         events.extend(_crossed_thresholds(state, accounts, now_us, config))
-    return Outcome(hold.copy(), events=events or None)
+    # A settled hold never changes again, so its outcome can share the record: no copy.
+    return Outcome(hold, events=events or None)
 
 
 def _crossed_thresholds(

@@ -123,6 +123,14 @@ class Store(ABC):
         """The async form of ``execute``; by default it runs ``execute`` in a thread."""
         return await asyncio.to_thread(self.execute, ops, config)
 
+    def execute_one(self, op: Op, config: Config) -> Outcome:
+        """Apply one operation in its own atomic step (a ledger without a batcher)."""
+        return self.execute([op], config)[0]
+
+    async def aexecute_one(self, op: Op, config: Config) -> Outcome:
+        """The async form of ``execute_one``."""
+        return (await self.aexecute([op], config))[0]
+
     @abstractmethod
     def accounts(self, scope: str | None = None) -> list[Account]:
         """Copies of every account (of ``scope`` if given), as stored (not rolled)."""

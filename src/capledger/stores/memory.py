@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import operator
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeAlias
@@ -29,6 +30,7 @@ from capledger._core import (
     Op,
     Outcome,
     apply_batch,
+    apply_one,
 )
 from capledger.clock import Clock
 
@@ -38,6 +40,7 @@ __all__ = ["MemoryStore"]
 
 #: A closed hold or a journal entry as a row (see the module docstring).
 _Row: TypeAlias = tuple[Any, ...]
+_TS = operator.itemgetter(0)  # a journal row's ts_us: the journal is in time order
 
 
 def _mapping(flat: tuple[Any, ...]) -> dict[str, Any]:
@@ -100,7 +103,6 @@ class _LiveRows:
         self.expiry_buckets: dict[int, list[str]] = {}
         self.bucket_heap: list[int] = []
         self.journal: list[_Row] = []
-        self.journal_ts: list[int] = []
 
     def accounts(self, scope: str) -> list[Account]:
         """Every live account of ``scope``."""
@@ -194,7 +196,7 @@ class _LiveRows:
 
     def spent_since(self, scope: str, unit: str, since_us: int) -> int:
         """Sum settled spend from the journal's tail back to ``since_us``."""
-        start = bisect.bisect_left(self.journal_ts, since_us)
+        start = bisect.bisect_left(self.journal, since_us, key=_TS)
         return sum(
             _mapping(row[5]).get(unit, 0)  # amounts
             for row in self.journal[start:]
@@ -225,13 +227,14 @@ class _LiveRows:
                 flags,
             )
         )
-        self.journal_ts.append(ts_us)
 
     def entries(self, since_us: int | None, until_us: int | None) -> list[_Row]:
         """The journal rows with ``since_us <= ts_us < until_us``."""
-        start = 0 if since_us is None else bisect.bisect_left(self.journal_ts, since_us)
+        start = 0 if since_us is None else bisect.bisect_left(self.journal, since_us, key=_TS)
         end = (
-            len(self.journal) if until_us is None else bisect.bisect_left(self.journal_ts, until_us)
+            len(self.journal)
+            if until_us is None
+            else bisect.bisect_left(self.journal, until_us, key=_TS)
         )
         return self.journal[start:end]
 
@@ -255,6 +258,15 @@ class MemoryStore(Store):
     async def aexecute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
         """Apply ``ops`` at once: nothing here waits on I/O."""
         return self.execute(ops, config)
+
+    def execute_one(self, op: Op, config: Config) -> Outcome:
+        """Apply one operation under the store's lock."""
+        with self._lock:
+            return apply_one(self._rows, op, self.clock.now_us(), config)
+
+    async def aexecute_one(self, op: Op, config: Config) -> Outcome:
+        """Apply one operation at once: nothing here waits on I/O."""
+        return self.execute_one(op, config)
 
     def accounts(self, scope: str | None = None) -> list[Account]:
         """Copies of the accounts (of ``scope`` if given)."""
