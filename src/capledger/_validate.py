@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -26,10 +26,12 @@ from capledger.bounds import (
 )
 from capledger.errors import InvalidAmount, InvalidInput, InvalidTag, InvalidTTL
 from capledger.money import AmountLike, Unit, to_units
+from capledger.scopes import parse_scopes
 
 __all__ = [
     "amounts_of",
     "fingerprint",
+    "hold_terms",
     "new_hold_id",
     "request_id_of",
     "tags_of",
@@ -70,6 +72,46 @@ def amounts_of(
     if required and not amounts:
         raise InvalidAmount("give at least one amount: usd=, tokens= or requests=")
     return amounts
+
+
+def _check_hold_terms(
+    scopes: str | Sequence[str],
+    usd: AmountLike | None,
+    tokens: int | None,
+    requests: int | None,
+    ttl: float | int | Decimal | timedelta,
+) -> tuple[tuple[str, ...], dict[str, int], int]:
+    ttl_us = ttl_us_of(ttl)
+    if ttl_us is None:
+        raise InvalidTTL("ttl is required")
+    return parse_scopes(scopes), amounts_of(usd, tokens, requests), ttl_us
+
+
+# A busy app places the same few holds again and again (one per model and scope set), so
+# the checked terms are cached; ``typed`` keeps 1, 1.0 and True apart.
+_cached_hold_terms = lru_cache(maxsize=1024, typed=True)(_check_hold_terms)
+
+
+def hold_terms(
+    scopes: str | Sequence[str],
+    usd: AmountLike | None,
+    tokens: int | None,
+    requests: int | None,
+    ttl: float | int | Decimal | timedelta,
+) -> tuple[tuple[str, ...], dict[str, int], int]:
+    """The checked scopes, amounts and TTL (in microseconds) of a reserve.
+
+    Raises:
+        InvalidScope, InvalidAmount, InvalidTTL: as ``parse_scopes``, ``amounts_of`` and
+            ``ttl_us_of`` do; a TTL is required here.
+    """
+    if type(scopes) is list:
+        scopes = tuple(scopes)  # hashable, so a list of scopes hits the cache too
+    try:
+        scope_tuple, amounts, ttl_us = _cached_hold_terms(scopes, usd, tokens, requests, ttl)
+    except TypeError:  # an unhashable argument, never a valid one: checked without the cache
+        scope_tuple, amounts, ttl_us = _check_hold_terms(scopes, usd, tokens, requests, ttl)
+    return scope_tuple, dict(amounts), ttl_us  # a dictionary of its own for each hold
 
 
 def ttl_us_of(ttl: float | int | Decimal | timedelta | None) -> int | None:

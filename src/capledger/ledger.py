@@ -42,6 +42,7 @@ from capledger._core.audit import VerifyReport, build_report, verify
 from capledger._validate import (
     amounts_of,
     fingerprint,
+    hold_terms,
     new_hold_id,
     request_id_of,
     tags_of,
@@ -57,7 +58,7 @@ from capledger.errors import (
     LedgerInvariantError,
 )
 from capledger.money import UNITS, AmountLike, Unit, from_units, parse_unit, to_units
-from capledger.scopes import parse_scope, parse_scopes
+from capledger.scopes import parse_scope
 from capledger.stores import Store, open_store
 
 __all__ = [
@@ -305,11 +306,7 @@ class _LedgerBase:
     ) -> Reserve:
         if self._closed:
             self._check_open()
-        scope_tuple = parse_scopes(scopes)
-        amounts = amounts_of(usd, tokens, requests)
-        ttl_us = ttl_us_of(ttl)
-        if ttl_us is None:
-            raise InvalidInput("ttl is required")
+        scope_tuple, amounts, ttl_us = hold_terms(scopes, usd, tokens, requests, ttl)
         # The checks below are skipped when there is nothing to check: this is the hot path.
         clean_tags = tags_of(tags) if tags else {}
         checked_request_id = None if request_id is None else request_id_of(request_id)

@@ -465,9 +465,7 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
             beyond_hold[unit] = amount - held.get(unit, 0)
     overrun = (bool(beyond_hold) and not late) or bool(over_cap)
     hold.settled = actual
-    hold.flags = (
-        "late,overrun" if late and overrun else "late" if late else ("overrun" if overrun else "")
-    )
+    hold.flags = ("late,overrun" if overrun else "late") if late else ("overrun" if overrun else "")
     if op.tags:
         hold.tags = {**hold.tags, **op.tags}
     _close(state, hold, "settled", now_us)
