@@ -6,10 +6,11 @@ tests and single-process apps. The core works on the live rows of accounts and o
 directly (no copies), which is safe because every decision checks before it changes
 anything.
 
-Closed holds and journal entries are kept as rows of plain values: tuples, with each
-mapping flattened to its keys then its values. Python's garbage collector stops tracking
-such a tuple at its first collection, so millions of them cost no collection time, where
-objects (or tuples holding dictionaries) would all be traversed by every full collection.
+Closed holds and journal entries are kept as rows: one flat tuple of plain values each,
+the fixed fields first, then the lengths and items of the scopes and mappings. Python's
+garbage collector stops tracking such a tuple at its first collection, so millions of them
+cost no collection time, where objects (or tuples holding dictionaries or other tuples)
+would be traversed again by every full collection.
 """
 
 from __future__ import annotations
@@ -43,51 +44,77 @@ _Row: TypeAlias = tuple[Any, ...]
 _TS = operator.itemgetter(0)  # a journal row's ts_us: the journal is in time order
 
 
-def _mapping(flat: tuple[Any, ...]) -> dict[str, Any]:
-    """A mapping back from its flat form: its keys, then its values."""
-    half = len(flat) // 2
-    return dict(zip(flat[:half], flat[half:], strict=True))
+def _pairs(row: _Row, at: int, count: int) -> dict[str, Any]:
+    """The mapping whose ``count`` keys start at ``row[at]``, its values right after."""
+    return dict(zip(row[at : at + count], row[at + count : at + 2 * count], strict=True))
+
+
+# A journal row: ts_us, kind, hold_id, request_id, flags, then the number of scopes, units
+# and tags, then the scopes, the units, the amounts, the tag keys and the tag values. It is
+# built inline in ``_LiveRows.append``, the hot path.
+def _entry_of_row(row: _Row) -> Entry:
+    n_scopes, n_amounts, n_tags = row[5], row[6], row[7]
+    amounts_at = 8 + n_scopes
+    tags_at = amounts_at + 2 * n_amounts
+    return Entry(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[8:amounts_at],
+        _pairs(row, amounts_at, n_amounts),
+        _pairs(row, tags_at, n_tags),
+        row[4],
+    )
 
 
 def _hold_row(hold: HoldRecord) -> _Row:
-    """A closed hold as a row (mappings flattened inline, as in ``append``)."""
-    amounts, tags, settled = hold.amounts, hold.tags, hold.settled
+    """A closed hold as a row: its fixed fields, then the number of scopes, units, tags and
+    settled units (-1 for none), then those items as in a journal row."""
+    amounts, tags, scopes = hold.amounts, hold.tags, hold.scopes
+    settled = hold.settled or {}
     return (
         hold.id,
         hold.request_id,
-        hold.scopes,
-        (*amounts, *amounts.values()),
         hold.state,
         hold.created_us,
         hold.expires_us,
-        (*tags, *tags.values()) if tags else (),
         hold.fingerprint,
-        None if settled is None else (*settled, *settled.values()),
         hold.closed_us,
         hold.flags,
+        len(scopes),
+        len(amounts),
+        len(tags),
+        -1 if hold.settled is None else len(settled),
+        *scopes,
+        *amounts,
+        *amounts.values(),
+        *tags,
+        *tags.values(),
+        *settled,
+        *settled.values(),
     )
 
 
 def _hold_of_row(row: _Row) -> HoldRecord:
-    settled = row[9]
+    n_scopes, n_amounts, n_tags, n_settled = row[8], row[9], row[10], row[11]
+    amounts_at = 12 + n_scopes
+    tags_at = amounts_at + 2 * n_amounts
+    settled_at = tags_at + 2 * n_tags
     return HoldRecord(
         row[0],
         request_id=row[1],
-        scopes=row[2],
-        amounts=_mapping(row[3]),
-        state=row[4],
-        created_us=row[5],
-        expires_us=row[6],
-        tags=_mapping(row[7]),
-        fingerprint=row[8],
-        settled=None if settled is None else _mapping(settled),
-        closed_us=row[10],
-        flags=row[11],
+        scopes=row[12:amounts_at],
+        amounts=_pairs(row, amounts_at, n_amounts),
+        state=row[2],
+        created_us=row[3],
+        expires_us=row[4],
+        tags=_pairs(row, tags_at, n_tags),
+        fingerprint=row[5],
+        settled=None if n_settled < 0 else _pairs(row, settled_at, n_settled),
+        closed_us=row[6],
+        flags=row[7],
     )
-
-
-def _entry_of_row(row: _Row) -> Entry:
-    return Entry(row[0], row[1], row[2], row[3], row[4], _mapping(row[5]), _mapping(row[6]), row[7])
 
 
 class _LiveRows:
@@ -197,11 +224,13 @@ class _LiveRows:
     def spent_since(self, scope: str, unit: str, since_us: int) -> int:
         """Sum settled spend from the journal's tail back to ``since_us``."""
         start = bisect.bisect_left(self.journal, since_us, key=_TS)
-        return sum(
-            _mapping(row[5]).get(unit, 0)  # amounts
-            for row in self.journal[start:]
-            if row[1] == "settled" and scope in row[4]  # kind, scopes
-        )
+        total = 0
+        for row in self.journal[start:]:
+            if row[1] == "settled":
+                entry = _entry_of_row(row)
+                if scope in entry.scopes:
+                    total += entry.amounts.get(unit, 0)
+        return total
 
     def append(
         self,
@@ -214,17 +243,22 @@ class _LiveRows:
         tags: dict[str, object],
         flags: str = "",
     ) -> None:
-        """Append a journal entry as a row (mappings flattened inline: this is hot)."""
+        """Append a journal entry as a row (built inline: this runs twice per hold)."""
         self.journal.append(
             (
                 ts_us,
                 kind,
                 hold_id,
                 request_id,
-                scopes,
-                (*amounts, *amounts.values()),
-                (*tags, *tags.values()) if tags else (),
                 flags,
+                len(scopes),
+                len(amounts),
+                len(tags),
+                *scopes,
+                *amounts,
+                *amounts.values(),
+                *tags,
+                *tags.values(),
             )
         )
 
