@@ -694,11 +694,10 @@ class Ledger(_LedgerBase):
     ) -> None:
         super().__init__(url, clock=clock, thresholds=thresholds, timezone=timezone)
         self._batcher = Batcher(self._store, self._config) if self._store.batches else None
-
-    def _execute(self, op: Op) -> Outcome:
-        if self._batcher is not None:
-            return self._batcher.submit(op)
-        return self._store.execute_one(op, self._config)
+        # Run one operation: bound once here, since every call of the API goes through it.
+        self._execute: Callable[[Op], Outcome] = (
+            self._store.executor(self._config) if self._batcher is None else self._batcher.submit
+        )
 
     def _execute_all(self, ops: Sequence[Op]) -> list[Outcome]:
         return self._store.execute(ops, self._config)
@@ -946,11 +945,13 @@ class AsyncLedger(_LedgerBase):
     ) -> None:
         super().__init__(url, clock=clock, thresholds=thresholds, timezone=timezone)
         self._batcher = AsyncBatcher(self._store, self._config) if self._store.batches else None
+        self._execute_now = self._store.executor(self._config)
 
     async def _execute(self, op: Op) -> Outcome:
         if self._batcher is not None:
             return await self._batcher.submit(op)
-        return await self._store.aexecute_one(op, self._config)
+        # A store that does not batch has no transaction to wait on (see ``_read``).
+        return self._execute_now(op)
 
     async def _execute_all(self, ops: Sequence[Op]) -> list[Outcome]:
         return await self._store.aexecute(ops, self._config)

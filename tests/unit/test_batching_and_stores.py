@@ -32,6 +32,8 @@ def _counting_ledger(tmp_path: Path, kind: type) -> Ledger | AsyncLedger:
     ledger._store.close()
     ledger._store = store
     ledger._batcher = type(ledger._batcher)(store, ledger._config)
+    if isinstance(ledger, Ledger):
+        ledger._execute = ledger._batcher.submit  # bound when the ledger was made
     return ledger
 
 

@@ -123,13 +123,14 @@ class Store(ABC):
         """The async form of ``execute``; by default it runs ``execute`` in a thread."""
         return await asyncio.to_thread(self.execute, ops, config)
 
-    def execute_one(self, op: Op, config: Config) -> Outcome:
-        """Apply one operation in its own atomic step (a ledger without a batcher)."""
-        return self.execute([op], config)[0]
+    def executor(self, config: Config) -> Callable[[Op], Outcome]:
+        """A function applying one operation in its own atomic step: what a ledger whose
+        store does not batch calls for every operation."""
 
-    async def aexecute_one(self, op: Op, config: Config) -> Outcome:
-        """The async form of ``execute_one``."""
-        return (await self.aexecute([op], config))[0]
+        def execute_one(op: Op) -> Outcome:
+            return self.execute([op], config)[0]
+
+        return execute_one
 
     @abstractmethod
     def accounts(self, scope: str | None = None) -> list[Account]:

@@ -19,7 +19,7 @@ import bisect
 import heapq
 import operator
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 from capledger._core import (
@@ -293,14 +293,16 @@ class MemoryStore(Store):
         """Apply ``ops`` at once: nothing here waits on I/O."""
         return self.execute(ops, config)
 
-    def execute_one(self, op: Op, config: Config) -> Outcome:
-        """Apply one operation under the store's lock."""
-        with self._lock:
-            return apply_one(self._rows, op, self.clock.now_us(), config)
+    def executor(self, config: Config) -> Callable[[Op], Outcome]:
+        """A function applying one operation under the store's lock, with no lists built:
+        the path of every operation of a ``memory://`` ledger."""
+        lock, rows, now_us = self._lock, self._rows, self.clock.now_us
 
-    async def aexecute_one(self, op: Op, config: Config) -> Outcome:
-        """Apply one operation at once: nothing here waits on I/O."""
-        return self.execute_one(op, config)
+        def execute_one(op: Op) -> Outcome:
+            with lock:
+                return apply_one(rows, op, now_us(), config)
+
+        return execute_one
 
     def accounts(self, scope: str | None = None) -> list[Account]:
         """Copies of the accounts (of ``scope`` if given)."""
