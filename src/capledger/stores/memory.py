@@ -296,11 +296,17 @@ class MemoryStore(Store):
     def executor(self, config: Config) -> Callable[[Op], Outcome]:
         """A function applying one operation under the store's lock, with no lists built:
         the path of every operation of a ``memory://`` ledger."""
-        lock, rows, now_us = self._lock, self._rows, self.clock.now_us
+        rows, now_us = self._rows, self.clock.now_us
+        # Bound methods and try/finally instead of ``with``: a third fewer instructions
+        # around the lock, on a path taken twice per hold.
+        acquire, release = self._lock.acquire, self._lock.release
 
         def execute_one(op: Op) -> Outcome:
-            with lock:
+            acquire()
+            try:
                 return apply_one(rows, op, now_us(), config)
+            finally:
+                release()
 
         return execute_one
 
