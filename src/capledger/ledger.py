@@ -422,12 +422,14 @@ class _LedgerBase:
         accounts, open_holds, entries = self._store.audit_snapshot()
         return verify(accounts, open_holds, entries)
 
-    def _sweep_flow(self) -> _Flow[int]:
+    def _sweep_flow(self, progress: Callable[[int], object] | None) -> _Flow[int]:
         """Sweep in bounded steps until a step finds less than its bound to expire."""
         total = 0
         while True:
             count: int = self._unwrap((yield Sweep(MAX_SWEEP_PER_STEP))).value  # type: ignore[assignment]
             total += count
+            if progress is not None and count:
+                progress(count)
             if count < MAX_SWEEP_PER_STEP:
                 return total
 
@@ -802,9 +804,13 @@ class Ledger(_LedgerBase):
         """Recompute every account from the journal and the open holds and compare."""
         return self._verify()
 
-    def sweep(self) -> int:
-        """Expire every overdue hold now; return how many (expiry also happens lazily)."""
-        return _run(self._sweep_flow(), self._execute)
+    def sweep(self, *, progress: Callable[[int], object] | None = None) -> int:
+        """Expire every overdue hold now; return how many (expiry also happens lazily).
+
+        It works in steps of at most 1000 holds, each its own transaction; ``progress`` is
+        called with the number each step expired.
+        """
+        return _run(self._sweep_flow(progress), self._execute)
 
     def guard(self, **options: Any) -> Any:
         """Decorate a function so that each call is held, then settled or released.
@@ -1049,9 +1055,9 @@ class AsyncLedger(_LedgerBase):
         """Recompute every account from the journal; see ``Ledger.verify``."""
         return await self._read(self._verify)
 
-    async def sweep(self) -> int:
+    async def sweep(self, *, progress: Callable[[int], object] | None = None) -> int:
         """Expire every overdue hold now; see ``Ledger.sweep``."""
-        return await _arun(self._sweep_flow(), self._execute)
+        return await _arun(self._sweep_flow(progress), self._execute)
 
     def guard(self, **options: Any) -> Any:
         """Decorate a function so that each call is held, then settled or released.

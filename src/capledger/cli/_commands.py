@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
@@ -265,6 +266,9 @@ def holds(ctx: click.Context, *, scope: str | None, state: str, limit: int, fmt:
         click.echo(f"(the first {limit}; raise --limit to see more)", err=True)
 
 
+_BAR_COUNT_LIMIT: Final = 1_000_000  # open holds read to size the sweep's bar, at most
+
+
 @click.command()
 @click.pass_context
 def sweep(ctx: click.Context) -> None:
@@ -273,7 +277,16 @@ def sweep(ctx: click.Context) -> None:
     Expiry also happens lazily whenever an account is touched, so this is for tidiness
     (reports, 'holds' listings), never needed for the caps to hold.
     """
-    expired = open_ledger(ctx).sweep()
+    ledger = open_ledger(ctx)
+    now = datetime.now(UTC)
+    # The open holds past their TTL now: the length of the bar (more may fall due meanwhile).
+    due = sum(
+        1 for hold in ledger.holds(state="open", limit=_BAR_COUNT_LIMIT) if hold.expires_at <= now
+    )
+    with click.progressbar(
+        length=max(due, 1), label="sweeping", file=sys.stderr, show_pos=True
+    ) as bar:  # progress is not output: stdout keeps only the result
+        expired = ledger.sweep(progress=bar.update)
     if expired:
         click.echo(f"expired {plural(expired, 'overdue hold')}")
     else:

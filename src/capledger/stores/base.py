@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import json.encoder
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
@@ -22,12 +24,36 @@ from capledger.errors import BackendUnavailable
 __all__ = ["Store", "account_of", "dumps", "entry_of", "hold_of", "loads"]
 
 
-# One encoder for every column: ``json.dumps`` with options builds a new one per call.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+def _json_encoder() -> Callable[[object], str]:
+    """A compact, key-sorted JSON encoder, made once.
+
+    ``JSONEncoder.encode`` builds its C encoder again on every call, which costs more than
+    encoding a small column; this builds it once, as ``encode`` would (no circular check:
+    columns hold plain values). Where the C encoder is missing, ``encode`` is used.
+    """
+    encoder = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+    make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_c_encoder is None:
+        return encoder.encode
+    one_shot = make_c_encoder(
+        None, encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",",
+        True, False, True,  # sort_keys, skipkeys, allow_nan: as the encoder above
+    )  # fmt: skip
+    return lambda value: "".join(one_shot(value, 0))
+
+
+_ENCODE = _json_encoder()
+
+
+@lru_cache(maxsize=4096)
+def _encode_scopes(scopes: tuple[str, ...]) -> str:
+    return _ENCODE(scopes)  # the same few scope sets recur on every hold and entry
 
 
 def dumps(value: object) -> str:
     """Encode a JSON column compactly and deterministically."""
+    if type(value) is tuple:
+        return _encode_scopes(value)
     return _ENCODE(value)
 
 

@@ -269,11 +269,14 @@ def _write(connection: sqlite3.Connection, state: BufferedState) -> None:
             (a.scope, a.unit, a.period, a.cap, a.spent, a.held, a.window_start_us,
              a.window_end_us, a.tz, a.anchor_us, a.alert_bp),
         )  # fmt: skip
-    for a in state.changed_accounts.values():
-        execute(
+    if state.changed_accounts:  # one call for all: an operation changes several accounts
+        connection.executemany(
             _Q["update_account"],
-            (a.cap, a.spent, a.held, a.window_start_us, a.window_end_us, a.tz, a.anchor_us,
-             a.alert_bp, a.scope, a.unit, a.period),
+            [
+                (a.cap, a.spent, a.held, a.window_start_us, a.window_end_us, a.tz, a.anchor_us,
+                 a.alert_bp, a.scope, a.unit, a.period)
+                for a in state.changed_accounts.values()
+            ],
         )  # fmt: skip
     for h in state.new_holds.values():
         execute(
