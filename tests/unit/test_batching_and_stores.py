@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from capledger import AsyncLedger, BackendUnavailable, BudgetExceeded, ConfigurationError, Ledger
+from capledger import (
+    AsyncLedger,
+    BackendUnavailable,
+    BudgetExceeded,
+    ConfigurationError,
+    IdempotencyConflict,
+    Ledger,
+)
 from capledger._core import Config, Outcome
+from capledger.clock import ManualClock
 from capledger.stores.sqlite import SQLiteStore
 
 
@@ -157,7 +165,54 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
         assert ledger.migrate() == []  # applied on first use already
     connection = sqlite3.connect(tmp_path / "l.db")
     versions = connection.execute("SELECT version, name FROM capledger_migrations").fetchall()
-    assert versions == [(1, "initial")]
+    assert versions == [(1, "initial"), (2, "holds_by_id")]
+
+
+def test_a_version_1_file_keeps_its_holds_through_0002(tmp_path: Path) -> None:
+    from capledger.stores._sql import load_migrations
+
+    path = tmp_path / "old.db"
+    [(version, _, initial), *_] = load_migrations("capledger.stores.sqlite.migrations")
+    assert version == 1
+    old = sqlite3.connect(path)  # what a version-1 release left behind, with two holds
+    old.executescript(initial)
+    old.executescript(
+        "CREATE TABLE capledger_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_us INTEGER NOT NULL); INSERT INTO capledger_migrations VALUES (1, 'initial', 0);"
+    )
+    clock = ManualClock()
+    for hold_id, request_id in (("h_old1", "req-1"), ("h_old2", None)):
+        old.execute(
+            "INSERT INTO capledger_holds VALUES (?, ?, '[\"user:a\"]', '{\"usd\": 100000000}', "
+            "'open', ?, ?, '{}', '', NULL, NULL, '')",
+            (hold_id, request_id, clock.now_us(), clock.now_us() + 60_000_000),
+        )
+    old.execute(
+        "INSERT INTO capledger_accounts VALUES ('user:a', 'usd', 'total', 1000000000, 0, "
+        "200000000, ?, NULL, 'UTC', ?, 0)",
+        (clock.now_us(), clock.now_us()),
+    )
+    old.commit()
+    old.close()
+
+    with Ledger(f"sqlite:///{path}", clock=clock) as ledger:
+        assert {hold.id for hold in ledger.holds()} == {"h_old1", "h_old2"}
+        ledger.settle("h_old1", usd="0.05")
+        ledger.release("h_old2")
+        with pytest.raises(IdempotencyConflict):  # the request_id still belongs to h_old1
+            ledger.reserve("user:a", usd="0.2", request_id="req-1")
+        [total] = ledger.balance("user:a")
+        assert (total.spent, total.held) == (Decimal("0.05"), 0)
+    connection = sqlite3.connect(path)
+    [(table_sql,)] = connection.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'capledger_holds'"
+    ).fetchall()
+    assert "WITHOUT ROWID" in table_sql
+    indexes = {name for (name,) in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'capledger_holds' "
+        "AND sql IS NOT NULL"
+    )}  # fmt: skip
+    assert indexes == {"capledger_holds_request", "capledger_holds_open_expiry"}
 
 
 def test_outcomes_of_a_batch_match_one_by_one(tmp_path: Path) -> None:

@@ -273,7 +273,9 @@ class LedgerContract:
         for index in range(count):
             ledger.reserve(f"user:u{index % 7}", usd="0.01", ttl=1)
         clock.advance(2)
-        assert ledger.sweep() == count
+        steps: list[int] = []
+        assert ledger.sweep(progress=steps.append) == count
+        assert sum(steps) == count and len(steps) >= 2  # reported step by step
         assert ledger.holds(limit=10) == []
 
     def test_extend_pushes_the_expiry(self, ledger: Ledger, clock: ManualClock) -> None:
