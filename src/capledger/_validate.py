@@ -74,24 +74,9 @@ def amounts_of(
     return amounts
 
 
-def _check_hold_terms(
-    scopes: str | Sequence[str],
-    usd: AmountLike | None,
-    tokens: int | None,
-    requests: int | None,
-    ttl: float | int | Decimal | timedelta,
-) -> tuple[tuple[str, ...], dict[str, int], int]:
-    ttl_us = ttl_us_of(ttl)
-    if ttl_us is None:
-        raise InvalidTTL("ttl is required")
-    return parse_scopes(scopes), amounts_of(usd, tokens, requests), ttl_us
-
-
 # A busy app places the same few holds again and again (one per model and scope set), so
 # the checked terms are cached; ``typed`` keeps 1, 1.0 and True apart.
-_cached_hold_terms = lru_cache(maxsize=1024, typed=True)(_check_hold_terms)
-
-
+@lru_cache(maxsize=1024, typed=True)
 def hold_terms(
     scopes: str | Sequence[str],
     usd: AmountLike | None,
@@ -99,19 +84,20 @@ def hold_terms(
     requests: int | None,
     ttl: float | int | Decimal | timedelta,
 ) -> tuple[tuple[str, ...], dict[str, int], int]:
-    """The checked scopes, amounts and TTL (in microseconds) of a reserve.
+    """The checked scopes, amounts and TTL (in microseconds) of a reserve, cached.
+
+    The amounts dictionary is shared by every call with the same terms: copy it before
+    handing it on. An unhashable argument raises ``TypeError`` from the cache; call
+    ``hold_terms.__wrapped__`` to check it uncached.
 
     Raises:
         InvalidScope, InvalidAmount, InvalidTTL: as ``parse_scopes``, ``amounts_of`` and
             ``ttl_us_of`` do; a TTL is required here.
     """
-    if type(scopes) is list:
-        scopes = tuple(scopes)  # hashable, so a list of scopes hits the cache too
-    try:
-        scope_tuple, amounts, ttl_us = _cached_hold_terms(scopes, usd, tokens, requests, ttl)
-    except TypeError:  # an unhashable argument, never a valid one: checked without the cache
-        scope_tuple, amounts, ttl_us = _check_hold_terms(scopes, usd, tokens, requests, ttl)
-    return scope_tuple, dict(amounts), ttl_us  # a dictionary of its own for each hold
+    ttl_us = ttl_us_of(ttl)
+    if ttl_us is None:
+        raise InvalidTTL("ttl is required")
+    return parse_scopes(scopes), amounts_of(usd, tokens, requests), ttl_us
 
 
 def ttl_us_of(ttl: float | int | Decimal | timedelta | None) -> int | None:

@@ -306,7 +306,14 @@ class _LedgerBase:
     ) -> Reserve:
         if self._closed:
             self._check_open()
-        scope_tuple, amounts, ttl_us = hold_terms(scopes, usd, tokens, requests, ttl)
+        if type(scopes) is list:
+            scopes = tuple(scopes)  # hashable, so a list of scopes hits the cache too
+        try:
+            scope_tuple, cached_amounts, ttl_us = hold_terms(scopes, usd, tokens, requests, ttl)
+        except TypeError:  # an unhashable argument, never a valid one: checked uncached
+            terms = hold_terms.__wrapped__(scopes, usd, tokens, requests, ttl)
+            scope_tuple, cached_amounts, ttl_us = terms
+        amounts = dict(cached_amounts)  # the hold's own: the cached one is shared
         # The checks below are skipped when there is nothing to check: this is the hot path.
         clean_tags = tags_of(tags) if tags else {}
         checked_request_id = None if request_id is None else request_id_of(request_id)

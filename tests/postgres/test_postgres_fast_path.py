@@ -104,8 +104,8 @@ class CoreState:
             if e.kind == "settled" and e.ts_us >= since_us and scope in e.scopes
         )
 
-    def append(self, *fields: Any) -> None:
-        self.journal.append(Entry(*fields))
+    def append(self, entry: Any) -> None:
+        self.journal.append(Entry(*entry))
 
 
 def _account_key(a: Account) -> tuple[Any, ...]:

@@ -37,7 +37,7 @@ from capledger.money import from_units
 from .periods import window
 from .records import (
     Account,
-    EntryKind,
+    EntryFields,
     Event,
     Extend,
     HoldRecord,
@@ -102,18 +102,9 @@ class State(Protocol):
         """The sum of settled ``unit`` amounts on ``scope`` in the journal since ``since_us``."""
         ...
 
-    def append(
-        self,
-        ts_us: int,
-        kind: EntryKind,
-        hold_id: str | None,
-        request_id: str | None,
-        scopes: tuple[str, ...],
-        amounts: dict[str, int],
-        tags: dict[str, object],
-        flags: str = "",
-    ) -> None:
-        """Append a journal entry with these fields (see ``Entry``)."""
+    def append(self, entry: EntryFields) -> None:
+        """Append a journal entry, given as its fields in ``Entry``'s order (a tuple, so
+        that a store keeping rows need not build an ``Entry`` first)."""
         ...
 
 
@@ -321,7 +312,9 @@ def expire_overdue(state: State, now_us: int, limit: int) -> int:
 def _expire(state: State, hold: HoldRecord, now_us: int) -> None:
     _unhold(state, hold, _accounts_for(state, hold.scopes, list(hold.amounts), now_us))
     _close(state, hold, "expired", now_us)
-    state.append(now_us, "expired", hold.id, hold.request_id, hold.scopes, hold.amounts, hold.tags)
+    state.append(
+        (now_us, "expired", hold.id, hold.request_id, hold.scopes, hold.amounts, hold.tags, "")
+    )
 
 
 def _expire_if_overdue(state: State, hold: HoldRecord, now_us: int) -> list[Event] | None:
@@ -385,7 +378,9 @@ def _reserve(state: State, op: Reserve, now_us: int, config: Config) -> Outcome:
         op.fingerprint,
     )
     state.add_hold(hold)
-    state.append(now_us, "reserved", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags)
+    state.append(
+        (now_us, "reserved", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags, "")
+    )
     return Outcome(hold.copy())
 
 
@@ -413,7 +408,9 @@ def _extend(state: State, op: Extend, now_us: int, config: Config) -> Outcome:
     if op.ttl_us is not None:
         hold.expires_us = max(hold.expires_us, now_us + op.ttl_us)
     state.hold_changed(hold)
-    state.append(now_us, "extended", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags)
+    state.append(
+        (now_us, "extended", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags, "")
+    )
     return Outcome(hold.copy())
 
 
@@ -470,27 +467,22 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
         hold.tags = {**hold.tags, **op.tags}
     _close(state, hold, "settled", now_us)
     state.append(
-        now_us,
-        "settled",
-        hold.id,
-        hold.request_id,
-        hold.scopes,
-        actual,
-        hold.tags,
-        hold.flags,
+        (now_us, "settled", hold.id, hold.request_id, hold.scopes, actual, hold.tags, hold.flags)
     )
     if "settled" in config.listened:
         events.append(_hold_event("settled", hold, actual, now_us))
     if overrun:
         state.append(
-            now_us,
-            "overrun",
-            hold.id,
-            hold.request_id,
-            hold.scopes,
-            beyond_hold,
-            hold.tags,
-            hold.flags,
+            (
+                now_us,
+                "overrun",
+                hold.id,
+                hold.request_id,
+                hold.scopes,
+                beyond_hold,
+                hold.tags,
+                hold.flags,
+            )
         )
         detail = ", ".join(f"{a.scope} {a.unit}/{a.period}" for a in over_cap)
         events.append(
@@ -549,13 +541,7 @@ def _release(state: State, op: Release, now_us: int, config: Config) -> Outcome:
         _unhold(state, hold, _accounts_for(state, hold.scopes, list(hold.amounts), now_us))
         _close(state, hold, "released", now_us)
         state.append(
-            now_us,
-            "released",
-            hold.id,
-            hold.request_id,
-            hold.scopes,
-            hold.amounts,
-            hold.tags,
+            (now_us, "released", hold.id, hold.request_id, hold.scopes, hold.amounts, hold.tags, "")
         )
         if "released" in config.listened:
             events = [_hold_event("released", hold, hold.amounts, now_us)]
@@ -581,13 +567,16 @@ def _set_limit(state: State, op: SetLimit, now_us: int, config: Config) -> Outco
         account.held = sum(hold.amounts.get(op.unit, 0) for hold in state.open_holds_on(op.scope))
         state.add_account(account)
     state.append(
-        now_us,
-        "limit_set",
-        None,
-        None,
-        (op.scope,),
-        {op.unit: op.cap},
-        {"period": op.period, "tz": op.tz},
+        (
+            now_us,
+            "limit_set",
+            None,
+            None,
+            (op.scope,),
+            {op.unit: op.cap},
+            {"period": op.period, "tz": op.tz},
+            "",
+        )
     )
     return Outcome(value=True)
 
@@ -601,13 +590,16 @@ def _remove_limit(state: State, op: RemoveLimit, now_us: int, config: Config) ->
             else:
                 state.remove_account(account)
             state.append(
-                now_us,
-                "limit_removed",
-                None,
-                None,
-                (op.scope,),
-                {op.unit: 0},
-                {"period": op.period},
+                (
+                    now_us,
+                    "limit_removed",
+                    None,
+                    None,
+                    (op.scope,),
+                    {op.unit: 0},
+                    {"period": op.period},
+                    "",
+                )
             )
             return Outcome(value=True)
     return Outcome(value=False)

@@ -18,6 +18,7 @@ __all__ = [
     "Account",
     "AccountKey",
     "Entry",
+    "EntryFields",
     "EntryKind",
     "Event",
     "Extend",
@@ -199,6 +200,13 @@ EntryKind: TypeAlias = Literal[
     "overrun",
     "limit_set",
     "limit_removed",
+]
+
+
+#: A journal entry's fields, in the order of ``Entry``'s parameters: what the core hands a
+#: store's ``State.append``.
+EntryFields: TypeAlias = tuple[
+    int, EntryKind, str | None, str | None, tuple[str, ...], dict[str, int], dict[str, object], str
 ]
 
 

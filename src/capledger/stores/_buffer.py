@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from capledger._core import Account, Entry, EntryKind, HoldRecord
+from capledger._core import Account, Entry, EntryFields, HoldRecord
 
 
 class RowSource(Protocol):
@@ -152,16 +152,6 @@ class BufferedState:
         )
         return self._source.spent_since(scope, unit, since_us) + pending
 
-    def append(
-        self,
-        ts_us: int,
-        kind: EntryKind,
-        hold_id: str | None,
-        request_id: str | None,
-        scopes: tuple[str, ...],
-        amounts: dict[str, int],
-        tags: dict[str, object],
-        flags: str = "",
-    ) -> None:
+    def append(self, entry: EntryFields) -> None:
         """Buffer a journal entry."""
-        self.entries.append(Entry(ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags))
+        self.entries.append(Entry(*entry))

@@ -26,7 +26,7 @@ from capledger._core import (
     Account,
     Config,
     Entry,
-    EntryKind,
+    EntryFields,
     HoldRecord,
     Op,
     Outcome,
@@ -232,18 +232,9 @@ class _LiveRows:
                     total += entry.amounts.get(unit, 0)
         return total
 
-    def append(
-        self,
-        ts_us: int,
-        kind: EntryKind,
-        hold_id: str | None,
-        request_id: str | None,
-        scopes: tuple[str, ...],
-        amounts: dict[str, int],
-        tags: dict[str, object],
-        flags: str = "",
-    ) -> None:
+    def append(self, entry: EntryFields) -> None:
         """Append a journal entry as a row (built inline: this runs twice per hold)."""
+        ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags = entry
         self.journal.append(
             (
                 ts_us,
