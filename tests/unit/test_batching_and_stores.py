@@ -261,3 +261,21 @@ def test_a_store_failure_while_closing_a_block_keeps_the_callers_exception(
     # Without an exception in the block, a failure to settle is the caller's to see.
     ledger._store.execute = working  # type: ignore[method-assign]
     ledger.close()
+
+
+def test_a_hold_id_placed_twice_on_sqlite_is_refused_and_charged_once(tmp_path: Path) -> None:
+    # A first attempt skips looking its new hold ids up; were one ever sent again after it
+    # committed, the primary key refuses it as a whole batch, and nothing is charged twice.
+    from capledger._core import Reserve
+
+    clock = ManualClock()
+    store = SQLiteStore(f"sqlite:///{tmp_path}/l.db", clock)
+    op = Reserve("h_once", ("user:a",), {"usd": 10**8}, 10**6, None, {}, "")
+    [first] = store.execute([op], Config())
+    assert first.hold is not None
+    with pytest.raises(BackendUnavailable):
+        store.execute([op], Config())
+    [account] = store.accounts("user:a")
+    assert account.held == 10**8
+    assert [hold.id for hold in store.holds()] == ["h_once"]
+    store.close()

@@ -58,12 +58,13 @@ class Account:
         "window_start_us",
     )
 
+    # Positional parameters (keywords welcome): stores decode several rows per operation,
+    # and a keyword call costs twice as much.
     def __init__(
         self,
         scope: str,
         unit: str,
         period: str,
-        *,
         cap: int | None,
         spent: int,
         held: int,

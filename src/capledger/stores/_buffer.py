@@ -8,6 +8,7 @@ that. Stores with a transaction (SQLite, PostgreSQL) share it; they differ only 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from capledger._core import Account, Entry, EntryFields, HoldRecord
@@ -44,10 +45,12 @@ class RowSource(Protocol):
 class BufferedState:
     """Implements the core's ``State`` over a ``RowSource``, buffering every change."""
 
-    def __init__(self, source: RowSource) -> None:
+    def __init__(self, source: RowSource, absent_hold_ids: Iterable[str] = ()) -> None:
+        """``absent_hold_ids``: ids the caller knows no row has (the batch's own new holds,
+        on a first attempt), so they are never looked up."""
         self._source = source
         self._accounts: dict[str, list[Account]] = {}
-        self._holds: dict[str, HoldRecord | None] = {}
+        self._holds: dict[str, HoldRecord | None] = dict.fromkeys(absent_hold_ids)
         self._request_ids: dict[str, str | None] = {}
         self.new_accounts: dict[tuple[str, str, str], Account] = {}
         self.changed_accounts: dict[tuple[str, str, str], Account] = {}

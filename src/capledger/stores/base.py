@@ -63,20 +63,9 @@ def loads(text: str | None) -> Any:
 
 
 def account_of(row: Sequence[Any]) -> Account:
-    """Decode an account row, columns in the order of the schemas' account tables."""
-    return Account(
-        row[0],
-        row[1],
-        row[2],
-        cap=row[3],
-        spent=row[4],
-        held=row[5],
-        window_start_us=row[6],
-        window_end_us=row[7],
-        tz=row[8],
-        anchor_us=row[9],
-        alert_bp=row[10],
-    )
+    """Decode an account row, columns in the order of the schemas' account tables (which is
+    also the order of ``Account``'s parameters)."""
+    return Account(*row)
 
 
 def _as_is(value: Any) -> Any:
@@ -86,19 +75,19 @@ def _as_is(value: Any) -> Any:
 def hold_of(row: Sequence[Any], decode: Callable[[Any], Any] = _as_is) -> HoldRecord:
     """Decode a hold row; ``decode`` turns its JSON columns into values (a driver that
     decodes JSON itself passes none)."""
-    return HoldRecord(
-        row[0],
-        request_id=row[1],
-        scopes=tuple(decode(row[2])),
-        amounts=decode(row[3]),
-        state=row[4],
-        created_us=row[5],
-        expires_us=row[6],
-        tags=decode(row[7]),
-        fingerprint=row[8],
-        settled=decode(row[9]),
-        closed_us=row[10],
-        flags=row[11],
+    return HoldRecord(  # positional, in the order of both the columns and the parameters
+        row[0],  # id
+        row[1],  # request_id
+        tuple(decode(row[2])),  # scopes
+        decode(row[3]),  # amounts
+        row[4],  # state
+        row[5],  # created_us
+        row[6],  # expires_us
+        decode(row[7]),  # tags
+        row[8],  # fingerprint
+        decode(row[9]),  # settled
+        row[10],  # closed_us
+        row[11],  # flags
     )
 
 

@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome, apply_batch
+from capledger._core import (
+    Account,
+    Config,
+    Entry,
+    HoldRecord,
+    Op,
+    Outcome,
+    Reserve,
+    apply_batch,
+)
 from capledger.bounds import STORE_RETRY_DEADLINE_S
 from capledger.clock import Clock
 from capledger.errors import BackendUnavailable, ConfigurationError
@@ -147,8 +156,17 @@ class SQLiteStore(Store):
     def execute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
         """Apply ``ops`` in one ``BEGIN IMMEDIATE`` transaction."""
 
+        # A reserve's hold id was made for it in this process, so on a first attempt no row
+        # can have it and its lookup is skipped (as the PostgreSQL store does). A retry, after
+        # a busy database rolled the first attempt back, looks: the core's second line of
+        # defence against placing one hold twice.
+        new_hold_ids = [op.hold_id for op in ops if type(op) is Reserve]
+        attempts = 0
+
         def body(connection: sqlite3.Connection) -> list[Outcome]:
-            state = BufferedState(self._rows)
+            nonlocal attempts
+            attempts += 1
+            state = BufferedState(self._rows, new_hold_ids if attempts == 1 else ())
             outcomes = apply_batch(state, ops, self.clock.now_us(), config)
             _write(connection, state)
             return outcomes
