@@ -188,7 +188,7 @@ class _Prefetched:
         self._accounts: dict[str, Rows] = {scope: [] for scope in wanted.scopes}
         for row in account_rows:
             self._accounts.setdefault(row[0], []).append(row)
-        self._holds: dict[str, Row | None] = dict.fromkeys(wanted.hold_ids | wanted.absent_ids)
+        self._holds: dict[str, Row | None] = dict.fromkeys(wanted.hold_ids)
         self._by_request: dict[str, Row | None] = dict.fromkeys(wanted.request_ids)
         for row in hold_rows:
             self._remember_hold(row)
@@ -342,7 +342,7 @@ def batch_plan(
 
     while True:
         source.restart()
-        state = BufferedState(source)
+        state = BufferedState(source, wanted.absent_ids)
         try:
             outcomes = apply_batch(state, ops, decided_at_us, config)
         except _Missing as missing:

@@ -286,17 +286,23 @@ class PostgresStore(Store):
             self._check_open()
             if self._pool is None:
                 self._pool = psycopg_pool.ConnectionPool(
-                    self._options.conninfo,
-                    # autocommit: BEGIN and COMMIT are statements of our pipelines, so that a
-                    # whole transaction costs two round trips, not one more for BEGIN.
-                    kwargs={"autocommit": True, "prepare_threshold": None},
-                    min_size=1,
-                    max_size=self._options.pool_size,
+                    **self._pool_settings(),
                     configure=self._configure,
                     name="capledger",
                     open=True,
                 )
             return self._pool
+
+    def _pool_settings(self) -> dict[str, Any]:
+        """What the sync and the async pools share."""
+        return {
+            "conninfo": self._options.conninfo,
+            # autocommit: BEGIN and COMMIT are statements of our pipelines, so that a whole
+            # transaction costs two round trips, not one more for BEGIN.
+            "kwargs": {"autocommit": True, "prepare_threshold": None},
+            "min_size": 1,
+            "max_size": self._options.pool_size,
+        }
 
     async def _async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
         loop = asyncio.get_running_loop()
@@ -310,10 +316,7 @@ class PostgresStore(Store):
 
     async def _open_async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
         pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
-            self._options.conninfo,
-            kwargs={"autocommit": True, "prepare_threshold": None},
-            min_size=1,
-            max_size=self._options.pool_size,
+            **self._pool_settings(),
             configure=self._aconfigure,
             name="capledger-async",
             open=False,

@@ -157,9 +157,9 @@ class SQLiteStore(Store):
         """Apply ``ops`` in one ``BEGIN IMMEDIATE`` transaction."""
 
         # A reserve's hold id was made for it in this process, so on a first attempt no row
-        # can have it and its lookup is skipped (as the PostgreSQL store does). A retry, after
-        # a busy database rolled the first attempt back, looks: the core's second line of
-        # defence against placing one hold twice.
+        # can have it and its lookup is skipped (the PostgreSQL store hands BufferedState its
+        # absent ids the same way). A retry, after a busy database rolled the first attempt
+        # back, looks: the core's second line of defence against placing one hold twice.
         new_hold_ids = [op.hold_id for op in ops if type(op) is Reserve]
         attempts = 0
 
