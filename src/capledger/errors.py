@@ -26,6 +26,8 @@ The docstring of each class is its default message.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
@@ -47,6 +49,35 @@ __all__ = [
     "LedgerInvariantError",
     "UnknownModel",
 ]
+
+
+def _amount_text(unit: str, amount: Decimal | int) -> str:
+    """An amount for people: ``$0.01`` for dollars, ``1,200 tokens``, ``3 requests``.
+
+    Dollars keep every digit they have (``$0.000123``) and at least two decimals; nothing
+    passes through ``float``.
+    """
+    if unit != "usd":
+        return f"{amount:,} {unit}"
+    exact = Decimal(amount).normalize()
+    exponent = exact.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        exact = exact.quantize(Decimal("0.01"))
+    sign = "-" if exact < 0 else ""
+    whole, _, fraction = f"{abs(exact):f}".partition(".")
+    return f"{sign}${int(whole):,}.{fraction}"
+
+
+def _amounts_text(amounts: Mapping[str, Decimal | int]) -> str:
+    """Several amounts, in the order usd, tokens, requests: ``$0.01, 1,200 tokens``."""
+    order = {"usd": 0, "tokens": 1, "requests": 2}
+    units = sorted(amounts, key=lambda unit: (order.get(unit, 3), unit))
+    return ", ".join(_amount_text(unit, amounts[unit]) for unit in units)
+
+
+def _duration_text(duration: timedelta) -> str:
+    """A duration to the second, rounded up (``3:59:59``): a wait is never understated."""
+    return str(timedelta(seconds=math.ceil(duration.total_seconds())))
 
 
 class LedgerError(Exception):
@@ -78,11 +109,11 @@ class BudgetExceeded(LedgerError):
         self.retry_after = retry_after
         if message is None:
             message = (
-                f"{scope} has {available} {unit} available in its {period} limit; "
-                f"{requested} requested"
+                f"{scope} has {_amount_text(unit, available)} available in its {period} "
+                f"limit; {_amount_text(unit, requested)} requested"
             )
             if retry_after is not None:
-                message += f" (the window resets in {retry_after})"
+                message += f" (the window resets in {_duration_text(retry_after)})"
         super().__init__(message)
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -123,6 +154,28 @@ def _rebuild_budget_exceeded(
 
 class HoldClosed(LedgerError):
     """The hold is already closed and this request conflicts with how it closed."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        hold_id: str | None = None,
+        state: str | None = None,
+        settled: Mapping[str, Decimal | int] | None = None,
+    ) -> None:
+        """Args:
+        message: the whole message; built from the fields below when omitted.
+        hold_id: the hold.
+        state: how it closed: ``settled``, ``released`` or ``expired``.
+        settled: what it settled at, in API units (``Decimal`` dollars, ``int`` counts).
+        """
+        self.hold_id = hold_id
+        self.state = state
+        self.settled = None if settled is None else dict(settled)
+        if message is None and hold_id is not None:
+            at = f" at {_amounts_text(settled)}" if settled else ""
+            message = f"hold {hold_id} is already {state}{at}; a different settle is refused"
+        super().__init__(message)
 
 
 class HoldNotFound(LedgerError):

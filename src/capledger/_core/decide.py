@@ -432,11 +432,12 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     if hold.state in ("settled", "released"):
         if hold.state == "settled" and hold.settled == actual:
             return Outcome(hold.copy())  # the same settle again: a no-op
+        settled = hold.settled or {}
         return Outcome(
             error=HoldClosed(
-                f"hold {hold.id} is already {hold.state}"
-                + (f" at {hold.settled}" if hold.settled else "")
-                + "; a different settle is refused"
+                hold_id=hold.id,
+                state=hold.state,
+                settled={unit: from_units(unit, amount) for unit, amount in settled.items()},
             )
         )
 
