@@ -1,19 +1,25 @@
 # Every target makes its own virtual environment first, so each works on a fresh machine
-# with nothing but python3.
+# with nothing but python3. Every environment installs from the pinned, hashed lock files in
+# requirements/ (and benchmarks/peers/locks/): a new release upstream cannot change what the
+# tests run on. `make lock` refreshes every lock file; commit what it changes.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# pytest's workers: CI machines have 2 cores; "auto" uses them all.
+WORKERS ?= auto
+UV_VERSION := 0.13.8
+PIP := pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench bench-peers clean
+.PHONY: demo test test-main test-envs lint bench bench-peers mutation lock clean
 
-$(BIN)/capledger: pyproject.toml
+$(BIN)/capledger: pyproject.toml requirements/core.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/$(PIP) -r requirements/core.txt
+	$(BIN)/$(PIP) --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml $(BIN)/capledger
-	$(BIN)/pip install --quiet -e ".[dev,postgres,prices,tokenizers]"
+$(VENV)/.dev: pyproject.toml requirements/dev.txt $(BIN)/capledger
+	$(BIN)/$(PIP) -r requirements/dev.txt
 	touch $@
 
 ## The demo: 1000 concurrent agents against user, tenant and feature caps on SQLite.
@@ -22,8 +28,12 @@ demo: $(BIN)/capledger
 
 ## The whole test suite (PostgreSQL tests need the server running). The LiteLLM and
 ## Datasette suites need SDK versions that conflict, so each runs in a venv of its own.
-test: $(VENV)/.dev
-	$(BIN)/pytest -q
+test: test-main test-envs
+
+test-main: $(VENV)/.dev
+	$(BIN)/pytest -q -n $(WORKERS)
+
+test-envs: $(VENV)/.dev
 	$(BIN)/python tests/integrations/run_envs.py
 
 lint: $(VENV)/.dev
@@ -32,7 +42,6 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy src/capledger
 
 bench: $(VENV)/.dev
-	$(BIN)/pip install --quiet token-budget-py
 	$(BIN)/python benchmarks/cap_correctness.py --store sqlite --store memory --runs 5
 	$(BIN)/python benchmarks/throughput.py --store sqlite --history 100000 --runs 5
 	$(BIN)/python benchmarks/memory_vs_token_budget.py --runs 7
@@ -40,5 +49,11 @@ bench: $(VENV)/.dev
 bench-peers:
 	bash benchmarks/peers/run.sh
 
+## Refresh every lock file from pyproject.toml, requirements/*.in and the peers' pins.
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/$(PIP) uv==$(UV_VERSION)
+	PYTHON=$(PYTHON) UV=.venv-lock/bin/uv bash requirements/lock.sh
+
 clean:
-	rm -rf $(VENV) .venv-ci capledger-demo.db* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-ci .venv-lock capledger-demo.db* .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@
 #   benchmarks/peers/run.sh [--runs 3] [--only litellm,capledger]
 #
 # PYTHON picks the interpreter for the environments (default python3.11). An environment is
-# rebuilt only when its requirements file changed. CAPLEDGER_BENCH_PG overrides the
+# rebuilt only when its lock file changed. CAPLEDGER_BENCH_PG overrides the
 # PostgreSQL server (default postgresql://postgres@127.0.0.1:5432; database capledger_bench).
 set -euo pipefail
 
@@ -17,20 +17,22 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 mkdir -p "$ENVS"
 
-# build ENV REQUIREMENTS [extra pip arguments...]
+# build ENV REQUIREMENTS [editable project...]: installs locks/REQUIREMENTS (pinned and hashed,
+# compiled from REQUIREMENTS by `make lock`), then the editable projects without their deps.
 build() {
-    local name="$1" requirements="$HERE/$2"
+    local name="$1" lock="$HERE/locks/$2"
     shift 2
     local env="$ENVS/$name" stamp
-    stamp="$(sha256sum < "$requirements" | cut -c1-16) $*"
+    stamp="$(sha256sum < "$lock" | cut -c1-16) $*"
     if [[ -x "$env/bin/python" && -f "$env/.stamp" && "$(cat "$env/.stamp")" == "$stamp" ]]; then
         return
     fi
     echo "== building .envs/$name"
     rm -rf "$env"
     "$PYTHON" -m venv "$env"
-    if "$env/bin/python" -m pip install --disable-pip-version-check -r "$requirements" "$@" \
-        > "$env/install.log" 2>&1; then
+    local pip=("$env/bin/python" -m pip install --disable-pip-version-check)
+    if "${pip[@]}" -r "$lock" > "$env/install.log" 2>&1 &&
+        { [[ $# -eq 0 ]] || "${pip[@]}" --no-deps "$@" >> "$env/install.log" 2>&1; }; then
         echo "$stamp" > "$env/.stamp"
     else
         # Keep going: run.py reports this contender as "could not be installed" with the error.
@@ -45,6 +47,6 @@ build shekel requirements-shekel.txt
 build tokenguard requirements-tokenguard.txt
 build token-budget requirements-token-budget.txt
 build datasette requirements-datasette.txt
-build capledger requirements-capledger.txt -e "$ROOT[postgres]"
+build capledger requirements-capledger.txt -e "$ROOT"
 
 exec "$ENVS/report/bin/python" "$HERE/run.py" "$@"

@@ -1,10 +1,13 @@
 """Build the integration environments and run each integration suite where it can run.
 
 LiteLLM pins ``openai<3`` while ``llm`` (under datasette-llm) needs ``openai>=3``, so no
-single environment holds every SDK. This script builds one virtual environment per pin set
-(``.venv-litellm`` and ``.venv-llm`` at the repository root; ``.venv-*`` is gitignored),
-installs capledger editable with the packages of that set, runs the suites listed for it,
-and fails if any of them was skipped there (a skip would mean an SDK did not install).
+single environment holds every SDK. This script builds one virtual environment per lock
+file (``.venv-litellm`` from ``requirements/litellm.txt`` and ``.venv-llm`` from
+``requirements/llm.txt``, at the repository root; ``.venv-*`` is gitignored), installs
+capledger editable over it, runs the suites listed for it, and fails if any of them was
+skipped there (a skip would mean an SDK did not install). The environments are built
+concurrently (installing is mostly waiting on the network), the suites run one after the
+other.
 
 Usage (from the repository root)::
 
@@ -24,16 +27,18 @@ import shutil
 import subprocess
 import sys
 import venv
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
-#: name -> (packages beside capledger, suites to run there)
+#: name -> (the packages its lock adds to capledger's, suites to run there); the versions
+#: are pinned in requirements/NAME.txt, compiled from requirements/NAME.in by `make lock`.
 ENVIRONMENTS: dict[str, tuple[list[str], list[str]]] = {
     "litellm": (
-        ["openai>=1.40,<3", "anthropic", "litellm"],
+        ["openai", "anthropic", "litellm"],
         [
             "test_integrations_openai.py",
             "test_integrations_anthropic.py",
@@ -43,7 +48,7 @@ ENVIRONMENTS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "llm": (
-        ["openai>=3", "anthropic", "llm", "datasette-llm", "datasette-llm-accountant"],
+        ["openai", "anthropic", "llm", "datasette-llm", "datasette-llm-accountant"],
         [
             "test_integrations_openai.py",
             "test_integrations_anthropic.py",
@@ -67,35 +72,24 @@ def python_of(env: Path) -> Path:
     return env / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
-def build(name: str, packages: list[str], *, fresh: bool) -> Path:
+def build(name: str, *, fresh: bool) -> Path:
+    """Create ``.venv-NAME`` and install its lock file, then capledger over it (no deps)."""
     env = ROOT / f".venv-{name}"
     if fresh and env.exists():
         shutil.rmtree(env)
     if not env.exists():
         print(f"[{name}] creating {env}", flush=True)
         venv.create(env, with_pip=True)
-    print(
-        f"[{name}] installing capledger[prices,tokenizers,dev] + {' '.join(packages)}", flush=True
-    )
-    subprocess.run(
-        [
-            str(python_of(env)),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-e",
-            f"{ROOT}[prices,tokenizers,dev]",
-            *packages,
-        ],
-        check=True,
-    )
+    lock = ROOT / "requirements" / f"{name}.txt"
+    print(f"[{name}] installing {lock.relative_to(ROOT)} and capledger", flush=True)
+    pip = [str(python_of(env)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(lock)], check=True)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
     return env
 
 
 def versions(env: Path, packages: list[str]) -> str:
-    names = [p.split("<")[0].split(">")[0].split("=")[0] for p in ["httpx", *packages]]
+    names = ["httpx", *packages]
     code = (
         "import importlib.metadata as m, sys\n"
         "for n in sys.argv[1:]:\n"
@@ -145,12 +139,17 @@ def main() -> None:
         print(f"env .venv-{name}: {' '.join(packages)} -> {' '.join(suites)}")
     if options.list:
         return
-    for name, (packages, suites) in ENVIRONMENTS.items():
-        if options.only and name != options.only:
-            continue
-        env = build(name, packages, fresh=options.fresh)
-        print(f"[{name}] {versions(env, packages)}", flush=True)
-        run(name, env, suites)
+    chosen = {
+        name: plan
+        for name, plan in ENVIRONMENTS.items()
+        if not options.only or name == options.only
+    }
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+        envs = {name: pool.submit(build, name, fresh=options.fresh) for name in chosen}
+        for name, (packages, suites) in chosen.items():
+            env = envs[name].result()
+            print(f"[{name}] {versions(env, packages)}", flush=True)
+            run(name, env, suites)
     print("all integration environments passed")
 
 
