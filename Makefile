@@ -46,8 +46,10 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/throughput.py --store sqlite --history 100000 --runs 5
 	$(BIN)/python benchmarks/memory_vs_token_budget.py --runs 7
 
+## The peers head to head: results in build/bench-peers/; WRITE=1 also updates
+## docs/benchmarks-peers.md, docs/img/peers.png and the README's table.
 bench-peers:
-	bash benchmarks/peers/run.sh
+	bash benchmarks/peers/run.sh $(if $(WRITE),--write)
 
 ## Refresh every lock file from pyproject.toml, requirements/*.in and the peers' pins.
 lock:

@@ -2,13 +2,18 @@
 
 Usage (``run.sh`` builds the environments first, then calls this)::
 
-    benchmarks/peers/.envs/report/bin/python benchmarks/peers/run.py [--runs 3] [--quick]
+    benchmarks/peers/.envs/report/bin/python benchmarks/peers/run.py [--runs 3] [--write]
 
 Each contender runs in a subprocess with its own virtual environment's Python
 (``.envs/<env>/bin/python peer_<name>.py --out <json>``) and writes what it measured as
-JSON. This script reads those files and writes ``docs/benchmarks-peers.md`` and
-``docs/img/peers.png``, and prints a text bar chart. Every figure in them comes from the
-JSON of this run; a contender that could not run is reported with the reason.
+JSON. This script reads those files and writes, under ``--out`` (``build/bench-peers/``,
+ignored by git), ``benchmarks-peers.md``, ``img/peers.png`` and ``readme-peers.md`` (the
+README's head-to-head block), and prints a text bar chart. With ``--write`` (``make
+bench-peers WRITE=1``) it also updates the tracked copies: ``docs/benchmarks-peers.md``,
+``docs/img/peers.png`` and the README's block. Every figure in them comes from the JSON of
+this run, and each page names the commit and the machine; a contender that could not run
+is reported with the reason. The PostgreSQL database the capledger contender uses
+(``capledger_bench``) is dropped at the end, even when a contender fails.
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ import harness
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ENVS = HERE / ".envs"
-RESULTS = ENVS / "results"
+#: Where a run writes everything; the tracked copies are updated only with --write.
+BUILD = ROOT / "build" / "bench-peers"
 DOC = ROOT / "docs" / "benchmarks-peers.md"
 CHART = ROOT / "docs" / "img" / "peers.png"
+README_PART = "readme-peers.md"
 #: A contender that takes longer than this is stopped and reported as such.
 CONTENDER_TIMEOUT_S = 300
 
@@ -69,18 +76,18 @@ MODE_TITLES = {
 }
 
 
-def run_contender(entry: Entry, runs: int, attempts: int) -> dict[str, Any]:
+def run_contender(entry: Entry, runs: int, attempts: int, results: Path) -> dict[str, Any]:
     """Run one contender in its environment; return its JSON, or why there is none."""
-    result = _run_contender(entry, runs, attempts)
+    result = _run_contender(entry, runs, attempts, results)
     result.setdefault("label", entry.label)
     return result
 
 
-def _run_contender(entry: Entry, runs: int, attempts: int) -> dict[str, Any]:
+def _run_contender(entry: Entry, runs: int, attempts: int, results: Path) -> dict[str, Any]:
     python = ENVS / entry.env / "bin" / "python"
     name = Path(entry.script).stem + "".join(f"-{a}" for a in entry.args[1:])
-    out = RESULTS / f"{name}.json"
-    log = RESULTS / f"{name}.log"
+    out = results / f"{name}.json"
+    log = results / f"{name}.log"
     out.unlink(missing_ok=True)
     if not python.exists():
         return {"key": name, "skipped": f"environment .envs/{entry.env} was not built"}
@@ -97,7 +104,7 @@ def _run_contender(entry: Entry, runs: int, attempts: int) -> dict[str, Any]:
             # Run from a scratch directory: some peers write files into the working directory.
             subprocess.run(
                 command,
-                cwd=RESULTS,
+                cwd=results,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 timeout=CONTENDER_TIMEOUT_S,
@@ -105,7 +112,7 @@ def _run_contender(entry: Entry, runs: int, attempts: int) -> dict[str, Any]:
             )
         except subprocess.TimeoutExpired:
             return {"key": name, "skipped": f"stopped after {CONTENDER_TIMEOUT_S} s"}
-    print(f"   done in {time.perf_counter() - started:.1f} s (log: {log.relative_to(ROOT)})")
+    print(f"   done in {time.perf_counter() - started:.1f} s (log: {log})")
     if not out.exists():
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
         return {"key": name, "skipped": f"it failed before writing results: {' '.join(tail)}"}
@@ -211,6 +218,8 @@ def results_table(rows: list[Row], runs: int) -> list[str]:
 
 def text_chart(rows: list[Row], width: int = 60) -> list[str]:
     """Billed spend against the cap, one bar per contender and mode (median run)."""
+    if not rows:
+        return ["no contender ran"]
     top = max([harness.CAP_USD, *(row.median_billed for row in rows)])
     cap_at = round(width * harness.CAP_USD / top)
     label_width = max(len(f"{row.label} / {row.mode}") for row in rows)
@@ -408,6 +417,7 @@ def write_markdown(
     args: argparse.Namespace,
     elapsed_s: float,
     chart_error: str,
+    path: Path,
 ) -> str:
     ran = [r for r in results if "skipped" not in r]
     skipped = [r for r in results if "skipped" in r]
@@ -461,7 +471,8 @@ def write_markdown(
         if not chart_error
         else f"(No PNG chart: {chart_error}.)",
         "",
-        "```",
+        "<!-- illustrative: this run's figures, drawn as bars; the table above has them -->",
+        "```text",
         *text_chart(rows),
         "```",
         "",
@@ -513,15 +524,15 @@ def write_markdown(
     out += [
         "",
         f"capledger is installed (editable) from this checkout: `{checkout()}`. The peers are "
-        "pinned in `benchmarks/peers/requirements-*.txt`, one virtual environment each "
+        "pinned in `benchmarks/peers/locks/requirements-*.txt`, one virtual environment each "
         "(LiteLLM needs openai 2.x, Shekel and tokenguard openai 3.x).",
     ]
     if skipped:
         out += ["", "## Could not run here", ""]
         out += [f"- {r['label']}: {' '.join(r['skipped'].split())}" for r in skipped]
     out.append("")
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text("\n".join(out), encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out), encoding="utf-8")
     return "\n".join(out)
 
 
@@ -540,11 +551,13 @@ def readme_summary(rows: list[Row], results: list[dict[str, Any]]) -> list[str]:
         if any(mode in modes_of for modes_of in by_label.values())
     ]
     header = " | ".join(f"billed, {MODE_TITLES[mode]}" for mode in modes)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     lines = [
-        f"**Head to head** (generated by `make bench-peers`): {harness.ATTEMPTS} concurrent "
-        f"attempts to spend ${harness.CALL_USD} against a ${harness.CAP_USD} cap, with a 1 ms "
-        "fake LLM call between check and record. *Billed* is what the fake provider was "
-        "paid: the calls each library let through.",
+        f"**Head to head** (generated by `make bench-peers WRITE=1`): {harness.ATTEMPTS} "
+        f"concurrent attempts to spend ${harness.CALL_USD} against a ${harness.CAP_USD} cap, "
+        "with a 1 ms fake LLM call between check and record. *Billed* is what the fake "
+        "provider was paid: the calls each library let through. Measured "
+        f"{now} at capledger `{checkout()}`, on {machine()[0]}.",
         "",
         f"| library | {header} | cap held | recorded all it billed |",
         "|---|" + "--:|" * len(modes) + "---|---|",
@@ -570,6 +583,34 @@ def readme_summary(rows: list[Row], results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def drop_bench_database() -> None:
+    """Drop the PostgreSQL database the capledger contender made (``capledger_bench``).
+
+    Run in the capledger environment, which has psycopg; a server that is not there (or an
+    environment that was not built) is not an error: there is nothing to drop.
+    """
+    python = ENVS / "capledger" / "bin" / "python"
+    if not python.exists():
+        return
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from peer_capledger import PG_DATABASE, PG_SERVER\n"
+        "import psycopg\n"
+        "try:\n"
+        "    db = psycopg.connect(f'{PG_SERVER}/postgres', autocommit=True, connect_timeout=5)\n"
+        "except psycopg.OperationalError:\n"
+        "    sys.exit(0)\n"
+        "with db:\n"
+        "    db.execute(f'DROP DATABASE IF EXISTS \"{PG_DATABASE}\" WITH (FORCE)')\n"
+        "    print(f'dropped database {PG_DATABASE} (if it existed)')\n"
+    )
+    try:
+        subprocess.run([str(python), "-c", code, str(HERE)], timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError) as error:
+        print(f"could not drop the benchmark database: {error}", file=sys.stderr)
+
+
 def update_readme(lines: list[str]) -> None:
     """Replace the README's generated head-to-head block (between its two markers)."""
     text = README.read_text(encoding="utf-8")
@@ -586,32 +627,68 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=harness.RUNS)
     parser.add_argument("--attempts", type=int, default=harness.ATTEMPTS)
     parser.add_argument("--only", default="", help="comma-separated env names to run")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=BUILD,
+        help=f"where to write (default {BUILD.relative_to(ROOT)})",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="also update docs/benchmarks-peers.md, docs/img/peers.png and the README",
+    )
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = args.out.resolve()
+    results_dir = out / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     only = {name for name in args.only.split(",") if name}
-    results = [
-        run_contender(entry, args.runs, args.attempts)
-        for entry in CONTENDERS
-        if not only or entry.env in only
-    ]
+    try:
+        results = [
+            run_contender(entry, args.runs, args.attempts, results_dir)
+            for entry in CONTENDERS
+            if not only or entry.env in only
+        ]
+    finally:
+        drop_bench_database()
     rows = rows_of([r for r in results if "skipped" not in r])
     elapsed = time.perf_counter() - started
-    chart_error = png_chart(rows, CHART, args.attempts) if rows else "no contender ran"
-    write_markdown(results, rows, args, elapsed, chart_error)
-    if rows and not only and args.attempts == harness.ATTEMPTS:
-        update_readme(readme_summary(rows, results))
+    doc, chart = out / DOC.name, out / "img" / CHART.name
+    chart_error = png_chart(rows, chart, args.attempts) if rows else "no contender ran"
+    write_markdown(results, rows, args, elapsed, chart_error, doc)
+    complete = bool(rows) and not only and args.attempts == harness.ATTEMPTS
+    if complete:
+        summary = "\n".join([README_START, *readme_summary(rows, results), README_END, ""])
+        (out / README_PART).write_text(summary, encoding="utf-8")
     print()
     print("\n".join(text_chart(rows)) if rows else "no contender ran")
     for result in results:
         if "skipped" in result:
             print(f"skipped {result['label']}: {result['skipped']}")
-    print(
-        f"\nwrote {DOC.relative_to(ROOT)}"
-        + ("" if chart_error else f" and {CHART.relative_to(ROOT)}")
-    )
+    print(f"\nwrote {out}: {doc.name}" + ("" if chart_error else f", img/{chart.name}"))
     if chart_error:
         print(f"no PNG: {chart_error}", file=sys.stderr)
+    if args.write:
+        publish(doc, chart, out / README_PART, chart_error=chart_error, complete=complete)
+    else:
+        print("tracked files unchanged (make bench-peers WRITE=1, or --write, updates them)")
+
+
+def publish(doc: Path, chart: Path, summary: Path, *, chart_error: str, complete: bool) -> None:
+    """Copy a run's page, chart and README block over the tracked ones."""
+    DOC.write_text(doc.read_text(encoding="utf-8"), encoding="utf-8")
+    written = [DOC]
+    if not chart_error:
+        CHART.parent.mkdir(parents=True, exist_ok=True)
+        CHART.write_bytes(chart.read_bytes())
+        written.append(CHART)
+    if complete:
+        update_readme(summary.read_text(encoding="utf-8").splitlines()[1:-1])
+        written.append(README)
+    else:
+        print("README unchanged: only a full run (every contender, default attempts) goes there")
+    print("updated " + ", ".join(str(path.relative_to(ROOT)) for path in written))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One command: build one virtual environment per contender under benchmarks/peers/.envs/
 # (the peers pin conflicting versions of openai), run every contender on the same workload,
-# write docs/benchmarks-peers.md and docs/img/peers.png.
+# write the results to build/bench-peers/ (benchmarks-peers.md, img/peers.png, the README's
+# block); with --write, also to docs/benchmarks-peers.md, docs/img/peers.png and README.md.
+# The PostgreSQL database capledger_bench is dropped at the end, even when a contender fails.
 #
-#   benchmarks/peers/run.sh [--runs 3] [--only litellm,capledger]
+#   benchmarks/peers/run.sh [--runs 3] [--only litellm,capledger] [--write] [--out DIR]
 #
 # PYTHON picks the interpreter for the environments (default python3.11). An environment is
 # rebuilt only when its lock file changed. CAPLEDGER_BENCH_PG overrides the
