@@ -4,13 +4,19 @@ Nothing in docs/benchmarks.md is typed by hand: this script runs each command, p
 output verbatim under the command, and appends the pages the other benchmark scripts
 generate (PostgreSQL, estimates, integrations, peers) as they stand.
 
-    python benchmarks/report.py            # run everything (a few minutes)
-    python benchmarks/report.py --quick    # fewer runs, for a smoke test
+    .venv/bin/python benchmarks/report.py            # run everything (a few minutes)
+    .venv/bin/python benchmarks/report.py --quick    # fewer runs, for a smoke test
+
+The page says which commit and machine produced it. The pages it includes must speak only
+of this repository: one that names a path outside it (``/tmp/...``) or a file that is not
+in it (``DESIGN.md``) stops the script before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +30,10 @@ INCLUDED = [
     ("Integrations: overhead of a guarded call", ROOT / "docs" / "benchmarks-integrations.md"),
     ("Head to head with the peers", ROOT / "docs" / "benchmarks-peers.md"),
 ]
+
+
+#: What an included page must not name: paths outside the repository, files not in it.
+FOREIGN = re.compile(r"DESIGN\.md|(?<![\w.])/tmp/")
 
 
 def commands(quick: bool) -> list[tuple[str, str, list[str]]]:
@@ -55,14 +65,61 @@ def commands(quick: bool) -> list[tuple[str, str, list[str]]]:
 
 
 def demote(markdown: str) -> str:
-    """Push an included page's headings one level down, below this page's sections."""
-    return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
+    """Push an included page's headings one level down, below this page's sections.
+
+    Lines inside fenced code blocks are left alone (a ``#`` there is a comment).
+    """
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        lines.append("#" + line if line.startswith("#") and not fenced else line)
+    return "\n".join(lines)
+
+
+def checkout() -> str:
+    """The commit of this checkout, ``+ uncommitted changes`` when tracked files differ."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "--no-optional-locks", "-C", str(ROOT), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks")
+    except (OSError, subprocess.SubprocessError):
+        return "an unknown commit"
+    return f"commit {commit} + uncommitted changes" if dirty else f"commit {commit}"
+
+
+def included_pages() -> list[tuple[str, str]]:
+    """The included pages' titles and bodies; stops if one names something foreign."""
+    pages = []
+    for title, page in INCLUDED:
+        if not page.exists():
+            continue
+        body = page.read_text(encoding="utf-8").split("\n", 1)[1]  # drop its title
+        foreign = sorted({match.group() for match in FOREIGN.finditer(body)})
+        if foreign:
+            raise SystemExit(
+                f"{page.relative_to(ROOT)} names {', '.join(foreign)}: the docs speak only of "
+                "this repository; fix the page, then run this again"
+            )
+        pages.append((title, f"(from `{page.relative_to(ROOT)}`)\n\n{demote(body).strip()}"))
+    return pages
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    pages = included_pages()
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         "# Benchmarks",
         "",
@@ -72,9 +129,14 @@ def main() -> None:
         "The machines are shared and noisy, so each benchmark repeats its runs and reports "
         "medians, and comparisons alternate the contenders run by run.",
         "",
+        f"The first three sections were generated {now} from {checkout()} by "
+        "`.venv/bin/python benchmarks/report.py`; `make bench` runs the same benchmarks. Each "
+        "output's `machine:` line names the machine. The sections after them are included "
+        "from their own pages, which say how and where they were measured.",
+        "",
     ]
     for title, description, argv in commands(args.quick):
-        command = "python " + " ".join(argv)
+        command = ".venv/bin/python " + " ".join(argv)
         print(f"running: {command}", flush=True)
         started = time.perf_counter()
         result = subprocess.run(
@@ -92,11 +154,8 @@ def main() -> None:
             result.stdout.strip(),
             "",
         ]
-    for title, page in INCLUDED:
-        if page.exists():
-            sections += [f"## {title}", "", f"(from `{page.relative_to(ROOT)}`)", ""]
-            body = page.read_text(encoding="utf-8").split("\n", 1)[1]  # drop its title
-            sections += [demote(body).strip(), ""]
+    for title, page in pages:
+        sections += [f"## {title}", "", page, ""]
     DOC.write_text("\n".join(sections), encoding="utf-8")
     print(f"wrote {DOC.relative_to(ROOT)}")
 
