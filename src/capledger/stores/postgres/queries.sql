@@ -210,6 +210,12 @@ SELECT pg_advisory_xact_lock(hashtext('capledger.migrate:' || %(schema)s));
 -- name: schema_exists
 SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s);
 
+-- name: schema_migrated
+-- Whether ``migrate`` ever ran on the schema (checked once by a store with migrate=off).
+SELECT EXISTS (
+    SELECT 1 FROM pg_tables WHERE schemaname = %(schema)s AND tablename = 'capledger_migrations'
+);
+
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS capledger_migrations (
     version    integer     NOT NULL,

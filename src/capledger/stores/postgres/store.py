@@ -8,13 +8,16 @@ one per event loop, for ``aexecute``). Both pools are created on first use.
 
 URL options (everything else in the URL is passed to libpq unchanged)::
 
-    postgresql://user:password@host:5432/app?schema=public&pool_size=4&retry_s=60&migrate=auto&fast_path=on
+    postgresql://user:password@host:5432/app?schema=public&pool_size=4&retry_s=60&connect_retry_s=10&migrate=auto&fast_path=on
 
 * ``schema`` (default ``public``): where the ``capledger_*`` tables live. Each connection's
   ``search_path`` is set to it, so capledger can live inside an application's database.
 * ``pool_size`` (default 4): the most connections each pool opens.
 * ``retry_s`` (default ``STORE_RETRY_DEADLINE_S``): how long a lost connection or a restarting
   server is retried before ``BackendUnavailable``.
+* ``connect_retry_s`` (default ``CONNECT_RETRY_DEADLINE_S``, at most ``retry_s``): how long
+  the first connection (made before a pool exists) retries a refused connection, a server
+  starting up or too many connections, before ``BackendUnavailable``.
 * ``migrate`` (``auto`` or ``off``, default ``auto``): apply pending migrations on first use.
 * ``fast_path`` (``on`` or ``off``, default ``on``): run a single reserve or settle in the
   common case as one stored-function call (one round trip instead of two); see
@@ -25,8 +28,15 @@ read in the locking round trip after every lock is granted, so all hosts agree o
 order of time and a transaction that waited for another never decides "before" it. Any
 other clock (``ManualClock`` in tests) is used as given.
 
-Failures: a lost connection, a server restart or a pool timeout raises ``BackendUnavailable``
-(the psycopg error is its ``__cause__``), after retrying for ``retry_s``. Retrying is safe:
+Failures (which are retried is decided in ``_failures.py``, once): a database or role that
+does not exist, a refused login, a bad ``sslmode`` or another bad connection option raise
+``ConfigurationError`` at once, with the server's words; no pool is made until a first
+connection succeeded, so nothing spins in the background on a database that cannot be used.
+With ``migrate=off``, a schema never migrated raises ``ConfigurationError`` saying to run
+``capledger migrate``. A lost connection, a server restart or a pool timeout raises
+``BackendUnavailable`` (the psycopg error is its ``__cause__``, the message names the last
+one), after retrying for ``retry_s`` (``connect_retry_s`` for the first connection). Retrying
+is safe:
 a transaction that failed before its ``COMMIT`` was sent was rolled back by the server; if
 the connection died after ``COMMIT`` was sent, the store asks the server whether that
 transaction id committed (``pg_xact_status``) and returns what it decided if it did, so no
@@ -42,7 +52,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,6 +72,13 @@ from capledger.errors import BackendUnavailable, ConfigurationError
 
 from ..base import Store
 from . import _wire
+from ._failures import (
+    CONNECT_RETRY_DEADLINE_S,
+    Retry,
+    is_pool_timeout,
+    is_race,
+    status_pause,
+)
 from ._flow import (
     QUERIES,
     Commit,
@@ -86,17 +102,9 @@ DEFAULT_SCHEMA: Final = "public"
 DEFAULT_POOL_SIZE: Final = 4
 MAX_POOL_SIZE: Final = 100
 MAX_IDENTIFIER_LENGTH: Final = 63  # PostgreSQL's NAMEDATALEN - 1
-#: How many times a race that a retry resolves (two first users of an account, two reserves
-#: with one request_id, a serialization failure) is retried before giving up.
-MAX_RACE_RETRIES: Final = 16
-#: The longest pause between two attempts on a lost connection.
-MAX_BACKOFF_S: Final = 0.5
-#: Constraints whose violation means "another transaction got there first": a retry sees
-#: its committed row and decides again.
-_RACE_CONSTRAINTS: Final = frozenset(
-    {"capledger_accounts_pkey", "capledger_holds_request_id_key", "capledger_holds_pkey"}
-)
-_OPTIONS: Final = ("schema", "pool_size", "retry_s", "migrate", "fast_path")
+_OPTIONS: Final = ("schema", "pool_size", "retry_s", "connect_retry_s", "migrate", "fast_path")
+#: libpq's shortest ``connect_timeout``: the one connection made to explain a pool timeout.
+_DIAGNOSE_TIMEOUT_S: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +113,7 @@ class _Options:
     schema: str
     pool_size: int
     retry_s: float
+    connect_retry_s: float
     auto_migrate: bool
     fast_path: bool
 
@@ -133,19 +142,31 @@ def _parse_url(url: str) -> _Options:
     try:
         pool_size = int(options.get("pool_size", DEFAULT_POOL_SIZE))
         retry_s = float(options.get("retry_s", STORE_RETRY_DEADLINE_S))
+        connect_retry_s = float(
+            options.get("connect_retry_s", min(CONNECT_RETRY_DEADLINE_S, retry_s))
+        )
     except ValueError as error:
         raise ConfigurationError(f"bad PostgreSQL URL option: {error}") from None
     if not 1 <= pool_size <= MAX_POOL_SIZE:
         raise ConfigurationError(f"pool_size must be 1 to {MAX_POOL_SIZE}, not {pool_size}")
-    if not 0 <= retry_s <= 3600:
-        raise ConfigurationError(f"retry_s must be 0 to 3600 seconds, not {retry_s}")
+    for name, seconds in (("retry_s", retry_s), ("connect_retry_s", connect_retry_s)):
+        if not 0 <= seconds <= 3600:  # also refuses nan
+            raise ConfigurationError(f"{name} must be 0 to 3600 seconds, not {seconds}")
     migrate = options.get("migrate", "auto")
     if migrate not in ("auto", "off"):
         raise ConfigurationError(f"migrate must be auto or off, not {migrate!r}")
     fast_path = options.get("fast_path", "on")
     if fast_path not in ("on", "off"):
         raise ConfigurationError(f"fast_path must be on or off, not {fast_path!r}")
-    return _Options(conninfo, schema, pool_size, retry_s, migrate == "auto", fast_path == "on")
+    return _Options(
+        conninfo,
+        schema,
+        pool_size,
+        retry_s,
+        connect_retry_s,
+        migrate == "auto",
+        fast_path == "on",
+    )
 
 
 # --- failures and retries ---------------------------------------------------------------------
@@ -158,68 +179,6 @@ class _CommitUnknown(Exception):
         super().__init__(commit.xid)
         self.commit = commit
         self.error = error
-
-
-def _is_race(error: BaseException) -> bool:
-    if isinstance(error, pg_errors.UniqueViolation):
-        return error.diag.constraint_name in _RACE_CONSTRAINTS
-    return isinstance(error, pg_errors.SerializationFailure | pg_errors.DeadlockDetected)
-
-
-def _is_transient(error: BaseException) -> bool:
-    """A lost or refused connection, a restarting server, a pool timeout."""
-    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
-
-
-class _Retry:
-    """The retry policy of one call, shared by the sync and the async driver."""
-
-    def __init__(self, retry_s: float) -> None:
-        self.deadline = time.monotonic() + retry_s
-        self.first = True
-        self._races = 0
-        self._losses = 0
-
-    def remaining_s(self) -> float:
-        """What is left of the deadline (never zero: a pool needs a moment to hand out)."""
-        return max(0.1, self.deadline - time.monotonic())
-
-    def pause_after(self, error: BaseException) -> float:
-        """Seconds to wait before the next attempt; raise ``BackendUnavailable`` to stop."""
-        self.first = False
-        if _is_race(error) and self._races < MAX_RACE_RETRIES:
-            self._races += 1
-            # Lost a race: the winner has committed, so retry at once (jitter only for the
-            # rare serialization failure, which should not recur in lockstep).
-            if isinstance(error, pg_errors.UniqueViolation):
-                return 0.0
-            return random.random() / 200
-        if _is_transient(error) and time.monotonic() < self.deadline:
-            self._losses += 1
-            # The first retry is immediate: a pool often holds more than one connection that
-            # a restart or pg_terminate_backend killed, and a fresh one works at once.
-            if self._losses == 1:
-                return 0.0
-            return min(MAX_BACKOFF_S, 0.005 * 2.0**self._losses) * (0.5 + random.random())
-        raise BackendUnavailable(f"postgresql store unavailable: {error}") from error
-
-    def outcome_unknown(self, error: BaseException) -> BackendUnavailable:
-        """The error for a COMMIT whose outcome could not be learned before the deadline."""
-        return BackendUnavailable(
-            "postgresql store unavailable, and whether the last transaction committed is "
-            f"unknown: {error}. Retrying the same reserve (same request_id) or the same "
-            "settle is safe."
-        )
-
-
-def _status_pause(status: str | None) -> float | None:
-    """None when the status is final; else how long to wait before asking again."""
-    if status in ("committed", "aborted"):
-        return None
-    if status == "in progress":
-        # The server has not noticed the lost client yet; it will commit or abort shortly.
-        return 0.02
-    raise BackendUnavailable(f"the server does not know transaction status {status!r}")
 
 
 # --- the store --------------------------------------------------------------------------------
@@ -257,7 +216,8 @@ class PostgresStore(Store):
         self._apools: dict[
             asyncio.AbstractEventLoop, asyncio.Task[psycopg_pool.AsyncConnectionPool[Any]]
         ] = {}
-        self._migrated = not self._options.auto_migrate
+        #: True once the schema is known to be migrated (by ``migrate``, or checked).
+        self._migrated = False
         self._closed = False
         #: How often the fast path decided (``fast``) or handed over (``fallback``).
         self.fast_path_counts: dict[str, int] = {}
@@ -278,6 +238,34 @@ class PostgresStore(Store):
     async def _aconfigure(self, connection: psycopg.AsyncConnection[Any]) -> None:
         await connection.execute(self._set_path)
 
+    def _probe(self) -> None:
+        """Connect once, directly, before a pool is made; raise if that cannot work.
+
+        A pool connects in the background, logs every failure through ``psycopg.pool`` and
+        only says "couldn't get a connection" when a caller times out; on a database that
+        does not exist it would spin until ``retry_s``. So the first connection is made
+        here: a final refusal (``_failures.final_error``) raises ``ConfigurationError`` at
+        once, a recoverable one is retried for ``connect_retry_s``, then
+        ``BackendUnavailable`` names the last error. No pool exists until this succeeds.
+        """
+        retry = Retry(self._options.connect_retry_s, connecting=True)
+        while True:
+            try:
+                psycopg.Connection.connect(self._options.conninfo, autocommit=True).close()
+                return
+            except psycopg.Error as error:
+                time.sleep(retry.pause_after(error))
+
+    def _connect_error(self) -> psycopg.Error | None:
+        """Why the pool hands out no connection: one direct attempt, for the final message."""
+        try:
+            psycopg.Connection.connect(
+                self._options.conninfo, autocommit=True, connect_timeout=_DIAGNOSE_TIMEOUT_S
+            ).close()
+        except psycopg.Error as error:
+            return error
+        return None
+
     def _sync_pool(self) -> psycopg_pool.ConnectionPool[Any]:
         pool = self._pool
         if pool is not None:
@@ -285,6 +273,7 @@ class PostgresStore(Store):
         with self._lock:
             self._check_open()
             if self._pool is None:
+                self._probe()
                 self._pool = psycopg_pool.ConnectionPool(
                     **self._pool_settings(),
                     configure=self._configure,
@@ -307,7 +296,10 @@ class PostgresStore(Store):
     async def _async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
         loop = asyncio.get_running_loop()
         opening = self._apools.get(loop)
-        if opening is None:
+        if opening is None or (
+            opening.done() and (opening.cancelled() or opening.exception() is not None)
+        ):
+            # None yet, or the last attempt failed (the server refused): try afresh.
             self._check_open()
             # A pool's workers belong to one event loop, so each loop gets its own pool;
             # concurrent first callers share the task that opens it.
@@ -315,6 +307,8 @@ class PostgresStore(Store):
         return await asyncio.shield(opening)
 
     async def _open_async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        # Once per event loop, so a thread is cheaper than an async copy of ``_probe``.
+        await asyncio.to_thread(self._probe)
         pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
             **self._pool_settings(),
             configure=self._aconfigure,
@@ -326,11 +320,37 @@ class PostgresStore(Store):
 
     # --- drivers: send a plan's rounds, retry what is provably safe ---------------------------
 
+    def _readiness_plan(self, first_attempt: bool) -> Plan[bool]:
+        """Migrate (``migrate=auto``) or check that the schema was migrated (``off``)."""
+        if self._options.auto_migrate:
+            yield from self._migration_plan(first_attempt)
+            return True
+        params = {"schema": self._options.schema}
+        (rows,) = yield Round([Statement(QUERIES["schema_migrated"], params, True)])
+        return bool(rows and rows[0][0])
+
+    def _become_ready(self, ready: bool) -> None:
+        # Raised here, after the plan returned its connection cleanly: an error raised inside
+        # a plan closes the connection, and the pool then logs "discarding closed connection".
+        if not ready:
+            raise ConfigurationError(
+                f"schema {self._options.schema!r} has no capledger tables and the URL says "
+                "migrate=off: run `capledger migrate` (or ledger.migrate()) once, with a role "
+                "allowed to create tables, or drop migrate=off"
+            )
+        self._migrated = True
+
+    def _diagnosed(self, error: psycopg.Error, retry: Retry) -> psycopg.Error:
+        """``error``, or when it is a pool timeout that ends the retries, the reason why."""
+        if is_pool_timeout(error) and retry.expired():
+            return self._connect_error() or error
+        return error
+
     def _run(self, make_plan: Callable[[bool], Plan[_T]], *, migrate: bool = True) -> _T:
         """Run the plan ``make_plan(first_attempt)`` to completion, retrying failures."""
         if migrate and not self._migrated:
-            self.migrate()
-        retry = _Retry(self._options.retry_s)
+            self._become_ready(self._run(self._readiness_plan, migrate=False))
+        retry = Retry(self._options.retry_s)
         while True:
             plan = make_plan(retry.first)
             try:
@@ -345,7 +365,7 @@ class PostgresStore(Store):
             except psycopg.Error as error:
                 if self._lacks_fast_path(error):
                     continue
-                time.sleep(retry.pause_after(error))
+                time.sleep(retry.pause_after(self._diagnosed(error, retry)))
 
     def _lacks_fast_path(self, error: psycopg.Error) -> bool:
         """Turn the fast path off if the schema predates it (``migrate=off``, not migrated).
@@ -358,7 +378,7 @@ class PostgresStore(Store):
             return True
         return False
 
-    def _committed(self, unknown: _CommitUnknown, retry: _Retry) -> bool:
+    def _committed(self, unknown: _CommitUnknown, retry: Retry) -> bool:
         """Ask the server whether the transaction whose COMMIT was lost committed."""
         while True:
             try:
@@ -366,7 +386,7 @@ class PostgresStore(Store):
                     row = connection.execute(
                         QUERIES["xact_status"], {"xid": unknown.commit.xid}
                     ).fetchone()
-                pause = _status_pause(None if row is None else row[0])
+                pause = status_pause(None if row is None else row[0])
                 if pause is None:
                     return row is not None and row[0] == "committed"
             except psycopg.Error as error:
@@ -379,9 +399,8 @@ class PostgresStore(Store):
     async def _arun(self, make_plan: Callable[[bool], Plan[_T]], *, migrate: bool = True) -> _T:
         """The async form of ``_run``."""
         if migrate and not self._migrated:
-            await self._arun(self._migration_plan, migrate=False)
-            self._migrated = True
-        retry = _Retry(self._options.retry_s)
+            self._become_ready(await self._arun(self._readiness_plan, migrate=False))
+        retry = Retry(self._options.retry_s)
         while True:
             plan = make_plan(retry.first)
             try:
@@ -395,9 +414,11 @@ class PostgresStore(Store):
             except psycopg.Error as error:
                 if self._lacks_fast_path(error):
                     continue
+                if is_pool_timeout(error) and retry.expired():
+                    error = await asyncio.to_thread(self._diagnosed, error, retry)
                 await asyncio.sleep(retry.pause_after(error))
 
-    async def _acommitted(self, unknown: _CommitUnknown, retry: _Retry) -> bool:
+    async def _acommitted(self, unknown: _CommitUnknown, retry: Retry) -> bool:
         """The async form of ``_committed``."""
         while True:
             try:
@@ -407,7 +428,7 @@ class PostgresStore(Store):
                         QUERIES["xact_status"], {"xid": unknown.commit.xid}
                     )
                     row = await cursor.fetchone()
-                pause = _status_pause(None if row is None else row[0])
+                pause = status_pause(None if row is None else row[0])
                 if pause is None:
                     return row is not None and row[0] == "committed"
             except psycopg.Error as error:
@@ -495,7 +516,7 @@ class PostgresStore(Store):
         self, begin: str, params: Mapping[str, object], *, snapshot: bool = False
     ) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
         if not self._migrated:
-            self.migrate()
+            self._become_ready(self._run(self._readiness_plan, migrate=False))
         pool = self._sync_pool()
         with self.translate_errors():
             connection = pool.getconn(timeout=self._options.retry_s or None)
@@ -601,7 +622,7 @@ def _maybe_committed(error: psycopg.Error, closed: bool) -> bool:
     (``pg_terminate_backend``, a shutdown), which arrives as an ``OperationalError`` before
     libpq marks the connection closed: in either case only the server can tell.
     """
-    return closed or (isinstance(error, psycopg.OperationalError) and not _is_race(error))
+    return closed or (isinstance(error, psycopg.OperationalError) and not is_race(error))
 
 
 def _discard(connection: psycopg.Connection[Any]) -> None:
