@@ -153,8 +153,9 @@ def test_a_named_schema_holds_the_tables(pg_url: str) -> None:
 
 
 def test_migrate_off_leaves_the_database_alone(pg_url: str) -> None:
-    with Ledger(pg_url + "&migrate=off") as ledger, pytest.raises(BackendUnavailable):
-        ledger.set_limit("user:a", usd="1")  # no tables: the error says so
+    with Ledger(pg_url + "&migrate=off") as ledger, pytest.raises(ConfigurationError) as raised:
+        ledger.set_limit("user:a", usd="1")  # no tables: the error says to migrate
+    assert "capledger migrate" in str(raised.value)
     assert _catalog(pg_url) == []
 
 
@@ -163,7 +164,15 @@ def test_migrate_off_leaves_the_database_alone(pg_url: str) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["pool_size=0", "pool_size=x", "retry_s=-1", "migrate=sometimes", "schema="],
+    [
+        "pool_size=0",
+        "pool_size=x",
+        "retry_s=-1",
+        "connect_retry_s=-1",
+        "connect_retry_s=nan",
+        "migrate=sometimes",
+        "schema=",
+    ],
 )
 def test_bad_url_options_are_configuration_errors(query: str) -> None:
     with pytest.raises(ConfigurationError):
