@@ -122,8 +122,9 @@ _CONNECT_PREFIX: Final = re.compile(r"^connection (failed|is bad): ")
 
 
 def one_line(error: BaseException) -> str:
-    """``error``'s message on one line (libpq adds indented hints on lines of their own)."""
-    return " ".join(str(error).split())
+    """``error``'s message on one line (libpq adds indented hints on lines of their own),
+    without psycopg's "connection failed: " before libpq's own "connection to ... failed"."""
+    return _CONNECT_PREFIX.sub("", " ".join(str(error).split()))
 
 
 def refusal_sqlstate(message: str) -> str | None:
@@ -147,8 +148,6 @@ def final_error(error: BaseException, *, connecting: bool) -> ConfigurationError
     message = one_line(error)
     sqlstate = getattr(error, "sqlstate", None)
     if sqlstate is None and connecting:
-        # psycopg's prefix says no more than libpq's message after it.
-        message = _CONNECT_PREFIX.sub("", message)
         refused = refusal_sqlstate(message)
         if refused is not None:
             if refused in RECOVERABLE_SQLSTATES:
