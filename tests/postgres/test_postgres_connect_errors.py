@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from click.testing import CliRunner
-from pg_testing import ADMIN_URL, DATABASE_PREFIX, database_url
+from pg_testing import ADMIN_URL, DATABASE_PREFIX, database_url, drop_database
 from psycopg import errors as pg_errors
 from psycopg import sql
 
@@ -222,6 +222,22 @@ def test_the_connect_budget_defaults_to_at_most_retry_s(connects: list[str]) -> 
     error, elapsed_s = _fails(url, BackendUnavailable)
     assert "retry budget 0.2 s" in str(error)
     assert elapsed_s < FAST_S
+
+
+def test_a_database_dropped_under_a_running_store_is_named(
+    pg_database: str, pg_admin_url: str
+) -> None:
+    # The pool worked, then every new connection is refused: once retry_s is spent, the
+    # error names why (one direct attempt), not only the pool's "couldn't get a connection".
+    url = database_url(pg_database, pg_admin_url, retry_s=0.5)
+    with Ledger(url) as ledger:
+        ledger.set_limit("user:a", usd="1")
+        drop_database(pg_admin_url, pg_database)
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError) as raised:
+            ledger.set_limit("user:a", usd="2")
+        assert time.monotonic() - started < FAST_S
+    assert f'database "{pg_database}" does not exist' in str(raised.value)
 
 
 # --- migrate=off on a database never migrated ---------------------------------------------------

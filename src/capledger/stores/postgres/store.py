@@ -75,6 +75,7 @@ from . import _wire
 from ._failures import (
     CONNECT_RETRY_DEADLINE_S,
     Retry,
+    final_error,
     is_pool_timeout,
     is_race,
     status_pause,
@@ -341,10 +342,21 @@ class PostgresStore(Store):
         self._migrated = True
 
     def _diagnosed(self, error: psycopg.Error, retry: Retry) -> psycopg.Error:
-        """``error``, or when it is a pool timeout that ends the retries, the reason why."""
-        if is_pool_timeout(error) and retry.expired():
-            return self._connect_error() or error
-        return error
+        """``error``, or when it is a pool timeout that ends the retries, the reason why.
+
+        Raises:
+            ConfigurationError: the reason is final (the database was dropped, the role's
+                login taken away): no retry can help.
+        """
+        if not (is_pool_timeout(error) and retry.expired()):
+            return error
+        reason = self._connect_error()
+        if reason is None:
+            return error
+        final = final_error(reason, connecting=True)
+        if final is not None:
+            raise final from reason
+        return reason
 
     def _run(self, make_plan: Callable[[bool], Plan[_T]], *, migrate: bool = True) -> _T:
         """Run the plan ``make_plan(first_attempt)`` to completion, retrying failures."""
