@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import subprocess
 import sys
@@ -138,6 +139,7 @@ def main() -> None:
     for title, description, argv in commands(args.quick):
         command = ".venv/bin/python " + " ".join(argv)
         print(f"running: {command}", flush=True)
+        load = os.getloadavg()[0]  # other work on the machine slows every figure below
         started = time.perf_counter()
         result = subprocess.run(
             [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, check=True
@@ -147,7 +149,8 @@ def main() -> None:
             "",
             description,
             "",
-            f"Command (from the repository root, {time.perf_counter() - started:.0f} s):",
+            f"Command (from the repository root, {time.perf_counter() - started:.0f} s; load "
+            f"average {load:.2f} on {os.cpu_count()} cores when it started):",
             "",
             f"```bash\n{command}\n```",
             "",
