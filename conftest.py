@@ -9,7 +9,8 @@ keys), so the examples read as a user would write them.
 
 What each block's language means:
 
-- ``python``: executed in the file's namespace (blocks of one file share it). Top-level
+- ``python``: executed in the file's namespace (blocks of one file share it, and a block
+  runs after the blocks above it, here first if pytest-xdist or ``-k`` left them out). Top-level
   ``await`` works, on one event loop per file. Helpers a reader would write themselves are
   defined there: ``call_llm(...)`` (a real chat completion from the fake provider),
   ``cost_of(response)`` (its price), ``stream`` (an async iterator of chunks) and
@@ -346,6 +347,29 @@ def fail(message: str) -> NoReturn:
 
 
 def evaluate_block(example: Example) -> None:
+    """Run or check one block, after the blocks above it in its document.
+
+    A block builds on the ones above it. When they have not run in this process (pytest-xdist
+    handed them to another worker, or ``-k`` left them out), they run here first.
+    """
+    __tracebackhide__ = True
+    done: set[int] = example.namespace.setdefault("__blocks_run__", set())
+    for earlier in example.document.examples():
+        if earlier.start >= example.start:
+            break
+        if earlier.start not in done:
+            done.add(earlier.start)
+            try:
+                evaluate_one(earlier)
+            except Exception as error:
+                fail(
+                    f"the block at line {earlier.line}, which this one builds on, failed: {error!r}"
+                )
+    done.add(example.start)
+    evaluate_one(example)
+
+
+def evaluate_one(example: Example) -> None:
     """Run or check one block, as its language and markers say."""
     __tracebackhide__ = True
     block: Block = example.parsed

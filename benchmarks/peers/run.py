@@ -688,7 +688,7 @@ def publish(doc: Path, chart: Path, summary: Path, *, chart_error: str, complete
         written.append(README)
     else:
         print("README unchanged: only a full run (every contender, default attempts) goes there")
-    print("updated " + ", ".join(str(path.relative_to(ROOT)) for path in written))
+    print("updated " + ", ".join(str(path) for path in written))
 
 
 if __name__ == "__main__":
