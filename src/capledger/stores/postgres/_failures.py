@@ -34,7 +34,8 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 
-from capledger.errors import BackendUnavailable, ConfigurationError
+from capledger.bounds import STORE_RETRY_DEADLINE_S
+from capledger.errors import BackendUnavailable, ConfigurationError, LedgerInvariantError
 
 __all__ = [
     "CONNECT_RETRY_DEADLINE_S",
@@ -53,10 +54,12 @@ __all__ = [
 ]
 
 #: How long opening a store retries a server that refuses or does not answer yet, before
-#: ``BackendUnavailable`` (the URL option ``connect_retry_s``; never longer than
-#: ``retry_s``). Short enough for a person at a terminal, long enough for a server that is
+#: ``BackendUnavailable`` (the default of the URL option ``connect_retry_s``, or ``retry_s``
+#: if that is shorter). Short enough for a person at a terminal, long enough for a server that is
 #: still starting.
 CONNECT_RETRY_DEADLINE_S: Final = 10.0
+if not 0 < CONNECT_RETRY_DEADLINE_S <= STORE_RETRY_DEADLINE_S:
+    raise LedgerInvariantError("the first connection's retry budget must lie within retry_s's")
 #: How many times a race that a retry resolves (two first users of an account, two reserves
 #: with one request_id, a serialization failure) is retried before giving up.
 MAX_RACE_RETRIES: Final = 16

@@ -15,7 +15,7 @@ URL options (everything else in the URL is passed to libpq unchanged)::
 * ``pool_size`` (default 4): the most connections each pool opens.
 * ``retry_s`` (default ``STORE_RETRY_DEADLINE_S``): how long a lost connection or a restarting
   server is retried before ``BackendUnavailable``.
-* ``connect_retry_s`` (default ``CONNECT_RETRY_DEADLINE_S``, at most ``retry_s``): how long
+* ``connect_retry_s`` (default ``CONNECT_RETRY_DEADLINE_S``, or ``retry_s`` if shorter): how long
   the first connection (made before a pool exists) retries a refused connection, a server
   starting up or too many connections, before ``BackendUnavailable``.
 * ``migrate`` (``auto`` or ``off``, default ``auto``): apply pending migrations on first use.
