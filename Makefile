@@ -18,8 +18,11 @@ $(BIN)/capledger: pyproject.toml requirements/core.txt
 	$(BIN)/$(PIP) --no-deps -e .
 	touch $@
 
+# The test environments install with uv (pinned here): the same locks, in a fraction of pip's
+# time. tests/integrations/run_envs.py uses this uv too.
 $(VENV)/.dev: pyproject.toml requirements/dev.txt $(BIN)/capledger
-	$(BIN)/$(PIP) -r requirements/dev.txt
+	$(BIN)/$(PIP) uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements/dev.txt
 	touch $@
 
 ## The demo: 1000 concurrent agents against user, tenant and feature caps on SQLite.
@@ -51,7 +54,8 @@ bench: $(VENV)/.dev
 bench-peers:
 	bash benchmarks/peers/run.sh $(if $(WRITE),--write)
 
-## Refresh every lock file from pyproject.toml, requirements/*.in and the peers' pins.
+## Refresh every lock file from pyproject.toml, requirements/*.in and the peers' pins. A pin
+## stays unless it no longer fits; `make lock UPGRADE=1` moves every pin to the newest release.
 lock:
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/$(PIP) uv==$(UV_VERSION)

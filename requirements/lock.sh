@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compile every lock file: pinned versions with hashes, for Python 3.11 (the oldest Python
-# capledger supports). Run through `make lock`, which installs the pinned uv this needs.
+# capledger supports). Run through `make lock`, which installs the pinned uv this needs. A pin
+# stays unless it no longer fits; UPGRADE=1 moves every pin to the newest release that fits.
 #
 #   requirements/core.txt      capledger's own dependencies (the demo)
 #   requirements/dev.txt       the main test environment: [dev,postgres,prices,tokenizers]
@@ -14,7 +15,7 @@ UV="${UV:-uv}"
 export UV_CUSTOM_COMPILE_COMMAND="make lock"
 
 compile() {
-    "$UV" pip compile --quiet --python-version 3.11 --generate-hashes "$@"
+    "$UV" pip compile --quiet --python-version 3.11 --generate-hashes ${UPGRADE:+--upgrade} "$@"
 }
 
 TEST_EXTRAS=(--extra dev --extra prices --extra tokenizers)

@@ -82,9 +82,14 @@ def build(name: str, *, fresh: bool) -> Path:
         venv.create(env, with_pip=True)
     lock = ROOT / "requirements" / f"{name}.txt"
     print(f"[{name}] installing {lock.relative_to(ROOT)} and capledger", flush=True)
-    pip = [str(python_of(env)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(lock)], check=True)
-    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
+    # The uv that `make` installed beside this interpreter; pip when there is none.
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        install = [str(uv), "pip", "install", "--quiet", "--python", str(python_of(env))]
+    else:
+        install = [str(python_of(env)), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*install, "--require-hashes", "-r", str(lock)], check=True)
+    subprocess.run([*install, "--no-deps", "-e", str(ROOT)], check=True)
     return env
 
 
