@@ -2,10 +2,10 @@
 
 Each Markdown file is one test module; each fenced block is one test, run in order. A file
 runs in a fresh temporary directory (so ``Ledger()`` makes ``capledger.db`` there), with
-every ``CAPLEDGER_*`` variable unset, and with a fake LLM provider (``FakeProvider`` of
-``tests/integrations/llm_fakes.py``) served over real HTTP on 127.0.0.1: the OpenAI and
-Anthropic SDKs find it through ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` (and fake API
-keys), so the examples read as a user would write them.
+every ``CAPLEDGER_*`` variable unset, a terminal 100 columns wide (``COLUMNS``), and with a
+fake LLM provider (``FakeProvider`` of ``tests/integrations/llm_fakes.py``) served over real
+HTTP on 127.0.0.1: the OpenAI and Anthropic SDKs find it through ``OPENAI_BASE_URL`` /
+``ANTHROPIC_BASE_URL`` (and fake API keys), so the examples read as a user would write them.
 
 What each block's language means:
 
@@ -319,6 +319,8 @@ def capledger_docs(
             "OPENAI_API_KEY": "sk-docs-test",
             "ANTHROPIC_BASE_URL": server.url,
             "ANTHROPIC_API_KEY": "sk-ant-docs-test",
+            # Help text wraps at the terminal's width: the docs show a 100-column terminal.
+            "COLUMNS": "100",
         }.items():
             patch.setenv(name, value)
         patch.chdir(directory)
@@ -499,11 +501,23 @@ def check_synopsis(line: str) -> None:
         fail(f"{line!r}: 'capledger {' '.join(path)}' has no option {', '.join(unknown)}")
 
 
+class TerminalRunner(CliRunner):
+    """``CliRunner``, except that help wraps as in a terminal of ``$COLUMNS`` (click's
+    runner forces 80 columns)."""
+
+    @contextlib.contextmanager
+    def isolation(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """The runner's isolation, with the terminal's width left to ``$COLUMNS``."""
+        with super().isolation(*args, **kwargs) as streams:
+            click.formatting.FORCED_WIDTH = None  # the runner puts its own value back
+            yield streams
+
+
 def run_capledger(args: list[str], environ: dict[str, str], stdin: str | None) -> Outcome:
     """The real CLI, in process, in the current directory."""
     from capledger.cli import main
 
-    runner = CliRunner()
+    runner = TerminalRunner()
     result = runner.invoke(
         main, args, prog_name="capledger", env=environ, input=stdin, catch_exceptions=False
     )
