@@ -45,7 +45,8 @@ between are allowed):
   its output: its lines appear, in order and contiguous, in what COMMAND printed (``...``
   lines stand for any number of lines).
 - ``<!-- shape-of: COMMAND -->``: the same, except that every number in the block matches
-  any number (for output whose counts vary from run to run).
+  any number (for output whose counts vary from run to run). Before a ``console`` block,
+  ``<!-- shape-of -->`` (no command) runs the block as usual with numbers free.
 - ``<!-- file: NAME -->``: the block's text is written to NAME in the file's directory
   (then checked as its language says), so later blocks can read it.
 """
@@ -381,6 +382,9 @@ def evaluate_one(example: Example) -> None:
     file_marker = block.marker("file")
     if file_marker:
         (environment.directory / file_marker.argument).write_text(block.source)
+    if block.language == "console" and block.marker("shape-of"):
+        run_console(block, environment, shape=True)
+        return
     for kind in ("output-of", "shape-of"):
         marker = block.marker(kind)
         if marker:
@@ -484,7 +488,10 @@ def check_synopsis(line: str) -> None:
     words = line.split()[1:]
     options = {re.sub(r"[\[\]=].*$", "", w.strip("[]")) for w in words if "--" in w}
     options = {option for option in options if option.startswith("--")}
-    command, path = cli_command([w for w in words if re.fullmatch(r"[a-z][a-z-]*", w)])
+    names = [w for w in words if re.fullmatch(r"[a-z][a-z-]*", w)]
+    command, path = cli_command(names)
+    if names and not path:
+        fail(f"{line!r}: 'capledger {names[0]}' is not a command")
     declared: set[str] = set()
     for parameter in command.params:
         declared.update(parameter.opts)
@@ -611,7 +618,7 @@ def run_command(words: list[str], environment: DocumentEnvironment, last: Outcom
     )
 
 
-def run_console(block: Block, environment: DocumentEnvironment) -> None:
+def run_console(block: Block, environment: DocumentEnvironment, *, shape: bool = False) -> None:
     """``$ command`` lines with their expected output."""
     __tracebackhide__ = True
     steps: list[tuple[str, list[str]]] = []
@@ -634,7 +641,7 @@ def run_console(block: Block, environment: DocumentEnvironment) -> None:
             )
         while expected and not expected[-1].strip():
             expected.pop()
-        if not matches(expected, outcome.output.splitlines(), excerpt=False, shape=False):
+        if not matches(expected, outcome.output.splitlines(), excerpt=False, shape=shape):
             fail(
                 f"$ {line}\n--- the docs show:\n" + "\n".join(expected) + "\n--- it printed:\n"
                 f"{outcome.output}"
