@@ -12,7 +12,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
@@ -32,6 +32,7 @@ __all__ = [
     "amounts_of",
     "fingerprint",
     "hold_terms",
+    "moment_of",
     "new_hold_id",
     "request_id_of",
     "tags_of",
@@ -210,3 +211,42 @@ class _HoldIds:
 
 
 new_hold_id = _HoldIds()
+
+
+def moment_of(value: object, *, name: str = "") -> datetime:
+    """An aware datetime from an ISO 8601 string, a ``date`` or an aware ``datetime``.
+
+    A ``date`` means its midnight in UTC; a string without an offset (``"2026-01-01"``,
+    ``"2026-01-01T12:00"``) means UTC, as on the command line. A naive ``datetime`` object
+    is refused: it is usually local time, and taking it as UTC would shift the result by
+    hours without a word.
+
+    Args:
+        value: what the caller passed.
+        name: the argument's name, to start the message with (``since``); none if empty.
+
+    Raises:
+        InvalidInput: a naive datetime, a string that is not ISO 8601, or another type.
+    """
+    label = f"{name}=" if name else ""
+    if isinstance(value, datetime):  # before date: a datetime is a date too
+        if value.utcoffset() is None:
+            raise InvalidInput(
+                f"{label}{value!r} has no time zone: give an aware datetime "
+                "(tzinfo=UTC), a date, or an ISO 8601 string"
+            )
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInput(
+                f"{label}{value!r} is not an ISO 8601 date or time "
+                "(such as 2026-01-31 or 2026-01-31T12:00:00Z)"
+            ) from None
+        return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+    raise InvalidInput(
+        f"{label}{value!r} is not a time: give an ISO 8601 string, a date or an aware datetime"
+    )
