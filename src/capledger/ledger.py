@@ -12,17 +12,19 @@ import asyncio
 import logging
 import os
 import warnings
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
 from capledger._batch import AsyncBatcher, Batcher
 from capledger._core import (
+    HOLD_STATES,
     Account,
     Config,
+    Entry,
     Event,
     Extend,
     HoldRecord,
@@ -38,11 +40,13 @@ from capledger._core import (
     parse_period,
     parse_timezone,
 )
-from capledger._core.audit import VerifyReport, build_report, verify
+from capledger._core.audit import REPORT_BUILTIN_KEYS, VerifyReport, build_report, verify
+from capledger._core.periods import check_timezone_applies
 from capledger._validate import (
     amounts_of,
     fingerprint,
     hold_terms,
+    moment_of,
     new_hold_id,
     request_id_of,
     tags_of,
@@ -187,8 +191,8 @@ def _settle_op(
     return Settle(hold_id, amounts, tags_of(tags) if tags else {})
 
 
-def _moment_us(moment: datetime | None) -> int | None:
-    return None if moment is None else to_us(moment)
+#: What ``report(since=..., until=...)`` accepts (see ``moment_of``).
+Moment = str | date | datetime
 
 
 #: A flow of several store steps written once: it yields operations and is sent their
@@ -361,6 +365,7 @@ class _LedgerBase:
         self._check_open()
         checked_scope = parse_scope(scope)
         canonical_period = parse_period(period)
+        check_timezone_applies(canonical_period, tz)
         zone = tz or self._timezone
         parse_timezone(zone)
         caps: dict[str, int] = {}
@@ -407,23 +412,50 @@ class _LedgerBase:
             if a.cap is not None
         ]
 
-    def _holds(self, scope: str | None, state: str | None, limit: int) -> list[HoldInfo]:
+    def _holds(
+        self, scope: str | None, state: str | None, limit: int, newest_first: bool
+    ) -> list[HoldInfo]:
         if scope is not None:
             parse_scope(scope)
-        states = ("open", "settled", "released", "expired") if state is None else (state,)
-        if state is not None and state not in ("open", "settled", "released", "expired"):
-            raise InvalidInput(f"unknown hold state {state!r}")
-        return [_hold_info(r) for r in self._store.holds(scope=scope, states=states, limit=limit)]
+        states = HOLD_STATES if state is None else (state,)
+        if state is not None and state not in HOLD_STATES:
+            raise InvalidInput(f"unknown hold state {state!r}; use one of {', '.join(HOLD_STATES)}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"limit must be a positive whole number, not {limit!r}")
+        read = self._store.newest_holds if newest_first else self._store.holds
+        return [_hold_info(r) for r in read(scope=scope, states=states, limit=limit)]
 
     def _report(
-        self, group_by: Sequence[str], since: datetime | None, until: datetime | None
+        self, group_by: Sequence[str], since: Moment | None, until: Moment | None
     ) -> list[dict[str, object]]:
         if isinstance(group_by, str):
             group_by = [group_by]
-        if not group_by or len(set(group_by)) != len(group_by):
-            raise InvalidInput("group_by needs one or more distinct keys")
-        entries = self._store.journal(_moment_us(since), _moment_us(until))
-        return build_report(entries, list(group_by))
+        keys = list(group_by) if isinstance(group_by, Iterable) else []
+        if not keys or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
+            raise InvalidInput(f"group_by needs one or more distinct key names, not {group_by!r}")
+        since_us = None if since is None else to_us(moment_of(since, name="since"))
+        until_us = None if until is None else to_us(moment_of(until, name="until"))
+        if since_us is not None and until_us is not None and since_us >= until_us:
+            raise InvalidInput(f"since ({since!r}) must be before until ({until!r})")
+        tags_seen: set[str] = set()
+
+        def settled(entries: Iterable[Entry]) -> Iterator[Entry]:
+            for entry in entries:
+                if entry.kind == "settled":
+                    tags_seen.update(entry.tags)
+                    yield entry
+
+        rows = build_report(settled(self._store.journal(since_us, until_us)), keys)
+        # A tag key no settled entry has would put every call in one blank group: a typo,
+        # most likely. With no settled entries at all there is nothing to tell them apart.
+        unknown = [k for k in keys if k not in REPORT_BUILTIN_KEYS and k not in tags_seen]
+        if unknown and rows:
+            tags = ", ".join(sorted(tags_seen)) or "none"
+            raise InvalidInput(
+                f"unknown group-by key {unknown[0]!r}: use {', '.join(REPORT_BUILTIN_KEYS)}, "
+                f"or a tag of the settled calls in that range ({tags})"
+            )
+        return rows
 
     def _verify(self) -> VerifyReport:
         accounts, open_holds, entries = self._store.audit_snapshot()
@@ -792,19 +824,42 @@ class Ledger(_LedgerBase):
         return self._balances(self._execute(self._inspect_op(scope, unit)), unit)
 
     def holds(
-        self, *, scope: str | None = None, state: str | None = "open", limit: int = 1000
+        self,
+        *,
+        scope: str | None = None,
+        state: str | None = "open",
+        limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[HoldInfo]:
-        """Holds (open ones by default; ``state=None`` for all), oldest first."""
-        return self._holds(scope, state, limit)
+        """Up to ``limit`` holds, oldest first (or newest first).
+
+        Args:
+            scope: only holds charged to this scope.
+            state: ``open`` (the default), ``settled``, ``released``, ``expired``, or None
+                for every state.
+            limit: at most this many.
+            newest_first: list the most recent first: ``holds(state=None, limit=1,
+                newest_first=True)[0]`` is the latest hold, however many there are.
+        """
+        return self._holds(scope, state, limit, newest_first)
 
     def report(
         self,
         group_by: Sequence[str] = ("scope",),
         *,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
     ) -> list[dict[str, object]]:
-        """Settled spend grouped by scope, kind, unit, day, hour, month or any tag name."""
+        """Settled spend grouped by scope, kind, unit, day, hour, month or any tag name.
+
+        Args:
+            group_by: the keys; a key that is not built in must be a tag some settled call
+                in the range has (``model``), else ``InvalidInput`` lists the valid ones.
+            since: from this moment (inclusive): an ISO 8601 string, a ``date`` or an aware
+                ``datetime``. A date, or a string without an offset, is UTC; a naive
+                ``datetime`` is refused (``InvalidInput``).
+            until: to this moment (exclusive), written the same way.
+        """
         return self._report(group_by, since, until)
 
     def verify(self) -> VerifyReport:
@@ -1043,17 +1098,22 @@ class AsyncLedger(_LedgerBase):
         return self._balances(await self._execute(self._inspect_op(scope, unit)), unit)
 
     async def holds(
-        self, *, scope: str | None = None, state: str | None = "open", limit: int = 1000
+        self,
+        *,
+        scope: str | None = None,
+        state: str | None = "open",
+        limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[HoldInfo]:
         """Holds; see ``Ledger.holds``."""
-        return await self._read(self._holds, scope, state, limit)
+        return await self._read(self._holds, scope, state, limit, newest_first)
 
     async def report(
         self,
         group_by: Sequence[str] = ("scope",),
         *,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
     ) -> list[dict[str, object]]:
         """Settled spend by group; see ``Ledger.report``."""
         return await self._read(self._report, group_by, since, until)

@@ -17,7 +17,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from capledger.clock import from_us, to_us
 from capledger.errors import InvalidPeriod
 
-__all__ = ["CALENDAR_PERIODS", "parse_period", "parse_timezone", "window"]
+__all__ = [
+    "CALENDAR_PERIODS",
+    "check_timezone_applies",
+    "parse_period",
+    "parse_timezone",
+    "window",
+]
 
 CALENDAR_PERIODS: Final = ("minute", "hour", "day", "week", "month", "year")
 _DURATION: Final = re.compile(r"([1-9][0-9]{0,8})(s|m|h|d|w)")
@@ -58,6 +64,21 @@ def parse_timezone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise InvalidPeriod(f"unknown time zone {name!r}") from None
+
+
+def check_timezone_applies(period: str, tz: str | None) -> None:
+    """Refuse a time zone named for a period that has no calendar (``InvalidPeriod``).
+
+    ``total`` never resets and a fixed duration such as ``30d`` runs from the limit's
+    creation, so a zone given with either would change nothing: taking it silently would
+    let a caller believe their ``total`` cap resets at their midnight.
+    """
+    if tz is not None and period not in CALENDAR_PERIODS:
+        what = "'total' never resets" if period == "total" else f"{period!r} runs from creation"
+        raise InvalidPeriod(
+            f"a time zone ({tz!r}) applies only to calendar periods "
+            f"({', '.join(CALENDAR_PERIODS)}); {what}"
+        )
 
 
 def duration_us(period: str) -> int | None:

@@ -157,6 +157,18 @@ class Store(ABC):
     ) -> list[HoldRecord]:
         """Copies of up to ``limit`` holds in ``states`` (charged to ``scope`` if given)."""
 
+    def newest_holds(
+        self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
+    ) -> list[HoldRecord]:
+        """Like ``holds``, newest first: the last ``limit`` holds, the latest one first.
+
+        The default reads every matching hold and keeps the last ones, which is right on
+        any store but costs as much as the holds listed; stores with an index on the
+        creation time override it with a descending read.
+        """
+        every = self.holds(scope=scope, states=states, limit=2**62)
+        return every[::-1][:limit]
+
     @abstractmethod
     def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
         """The journal entries with ``since_us <= ts_us < until_us``, in order."""

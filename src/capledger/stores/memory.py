@@ -312,6 +312,17 @@ class MemoryStore(Store):
         self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
     ) -> list[HoldRecord]:
         """Copies of up to ``limit`` holds, oldest first."""
+        return self._sorted_holds(scope, states, limit, newest_first=False)
+
+    def newest_holds(
+        self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
+    ) -> list[HoldRecord]:
+        """Copies of up to ``limit`` holds, newest first."""
+        return self._sorted_holds(scope, states, limit, newest_first=True)
+
+    def _sorted_holds(
+        self, scope: str | None, states: Sequence[str], limit: int, *, newest_first: bool
+    ) -> list[HoldRecord]:
         with self._lock:
             candidates = (
                 self._rows.open_holds() if tuple(states) == ("open",) else self._rows.all_holds()
@@ -321,7 +332,7 @@ class MemoryStore(Store):
                 for hold in candidates
                 if hold.state in states and (scope is None or scope in hold.scopes)
             ]
-        found.sort(key=lambda hold: (hold.created_us, hold.id))
+        found.sort(key=lambda hold: (hold.created_us, hold.id), reverse=newest_first)
         return found[:limit]
 
     def audit_snapshot(self) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:

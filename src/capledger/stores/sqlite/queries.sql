@@ -56,6 +56,15 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
                               WHERE s.value = ?))
  ORDER BY created_us, id LIMIT ?;
 
+-- name: list_holds_newest
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds
+ WHERE state IN (SELECT value FROM json_each(?))
+   AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(capledger_holds.scopes) AS s
+                              WHERE s.value = ?))
+ ORDER BY created_us DESC, id DESC LIMIT ?;
+
 -- name: insert_hold
 INSERT INTO capledger_holds
     (id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,

@@ -10,6 +10,10 @@ process into one transaction, so the lock and the commit are paid once per batch
 Durability: WAL with ``synchronous=NORMAL`` (the default here) survives any crash of the
 process; a power loss may lose the last transactions. Add ``?synchronous=full`` to the URL to
 survive power loss too, at the cost of an fsync per transaction.
+
+Opening: ``?mode=rwc`` (the default) creates the file if it is missing; ``?mode=rw`` opens
+an existing file only and raises ``ConfigurationError`` when there is none, so a mistyped
+path cannot leave an empty ledger behind (the CLI's read-only commands open it this way).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from capledger._core import (
     Account,
@@ -47,6 +51,8 @@ _Q = load_named_queries("capledger.stores.sqlite", "queries.sql")
 _BUSY_WAIT_MS = 5_000
 _CACHE_KIB = 16_384
 _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
+#: ``?mode=``: whether opening may create the file (SQLite's own URI vocabulary).
+_MODES = ("rwc", "rw")
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
@@ -94,21 +100,28 @@ class SQLiteStore(Store):
 
     def __init__(self, url: str, clock: Clock) -> None:
         super().__init__(url, clock)
-        self.path, self._synchronous = _parse_url(url)
+        self.path, self._synchronous, self._mode = _parse_url(url)
         self._lock = threading.Lock()
         self._connection = self._connect()
         self._rows = _Rows(self._connection)
         self.migrate()
 
     def _connect(self) -> sqlite3.Connection:
+        # A URI names the mode, so "must exist" is checked by SQLite itself, atomically.
+        target = f"file:{quote(self.path)}?mode={self._mode}"
         try:
             connection = sqlite3.connect(
-                self.path,
+                target,
+                uri=True,
                 isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
                 check_same_thread=False,  # the store's lock serialises its use
                 timeout=_BUSY_WAIT_MS / 1000,
             )
         except sqlite3.OperationalError as error:
+            if self._mode == "rw" and not Path(self.path).exists():
+                raise ConfigurationError(
+                    f"there is no ledger at {self.path!r} (mode=rw opens an existing file only)"
+                ) from error
             raise ConfigurationError(f"cannot open SQLite file {self.path!r}: {error}") from error
         self._retry(lambda: self._configure(connection))
         return connection
@@ -223,11 +236,22 @@ class SQLiteStore(Store):
         self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
     ) -> list[HoldRecord]:
         """Up to ``limit`` holds in ``states``, oldest first."""
+        return self._list_holds("list_holds", scope, states, limit)
+
+    def newest_holds(
+        self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
+    ) -> list[HoldRecord]:
+        """Up to ``limit`` holds in ``states``, newest first."""
+        return self._list_holds("list_holds_newest", scope, states, limit)
+
+    def _list_holds(
+        self, query: str, scope: str | None, states: Sequence[str], limit: int
+    ) -> list[HoldRecord]:
         with self.translate_errors():
             connection = self._reader()
             try:
                 rows = connection.execute(
-                    _Q["list_holds"], (dumps(list(states)), scope, scope, limit)
+                    _Q[query], (dumps(list(states)), scope, scope, limit)
                 ).fetchall()
             finally:
                 connection.close()
@@ -320,7 +344,7 @@ def _write(connection: sqlite3.Connection, state: BufferedState) -> None:
         )  # fmt: skip
 
 
-def _parse_url(url: str) -> tuple[str, str]:
+def _parse_url(url: str) -> tuple[str, str, str]:
     parts = urlsplit(url)
     if parts.scheme != "sqlite" or not parts.path.startswith("/"):
         raise ConfigurationError(
@@ -335,8 +359,11 @@ def _parse_url(url: str) -> tuple[str, str]:
     synchronous = options.pop("synchronous", "normal").lower()
     if synchronous not in _SYNCHRONOUS:
         raise ConfigurationError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}")
+    mode = options.pop("mode", "rwc").lower()
+    if mode not in _MODES:
+        raise ConfigurationError(f"mode must be one of {list(_MODES)}, not {mode!r}")
     if options:
         raise ConfigurationError(f"unknown SQLite URL options: {sorted(options)}")
     if not Path(path).parent.exists():
         raise ConfigurationError(f"the folder of SQLite file {path!r} does not exist")
-    return path, _SYNCHRONOUS[synchronous]
+    return path, _SYNCHRONOUS[synchronous], mode
