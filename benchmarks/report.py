@@ -6,6 +6,8 @@ generate (PostgreSQL, estimates, integrations, peers) as they stand.
 
     .venv/bin/python benchmarks/report.py            # run everything (a few minutes)
     .venv/bin/python benchmarks/report.py --quick    # fewer runs, for a smoke test
+    .venv/bin/python benchmarks/report.py --pages-only   # keep the figures, include the
+                                                         # other pages as they stand now
 
 The page says which commit and machine produced it. The pages it includes must speak only
 of this repository: one that names a path outside it (``/tmp/...``) or a file that is not
@@ -115,11 +117,33 @@ def included_pages() -> list[tuple[str, str]]:
     return pages
 
 
+def included(pages: list[tuple[str, str]]) -> str:
+    """The included pages, each under its own section."""
+    return "\n".join(f"## {title}\n\n{page}\n" for title, page in pages)
+
+
+def measured_part(document: str) -> str:
+    """The page up to its first included section: the figures this script measured."""
+    start = document.find(f"\n## {INCLUDED[0][0]}\n")
+    if start < 0:
+        raise SystemExit(f"{DOC.relative_to(ROOT)} has no section {INCLUDED[0][0]!r}")
+    return document[: start + 1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer runs, a smaller history")
+    parser.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="run nothing: keep the page's measured sections, include the other pages again",
+    )
     args = parser.parse_args()
     pages = included_pages()
+    if args.pages_only:
+        DOC.write_text(measured_part(DOC.read_text(encoding="utf-8")) + included(pages))
+        print(f"wrote {DOC.relative_to(ROOT)} (measured sections kept)")
+        return
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         "# Benchmarks",
@@ -157,9 +181,7 @@ def main() -> None:
             result.stdout.strip(),
             "",
         ]
-    for title, page in pages:
-        sections += [f"## {title}", "", page, ""]
-    DOC.write_text("\n".join(sections), encoding="utf-8")
+    DOC.write_text("\n".join(sections) + "\n" + included(pages), encoding="utf-8")
     print(f"wrote {DOC.relative_to(ROOT)}")
 
 

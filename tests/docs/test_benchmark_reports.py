@@ -129,3 +129,12 @@ def test_peers_readme_block_names_commit_and_machine(peers: ModuleType) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme[readme.index(peers.README_START) : readme.index(peers.README_END)]
     assert "at capledger `" in block and " on " in block and "cores" in block
+
+
+def test_the_benchmarks_page_includes_the_other_pages_as_they_stand(report: ModuleType) -> None:
+    """docs/benchmarks.md ends with the other benchmark pages as they are now (after editing
+    one, run ``.venv/bin/python benchmarks/report.py --pages-only``)."""
+    page = report.DOC.read_text(encoding="utf-8")
+    assert page == report.measured_part(page) + report.included(report.included_pages()), (
+        "docs/benchmarks.md is stale: run .venv/bin/python benchmarks/report.py --pages-only"
+    )
