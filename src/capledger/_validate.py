@@ -61,15 +61,20 @@ def amounts_of(
         InvalidAmount: a bad amount, or none at all when ``required``.
     """
     amounts: dict[str, int] = {}
-    try:
-        if usd is not None:
-            amounts["usd"] = _cached_units("usd", usd)
-        if tokens is not None:
-            amounts["tokens"] = _cached_units("tokens", tokens)
-        if requests is not None:
-            amounts["requests"] = _cached_units("requests", requests)
-    except TypeError:  # an unhashable argument cannot be an amount
-        raise InvalidAmount("amounts must be Decimal, int, str or float") from None
+    given: tuple[tuple[Unit, AmountLike | None], ...] = (
+        ("usd", usd),
+        ("tokens", tokens),
+        ("requests", requests),
+    )
+    for unit, value in given:
+        if value is None:
+            continue
+        try:
+            amounts[unit] = _cached_units(unit, value)
+        except TypeError:
+            # Unhashable (a list) or a signaling NaN, which refuses to be hashed: neither is
+            # an amount, and to_units says which error it is.
+            amounts[unit] = to_units(unit, value)
     if required and not amounts:
         raise InvalidAmount("give at least one amount: usd=, tokens= or requests=")
     return amounts
