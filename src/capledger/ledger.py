@@ -965,25 +965,39 @@ class AsyncHold(_HoldBase):
         await _arun(self._exit_flow(exc), self._ledger._execute)
 
 
-class _PendingHold:
-    """What ``AsyncLedger.reserve`` returns: await it, or enter it with ``async with``."""
+async def _place_hold(ledger: AsyncLedger, op: Reserve) -> AsyncHold:
+    outcome = await ledger._execute(op)
+    return AsyncHold(ledger, ledger._reserved(outcome))
 
-    __slots__ = ("_hold", "_ledger", "_op")
+
+# A pending hold makes this coroutine at once, so a forgotten ``await`` is reported by
+# Python's own mechanism when the unused coroutine is collected, under the name the caller
+# wrote: "RuntimeWarning: coroutine 'AsyncLedger.reserve' was never awaited" (and where it
+# was made, in asyncio's debug mode).
+_place_hold.__qualname__ = "AsyncLedger.reserve"
+
+
+class _PendingHold:
+    """What ``AsyncLedger.reserve`` returns: await it, or enter it with ``async with``, once.
+
+    Neither awaited nor entered, it holds nothing, and Python warns that it was never
+    awaited, as for any coroutine.
+    """
+
+    __slots__ = ("_hold", "_placing")
 
     def __init__(self, ledger: AsyncLedger, op: Reserve) -> None:
-        self._ledger = ledger
-        self._op = op
+        # Made now (not when awaited) so that one never awaited is reported; it refers to
+        # the ledger and the operation, not to this object, so an unused one is collected
+        # (and reported) as soon as it is dropped, with no reference cycle to wait for.
+        self._placing = _place_hold(ledger, op)
         self._hold: AsyncHold | None = None
 
-    async def _place(self) -> AsyncHold:
-        outcome = await self._ledger._execute(self._op)
-        return AsyncHold(self._ledger, self._ledger._reserved(outcome))
-
     def __await__(self) -> Generator[Any, None, AsyncHold]:
-        return self._place().__await__()
+        return self._placing.__await__()
 
     async def __aenter__(self) -> AsyncHold:
-        self._hold = await self._place()
+        self._hold = await self._placing
         return self._hold
 
     async def __aexit__(
@@ -1044,7 +1058,8 @@ class AsyncLedger(_LedgerBase):
         """Hold budget on every scope, or on none; see ``Ledger.reserve``.
 
         Bad arguments raise at once; the hold is placed when the result is awaited or
-        entered.
+        entered (once). A result neither awaited nor entered holds nothing, and Python warns
+        "coroutine 'AsyncLedger.reserve' was never awaited" when it is collected.
         """
         return _PendingHold(
             self, self._reserve_op(scopes, usd, tokens, requests, request_id, ttl, tags)
