@@ -44,10 +44,10 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src/capledger
 
+## The core benchmarks, run one after the other; docs/benchmarks.md is rewritten from their
+## output, with the commit and the machine (a few minutes; run it on a quiet machine).
 bench: $(VENV)/.dev
-	$(BIN)/python benchmarks/cap_correctness.py --store sqlite --store memory --runs 5
-	$(BIN)/python benchmarks/throughput.py --store sqlite --history 100000 --runs 5
-	$(BIN)/python benchmarks/memory_vs_token_budget.py --runs 7
+	$(BIN)/python benchmarks/report.py
 
 ## The peers head to head: results in build/bench-peers/; WRITE=1 also updates
 ## docs/benchmarks-peers.md, docs/img/peers.png and the README's table.

@@ -36,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 
 #: name -> (the packages its lock adds to capledger's, suites to run there); the versions
 #: are pinned in requirements/NAME.txt, compiled from requirements/NAME.in by `make lock`.
+#: A suite is a test file of this folder, or a page of docs/ whose examples need the SDK
+#: (the main environment skips those examples; here a skip fails the run).
 ENVIRONMENTS: dict[str, tuple[list[str], list[str]]] = {
     "litellm": (
         ["openai", "anthropic", "litellm"],
@@ -45,6 +47,7 @@ ENVIRONMENTS: dict[str, tuple[list[str], list[str]]] = {
             "test_integrations_cap.py",
             "test_integrations_guard.py",
             "test_integrations_litellm.py",
+            "docs/integrations/litellm.md",
         ],
     ),
     "llm": (
@@ -54,6 +57,7 @@ ENVIRONMENTS: dict[str, tuple[list[str], list[str]]] = {
             "test_integrations_anthropic.py",
             "test_integrations_cap.py",
             "test_integrations_datasette.py",
+            "docs/integrations/datasette.md",
         ],
     ),
 }
@@ -63,6 +67,10 @@ def check_coverage() -> None:
     """Every test file of this folder runs in at least one environment."""
     suites = {path.name for path in HERE.glob("test_*.py")}
     covered = {suite for _packages, listed in ENVIRONMENTS.values() for suite in listed}
+    pages = {suite for suite in covered if suite.startswith("docs/")}
+    absent = sorted(page for page in pages if not (ROOT / page).is_file())
+    if absent:
+        raise SystemExit(f"pages that do not exist: {', '.join(absent)}")
     missing = sorted(suites - covered)
     if missing:
         raise SystemExit(f"suites that no environment runs: {', '.join(missing)}")
@@ -119,7 +127,7 @@ def run(name: str, env: Path, suites: list[str]) -> None:
             "-p",
             "no:cacheprovider",
             f"--junitxml={report}",
-            *[str(HERE / suite) for suite in suites],
+            *[str(ROOT / suite if suite.startswith("docs/") else HERE / suite) for suite in suites],
         ],
         cwd=ROOT,
         check=False,
