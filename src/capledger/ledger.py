@@ -875,10 +875,11 @@ class Ledger(_LedgerBase):
         return _run(self._sweep_flow(progress), self._execute)
 
     def guard(self, **options: Any) -> Any:
-        """Decorate a function so that each call is held, then settled or released.
+        """Decorate a function so that each call is held, then settled.
 
         Options are those of ``capledger.integrations.guard`` (``scopes=``, ``estimate=``,
-        ``actual=``, ...); the function may be sync or async.
+        ``actual=``, ``on_error=``, ...); the function may be sync or async. A call that
+        raises is charged its estimate, unless ``on_error="release"``.
         """
         from capledger.integrations import guard  # noqa: PLC0415 - optional layer
 
@@ -1142,10 +1143,11 @@ class AsyncLedger(_LedgerBase):
         return await _arun(self._sweep_flow(progress), self._execute)
 
     def guard(self, **options: Any) -> Any:
-        """Decorate a function so that each call is held, then settled or released.
+        """Decorate a function so that each call is held, then settled.
 
         Options are those of ``capledger.integrations.guard`` (``scopes=``, ``estimate=``,
-        ``actual=``, ...); the function may be sync or async.
+        ``actual=``, ``on_error=``, ...); the function may be sync or async. A call that
+        raises is charged its estimate, unless ``on_error="release"``.
         """
         from capledger.integrations import guard  # noqa: PLC0415 - optional layer
 

@@ -53,7 +53,7 @@ def test_guard_prices_a_usage_and_takes_estimate_from_arguments(ledger: Ledger) 
     assert hold.settled["usd"] == pricing.cost("gpt-4o-mini", usage)
 
 
-def test_guard_refuses_before_running_and_releases_on_error(ledger: Ledger) -> None:
+def test_guard_refuses_before_running(ledger: Ledger) -> None:
     ledger.set_limit("user:u1", usd="0.01")
     ran = []
 
@@ -64,14 +64,85 @@ def test_guard_refuses_before_running_and_releases_on_error(ledger: Ledger) -> N
     with pytest.raises(BudgetExceeded):
         expensive()
     assert ran == []
+    assert ledger.holds(state=None) == []
 
-    @guard(ledger, scopes=["user:u1"], estimate="0.01")
+
+class _Interrupted(BaseException):
+    """Stands for KeyboardInterrupt or a cancellation: not an Exception, still closes."""
+
+
+@pytest.mark.parametrize("error", [KeyError("boom"), _Interrupted()])
+def test_guard_settles_the_estimate_when_the_function_raises(
+    ledger: Ledger, error: BaseException
+) -> None:
+    # The call may have reached the provider before it failed: by default it is charged
+    # the worst case it was held for, never given back.
+    ledger.set_limit("user:u1", usd="0.10")
+
+    @guard(ledger, scopes=["user:u1"], estimate="0.04")
+    def failing() -> None:
+        raise error
+
+    with pytest.raises(type(error)) as raised:
+        failing()
+    assert raised.value is error  # propagated unchanged
+    (hold,) = ledger.holds(state=None)
+    assert (hold.state, hold.settled) == ("settled", {"usd": Decimal("0.04")})
+    (balance,) = ledger.balance("user:u1", unit="usd")
+    assert (balance.spent, balance.held) == (Decimal("0.04"), 0)
+    assert ledger.verify().ok
+
+
+def test_guard_bound_to_a_ledger_settles_by_default_too(ledger: Ledger) -> None:
+    @ledger.guard(scopes=["user:u1"], estimate="0.03")
+    def failing() -> None:
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError):
+        failing()
+    assert [(h.state, h.settled) for h in ledger.holds(state=None)] == [
+        ("settled", {"usd": Decimal("0.03")})
+    ]
+
+
+def test_guard_releases_on_error_only_when_asked(ledger: Ledger) -> None:
+    @guard(ledger, scopes=["user:u1"], estimate="0.01", on_error="release")
     def failing() -> None:
         raise KeyError("boom")
 
     with pytest.raises(KeyError):
         failing()
     assert [hold.state for hold in ledger.holds(state=None)] == ["released"]
+    (balance,) = ledger.balance("user:u1", unit="usd")
+    assert (balance.spent, balance.held) == (0, 0)
+
+
+def test_guard_refuses_an_unknown_on_error(ledger: Ledger) -> None:
+    with pytest.raises(ConfigurationError, match="'settle' or 'release'"):
+        guard(ledger, scopes=["user:u1"], estimate="1", on_error="ignore")  # type: ignore[arg-type]
+
+
+async def test_guard_async_settles_the_estimate_when_the_coroutine_raises(
+    aledger: AsyncLedger,
+) -> None:
+    @guard(aledger, scopes=["user:u1"], estimate="0.25")
+    async def failing() -> None:
+        await asyncio.sleep(0)
+        raise ConnectionResetError
+
+    @guard(aledger, scopes=["user:u1"], estimate="0.25", on_error="release")
+    async def failing_before_spending() -> None:
+        raise ValueError
+
+    with pytest.raises(ConnectionResetError):
+        await failing()
+    with pytest.raises(ValueError):
+        await failing_before_spending()
+    holds = await aledger.holds(state=None)
+    assert [(h.state, h.settled) for h in holds] == [
+        ("settled", {"usd": Decimal("0.25")}),
+        ("released", None),
+    ]
 
 
 async def test_guard_async(aledger: AsyncLedger) -> None:

@@ -49,16 +49,18 @@ def guard(
     pricebook: Pricebook | None = None,
     ttl: float | timedelta = 60,
     tags: Mapping[str, object] | None = None,
-    on_error: Literal["release", "settle"] = "release",
+    on_error: Literal["settle", "release"] = "settle",
 ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorate a function so each call holds ``estimate`` and settles ``actual(result)``.
 
     The hold is placed before the function runs, on ``scopes`` plus the ambient attribution
     (``capledger.attribute``), atomically with the cap check: a call the budget cannot pay
     for raises ``BudgetExceeded`` and the function does not run. After it returns, the hold
-    settles at ``actual(result)`` (or at the estimate when ``actual`` is None); if it raises,
-    the hold is released (``on_error="settle"`` settles the estimate instead: use it when the
-    function may fail after spending) and the exception propagates unchanged.
+    settles at ``actual(result)`` (or at the estimate when ``actual`` is None). If it raises,
+    the hold settles at the worst case, the held estimate (or at what was observed, if
+    anything was), since a call that failed may already have spent, and the exception
+    propagates unchanged. ``on_error="release"`` gives the hold back instead: choose it only
+    for a function that cannot have spent anything when it raises.
 
     Args:
         ledger: a ``Ledger`` for a plain function, an ``AsyncLedger`` for a coroutine
@@ -72,15 +74,17 @@ def guard(
         model, provider, pricebook: how to price a usage object returned by ``actual``.
         ttl: seconds the call may take before its hold expires.
         tags: journaled with every call (the function's qualified name is added).
-        on_error: ``release`` or ``settle`` (the estimate) when the function raises.
+        on_error: what a call that raised is charged: ``settle`` (the default: the held
+            estimate, or what was observed) or ``release`` (nothing).
 
     Raises:
-        ConfigurationError: a coroutine function with a sync ``Ledger`` or the reverse, or a
-            usage returned without ``model``.
+        ConfigurationError: a coroutine function with a sync ``Ledger`` or the reverse, a
+            usage returned without ``model``, or ``on_error`` neither ``settle`` nor
+            ``release``.
     """
     fixed_scopes = parse_scopes([scopes] if isinstance(scopes, str) else scopes) if scopes else ()
-    if on_error not in ("release", "settle"):
-        raise ConfigurationError("on_error must be 'release' or 'settle'")
+    if on_error not in ("settle", "release"):
+        raise ConfigurationError(f"on_error must be 'settle' or 'release', not {on_error!r}")
 
     def plan(
         args: tuple[Any, ...], kwargs: dict[str, Any], name: str
@@ -101,8 +105,14 @@ def guard(
         return parse_scopes(scope_list), options
 
     def close_after_error(hold: Any) -> Any:
-        """Close the hold of a call that raised (for an ``AsyncHold``: the coroutine)."""
-        return hold.settle() if on_error == "settle" else hold.release()
+        """Close the hold of a call that raised (for an ``AsyncHold``: the coroutine).
+
+        Settling the observed usd, or the held amount when none was observed (``usd=None``),
+        never releases money the call may have spent.
+        """
+        if on_error == "release":
+            return hold.release()
+        return hold.settle(usd=hold.observed.get("usd"))
 
     def actual_usd(result: object) -> object:
         """What the call cost: ``actual(result)`` priced, or None to settle at the estimate."""
