@@ -44,6 +44,12 @@ BAD_INPUT = [
     (["report", "--group-by", "model,,scope"], "bad group-by key ''"),
     (["report", "--group-by", "model,model"], "must be distinct"),
     (["report", "--format", "xml"], "'xml' is not one of"),
+    (["limits", "set", "user:a", "--usd", "5", "--tz", "Europe/Paris"], "calendar periods"),
+    (["limits", "set", "user:a", "--usd", "5", "--period", "30d", "--tz", "UTC"], "from creation"),
+    (["estimate", "--model", "gpt-4o-mini"], "standard input is not JSON"),
+    (["prices", "show", "no-such-model"], "price it in a --prices-file"),
+    (["prices", "cost", "no-such-model", "--input", "1", "--output", "1"], "--prices-file"),
+    (["report", "--since", "2026-01-01T00:00:00+25:00"], "not an ISO 8601 date"),
     (["demo", "--agents", "0"], "0 is not in the range"),
     (["nosuch"], "No such command 'nosuch'"),
     (["--url", "foo://x", "balance", "user:a"], "unknown store URL 'foo://x'"),
@@ -96,3 +102,23 @@ def test_a_group_without_a_command_shows_its_help(cli: Invoke) -> None:
     result = cli("limits")
     assert "Commands:" in result.output
     assert "set" in result.output and "remove" in result.output
+
+
+def test_python_remedies_become_command_line_remedies(cli: Invoke) -> None:
+    result = cli("prices", "show", "no-such-model")
+    assert result.exit_code == 2
+    assert "Pricebook." not in result.stderr and "set_price" not in result.stderr
+    assert '[prices."MODEL"]' in result.stderr
+
+
+def test_an_unknown_group_by_key_lists_the_valid_ones(cli: Invoke, url: str) -> None:
+    with Ledger(url) as ledger:
+        ledger.reserve("user:a", usd="0.5", tags={"model": "m1", "feature": "f"}).settle()
+    result = cli("report", "--group-by", "scope,modle")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[0].startswith(
+        "Error: unknown group-by key 'modle': use scope, kind, unit, day, hour, month, "
+        "or a tag of the settled calls in that range (feature, model)"
+    )
+    assert cli("report", "--group-by", "scope,model").exit_code == 0

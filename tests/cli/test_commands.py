@@ -147,7 +147,8 @@ def test_balance_shows_exact_cap_spent_held_available(cli: Invoke, ledger: Ledge
     assert by_period["day"]["window_end"] is not None
 
 
-def test_balance_of_an_unknown_scope(cli: Invoke) -> None:
+def test_balance_of_an_unknown_scope(cli: Invoke, ledger: Ledger) -> None:
+    ledger.set_limit("user:a", usd="1")
     result = cli("balance", "user:nobody")
     assert result.exit_code == 0
     assert "no accounts yet" in result.output
@@ -165,6 +166,14 @@ def test_holds_lists_by_state_and_scope(cli: Invoke, ledger: Ledger) -> None:
     assert open_rows[0]["held"] == {"usd": "0.25"}
     assert open_rows[0]["tags"] == {"model": "m1"}
     assert open_rows[0]["request_id"] == "r-1"
+    assert open_rows[0]["state"] == "open"  # not yet past its expiry
+
+    newest = _json(cli("holds", "--state", "all", "--newest-first", "--format", "json").output)
+    assert [row["state"] for row in newest] == ["released", "settled", "open"]
+    latest = _json(
+        cli("holds", "--state", "all", "--limit", "1", "--newest-first", "--format", "json").output
+    )
+    assert [row["state"] for row in latest] == ["released"]
 
     settled = _json(cli("holds", "--state", "settled", "--format", "json").output)
     assert [row["settled"] for row in settled] == [{"usd": "0.50"}]
@@ -188,9 +197,12 @@ def test_sweep_expires_overdue_holds(cli: Invoke, url: str) -> None:
         past.set_limit("user:a", usd="1")
         for _ in range(3):
             past.reserve("user:a", usd="0.1", ttl=1)
+    listed = _json(cli("holds", "--format", "json").output)
+    assert [row["state"] for row in listed] == ["overdue"] * 3  # past expiry, not yet swept
+    assert "overdue" in cli("holds").stdout.splitlines()[2].split()
     swept = cli("sweep")
     assert swept.stdout == "expired 3 overdue holds\n"
-    assert "sweeping" in swept.stderr  # the progress bar stays out of the output
+    assert swept.stderr == ""  # no progress bar, nor its label, when stderr is not a terminal
     assert cli("sweep").stdout == "no overdue holds\n"
     assert len(_json(cli("holds", "--state", "expired", "--format", "json").output)) == 3
 

@@ -12,7 +12,16 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from capledger.cli._output import decimal_text, emit, moment_text, render_table, usd_text
+from capledger.cli import main
+from capledger.cli._output import (
+    decimal_text,
+    emit,
+    moment_text,
+    progress,
+    render_table,
+    table_cell,
+    usd_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +105,44 @@ def test_empty_outputs_stay_parseable() -> None:
     assert _emitted([], "table") == "nothing to show\n"
     assert _emitted([], "csv") == "name,usd,tokens,when\n"
     assert json.loads(_emitted([], "json")) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_on_a_terminal_only() -> None:
+    terminal = _Terminal()
+    with progress(3, "sweeping", file=terminal) as advance:
+        advance(3)
+    assert "sweeping" in terminal.getvalue()
+    piped = io.StringIO()
+    with progress(3, "sweeping", file=piped) as advance:
+        advance(3)
+    assert piped.getvalue() == ""  # neither the bar nor its label
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (Decimal("0.18000000000000002"), "$0.18"),
+        (Decimal("0.68"), "$0.68"),
+        (Decimal("0.0375"), "$0.0375"),
+        (Decimal("15"), "$15.00"),
+        (Decimal("1234.5"), "$1,234.50"),
+        (None, "-"),
+    ],
+)
+def test_prices_are_shown_as_published(value: Decimal | None, shown: str) -> None:
+    from capledger.cli.prices import published
+
+    assert table_cell(published(value)) == shown
+
+
+def test_prices_list_shows_no_float_noise() -> None:
+    pytest.importorskip("genai_prices")
+    result = CliRunner().invoke(main, ["prices", "list"])
+    assert result.exit_code == 0, result.output
+    assert "000000000" not in result.stdout
+    assert "99999999" not in result.stdout

@@ -2,11 +2,15 @@
 
 Errors are mapped once, here, for every command (prices and estimate included):
 
-- bad input (``InvalidInput``, ``ConfigurationError``, or a click usage error) prints one
-  line, ``Error: ...``, and exits with status 2;
+- bad input (``InvalidInput``, ``ConfigurationError``, ``UnknownModel``, or a click usage
+  error) prints one line, ``Error: ...``, and exits with status 2;
 - any other ``LedgerError`` (``BackendUnavailable``, ``BudgetExceeded``, ...) prints one line
   and exits with status 1;
 - anything else is a bug in capledger and keeps its traceback.
+
+A library message that suggests a Python call (``Pricebook.set_price``, ``usd=``) is
+rewritten with the command-line remedy (``--prices-file``, ``--usd``) in ``cli_message``:
+the library keeps speaking Python, the CLI speaks flags.
 """
 
 from __future__ import annotations
@@ -14,16 +18,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import click
 from click.core import ParameterSource
 
 from capledger import __version__
-from capledger.errors import ConfigurationError, InvalidInput, LedgerError
+from capledger.errors import ConfigurationError, InvalidInput, LedgerError, UnknownModel
 from capledger.ledger import DEFAULT_URL, Ledger
 
-__all__ = ["BadInput", "CliState", "main", "open_ledger", "option"]
+__all__ = [
+    "BadInput",
+    "CliState",
+    "cli_message",
+    "main",
+    "open_ledger",
+    "option",
+    "sqlite_path",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -45,6 +59,46 @@ def option(*param_decls: str, **attrs: Any) -> Callable[[_F], _F]:
     """
     attrs.setdefault("show_envvar", True)
     return click.option(*param_decls, **attrs)
+
+
+#: Remedies in library messages that name Python calls, and the same remedy in flags.
+_CLI_REMEDIES: Final = (
+    (
+        "price it with Pricebook.set_price or alias it to a known model with Pricebook.set_alias",
+        'price it in a --prices-file ([prices."MODEL"] with input and output) or alias it '
+        "to a known model there ([aliases])",
+    ),
+    (
+        "set one with Pricebook.set_price",
+        'set one in a --prices-file ([prices."MODEL"] with input and output)',
+    ),
+    ("usd=, tokens= or requests=", "--usd, --tokens or --requests"),
+)
+
+
+def cli_message(error: BaseException) -> str:
+    """The message of ``error`` with command-line remedies in place of Python calls."""
+    text = str(error)
+    for python, flags in _CLI_REMEDIES:
+        text = text.replace(python, flags)
+    return text
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names, or None for another store."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or not parts.path.startswith("/"):
+        return None
+    return Path(unquote(parts.path[1:]))
+
+
+def _existing_only(url: str) -> str:
+    """``url``, opened only if its ledger exists: SQLite's ``mode=rw`` unless a mode is set."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or "mode=" in parts.query:
+        return url  # other stores create nothing on disk by being opened
+    # Appended as text: urlunsplit would turn sqlite:////abs.db into sqlite://abs.db.
+    return f"{url}{'&' if parts.query else '?'}mode=rw"
 
 
 class BadInput(click.UsageError):
@@ -82,10 +136,11 @@ class CapledgerGroup(click.Group):
         """Run the subcommand, mapping ledger and usage errors (module docstring)."""
         try:
             return super().invoke(ctx)
-        except (InvalidInput, ConfigurationError) as error:
-            raise BadInput(str(error), click.get_current_context(silent=True) or ctx) from error
+        except (InvalidInput, ConfigurationError, UnknownModel) as error:
+            context = click.get_current_context(silent=True) or ctx
+            raise BadInput(cli_message(error), context) from error
         except LedgerError as error:
-            raise click.ClickException(str(error)) from error
+            raise click.ClickException(cli_message(error)) from error
         except click.UsageError as error:
             raise _brief(error) from error
 
@@ -102,10 +157,28 @@ class CliState:
     url_on_command_line: bool
     _ledger: Ledger | None = field(default=None, repr=False)
 
-    def ledger(self) -> Ledger:
-        """The ledger at ``url``, opened on first use and closed when the command ends."""
+    def ledger(self, *, existing: bool = False) -> Ledger:
+        """The ledger at ``url``, opened on first use and closed when the command ends.
+
+        Args:
+            existing: open it only if it exists (read-only commands): a mistyped SQLite
+                path is refused with ``ConfigurationError`` instead of creating an empty
+                ledger that reports nothing.
+        """
         if self._ledger is None:
-            self._ledger = Ledger(self.url)
+            if not existing:
+                self._ledger = Ledger(self.url)
+                return self._ledger
+            try:
+                self._ledger = Ledger(_existing_only(self.url))
+            except ConfigurationError as error:
+                path = sqlite_path(self.url)
+                if path is None or path.exists() or not path.parent.is_dir():
+                    raise  # not a missing ledger: the store's own message says what is wrong
+                raise ConfigurationError(
+                    f"there is no ledger at {str(path)!r} ({self.url}): check --url or "
+                    "CAPLEDGER_URL; 'capledger limits set' or 'capledger migrate' creates one"
+                ) from error
         return self._ledger
 
     def close(self) -> None:
@@ -115,7 +188,7 @@ class CliState:
             self._ledger = None
 
 
-def open_ledger(ctx: click.Context) -> Ledger:
+def open_ledger(ctx: click.Context, *, existing: bool = False) -> Ledger:
     """The ledger of the running command (see ``CliState.ledger``)."""
     state = ctx.find_object(CliState)
     if state is None:  # a command invoked on its own, without the group (embedding, tests)
@@ -125,7 +198,7 @@ def open_ledger(ctx: click.Context) -> Ledger:
         )
         root.obj = state
         root.call_on_close(state.close)
-    return state.ledger()
+    return state.ledger(existing=existing)
 
 
 @click.group(
@@ -142,7 +215,10 @@ def open_ledger(ctx: click.Context) -> Ledger:
     default=DEFAULT_URL,
     show_default=True,
     metavar="URL",
-    help="The ledger's store: sqlite:///path.db (the embedded default) or memory://.",
+    help=(
+        "The ledger's store: sqlite:///path.db (the embedded default), "
+        "postgresql://user@host/db (PostgreSQL), or memory://."
+    ),
 )
 @click.version_option(__version__, "-V", "--version", prog_name="capledger")
 @click.pass_context

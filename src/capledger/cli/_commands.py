@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,11 +11,12 @@ import click
 
 from capledger import Mismatch, VerifyReport
 from capledger._core import HOLD_STATES
+from capledger._core.periods import check_timezone_applies
 from capledger.ledger import Balance, HoldInfo, Limit
 from capledger.money import UNITS, from_units
 
 from ._app import BadInput, open_ledger, option
-from ._output import FORMATS, emit, table_cell
+from ._output import FORMATS, emit, progress, table_cell
 from ._params import PERIOD, SCOPE, TIMESTAMP, TIMEZONE, UNIT, CapType, GroupByType
 
 __all__ = [
@@ -106,7 +106,12 @@ def limits() -> None:
     show_default=True,
     help="total, minute, hour, day, week, month, year, or a duration such as 30d or 12h.",
 )
-@option("--tz", type=TIMEZONE, default=None, help="IANA time zone of calendar periods [UTC].")
+@option(
+    "--tz",
+    type=TIMEZONE,
+    default=None,
+    help="IANA time zone of calendar periods [UTC]; not for total or a duration.",
+)
 @click.pass_context
 def limits_set(
     ctx: click.Context,
@@ -125,6 +130,7 @@ def limits_set(
     """
     if usd is None and tokens is None and requests is None:
         raise click.UsageError("give at least one cap: --usd, --tokens or --requests")
+    check_timezone_applies(period, tz)  # before the ledger is opened: nothing is created
     ledger = open_ledger(ctx)
     ledger.set_limit(scope, usd=usd, tokens=tokens, requests=requests, period=period, tz=tz)
     given = {
@@ -160,7 +166,7 @@ def _limit_row(limit: Limit) -> dict[str, object]:
 @click.pass_context
 def limits_list(ctx: click.Context, scope: str | None, fmt: str) -> None:
     """List every cap, sorted by scope, unit and period."""
-    found = _sorted_limits(open_ledger(ctx).limits(scope))
+    found = _sorted_limits(open_ledger(ctx, existing=True).limits(scope))
     emit([_limit_row(limit) for limit in found], _LIMIT_COLUMNS, fmt, empty="no limits")
 
 
@@ -212,7 +218,7 @@ def balance(ctx: click.Context, scope: str, unit: str | None, fmt: str) -> None:
     A cap of '-' means the scope is tracked without a cap. Expired holds are released
     before the balance is read, so 'held' is what open holds really pin.
     """
-    found = open_ledger(ctx).balance(scope, unit=unit)
+    found = open_ledger(ctx, existing=True).balance(scope, unit=unit)
     rows = [_balance_row(item) for item in found]
     emit(rows, _BALANCE_COLUMNS, fmt, empty=f"{scope} has no accounts yet (no limit, no spend)")
 
@@ -223,10 +229,13 @@ def _in_unit_order(amounts: Mapping[str, object] | None) -> dict[str, object] | 
     return {unit: amounts[unit] for unit in UNITS if unit in amounts}
 
 
-def _hold_row(hold: HoldInfo) -> dict[str, object]:
+def _hold_row(hold: HoldInfo, now: datetime) -> dict[str, object]:
+    # An open hold past its expiry is already given back in effect (the next write that
+    # touches its accounts, or a sweep, expires it); calling it open would mislead.
+    overdue = hold.state == "open" and hold.expires_at <= now
     return {
         "id": hold.id,
-        "state": hold.state,
+        "state": "overdue" if overdue else hold.state,
         "scopes": hold.scopes,
         "held": _in_unit_order(hold.amounts),
         "settled": _in_unit_order(hold.settled),
@@ -252,18 +261,41 @@ def _hold_row(hold: HoldInfo) -> dict[str, object]:
     type=click.IntRange(1, MAX_HOLDS_LISTED),
     default=100,
     show_default=True,
-    help="List at most this many (oldest first).",
+    help="List at most this many.",
+)
+@option(
+    "--newest-first",
+    is_flag=True,
+    help="Newest first (--limit 1 --newest-first shows the latest hold).",
 )
 @format_option
 @click.pass_context
-def holds(ctx: click.Context, *, scope: str | None, state: str, limit: int, fmt: str) -> None:
-    """List holds, oldest first: open ones by default."""
-    found = open_ledger(ctx).holds(
-        scope=scope, state=None if state == "all" else state, limit=limit
+def holds(
+    ctx: click.Context,
+    *,
+    scope: str | None,
+    state: str,
+    limit: int,
+    newest_first: bool,
+    fmt: str,
+) -> None:
+    """List holds, oldest first: open ones by default.
+
+    An open hold past its expiry that no write or sweep has expired yet is shown as
+    'overdue' (it is listed with the open ones).
+    """
+    found = open_ledger(ctx, existing=True).holds(
+        scope=scope,
+        state=None if state == "all" else state,
+        limit=limit,
+        newest_first=newest_first,
     )
-    emit([_hold_row(hold) for hold in found], _HOLD_COLUMNS, fmt, empty=f"no {state} holds")
+    now = datetime.now(UTC)
+    rows = [_hold_row(hold, now) for hold in found]
+    emit(rows, _HOLD_COLUMNS, fmt, empty=f"no {state} holds")
     if fmt == "table" and len(found) == limit:
-        click.echo(f"(the first {limit}; raise --limit to see more)", err=True)
+        which = "newest" if newest_first else "first"
+        click.echo(f"(the {which} {limit}; raise --limit to see more)", err=True)
 
 
 _BAR_COUNT_LIMIT: Final = 1_000_000  # open holds read to size the sweep's bar, at most
@@ -283,10 +315,8 @@ def sweep(ctx: click.Context) -> None:
     due = sum(
         1 for hold in ledger.holds(state="open", limit=_BAR_COUNT_LIMIT) if hold.expires_at <= now
     )
-    with click.progressbar(
-        length=max(due, 1), label="sweeping", file=sys.stderr, show_pos=True
-    ) as bar:  # progress is not output: stdout keeps only the result
-        expired = ledger.sweep(progress=bar.update)
+    with progress(due, "sweeping") as advance:  # stderr, on a terminal: stdout is the result
+        expired = ledger.sweep(progress=advance)
     if expired:
         click.echo(f"expired {plural(expired, 'overdue hold')}")
     else:
@@ -325,7 +355,7 @@ def report(
         raise BadInput(
             f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})", ctx
         )
-    rows = open_ledger(ctx).report(list(group_by), since=since, until=until)
+    rows = open_ledger(ctx, existing=True).report(list(group_by), since=since, until=until)
     spend = ["spent"] if "unit" in group_by else list(UNITS)
     if fmt == "table":
         # Keep a people's table narrow: a unit nobody spent adds only a column of zeros.
@@ -372,7 +402,7 @@ def verify(ctx: click.Context) -> None:
     its cap now because a settle ran over its hold (the money was spent, so it is kept and
     flagged) or because its cap was lowered is listed as a note.
     """
-    result = open_ledger(ctx).verify()
+    result = open_ledger(ctx, existing=True).verify()
     click.echo(verify_summary(result))
     for label in result.overruns:
         click.echo(f"note: {label} is past its cap (a settle overran, or the cap was lowered)")

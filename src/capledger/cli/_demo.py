@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
-from typing import Final
-from urllib.parse import unquote, urlsplit
+from typing import Any, Final, TypeVar
 
 import click
 
@@ -35,9 +33,9 @@ from capledger import (
     VerifyReport,
 )
 
-from ._app import BadInput, CliState, option
+from ._app import BadInput, CliState, option, sqlite_path
 from ._commands import verify_summary
-from ._output import emit, table_cell
+from ._output import emit, progress, table_cell
 
 __all__ = [
     "DEMO_URL",
@@ -50,6 +48,9 @@ __all__ = [
 ]
 
 DEMO_URL: Final = "sqlite:///capledger-demo.db"
+#: The exit status after Ctrl-C: 128 + SIGINT, as a shell reports it.
+EXIT_INTERRUPTED: Final = 130
+_T = TypeVar("_T")
 #: The most agents one demo runs: enough to show contention, bounded so a typo cannot
 #: start a million tasks.
 MAX_DEMO_AGENTS: Final = 20_000
@@ -216,7 +217,7 @@ def _held(balance: Balance | None) -> Decimal:
 
 
 async def _agent(
-    ledger: AsyncLedger, plan: AgentPlan, run_id: str, tally: _Tally, done: Callable[[], None]
+    ledger: AsyncLedger, plan: AgentPlan, run_id: str, tally: _Tally, done: Callable[[], object]
 ) -> None:
     try:
         await asyncio.sleep(plan.start_delay_s)
@@ -240,13 +241,24 @@ async def _agent(
         done()
 
 
+async def _refuse_unless_empty(ledger: AsyncLedger) -> None:
+    if await ledger.limits() or await ledger.holds(state=None, limit=1):
+        raise ConfigurationError(f"the demo needs an empty ledger, and {ledger.url} is not empty")
+
+
+async def check_empty(url: str) -> None:
+    """Raise ``ConfigurationError`` unless the ledger at ``url`` has no limits and no holds."""
+    async with AsyncLedger(url) as ledger:
+        await _refuse_unless_empty(ledger)
+
+
 def _usd_by_scope(rows: Sequence[Mapping[str, object]]) -> dict[str, Decimal]:
     """``{scope: usd}`` from ``report(["scope"])`` rows (their ``usd`` is a ``Decimal``)."""
     return {str(row["scope"]): Decimal(str(row["usd"])) for row in rows}
 
 
 async def run_demo(
-    url: str, *, agents: int, seed: int, progress: Callable[[], None] = lambda: None
+    url: str, *, agents: int, seed: int, progress: Callable[[], object] = lambda: None
 ) -> DemoResult:
     """Run ``agents`` concurrent agents on the (empty) ledger at ``url`` and check it.
 
@@ -261,8 +273,7 @@ async def run_demo(
     plans = plan_agents(agents, seed)
     tally = _Tally()
     async with AsyncLedger(url) as ledger:
-        if await ledger.limits() or await ledger.holds(state=None, limit=1):
-            raise ConfigurationError(f"the demo needs an empty ledger, and {url} is not empty")
+        await _refuse_unless_empty(ledger)
         for scope, cap in caps.items():
             await ledger.set_limit(scope, usd=cap, period=PERIOD)
         run_id = f"{seed}-{time.time_ns()}"
@@ -296,11 +307,19 @@ async def run_demo(
 # --- the command ------------------------------------------------------------------------------
 
 
-def _sqlite_path(url: str) -> Path | None:
-    parts = urlsplit(url)
-    if parts.scheme != "sqlite" or not parts.path.startswith("/"):
-        return None
-    return Path(unquote(parts.path[1:]))
+def _run_until_interrupted(main: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(main)``; after Ctrl-C its cancelled tasks tear down without a word.
+
+    Ctrl-C cancels the main task, which cancels every agent; an agent interrupted mid-call
+    may fail to release on a ledger already closing. That is the expected end of a stopped
+    run, not news, so the loop's exception handler is silenced for the teardown only.
+    """
+    with asyncio.Runner() as runner:
+        try:
+            return runner.run(main)
+        except KeyboardInterrupt:
+            runner.get_loop().set_exception_handler(lambda loop, context: None)
+            raise
 
 
 def _remove_sqlite(path: Path) -> None:
@@ -400,6 +419,7 @@ def _print_checks(result: DemoResult) -> None:
 @option(
     "--url",
     "demo_url",
+    envvar="CAPLEDGER_DEMO_URL",
     default=None,
     metavar="URL",
     help=f"Where to run [{DEMO_URL}, recreated each run]. Never CAPLEDGER_URL.",
@@ -412,16 +432,33 @@ def demo(ctx: click.Context, *, agents: int, seed: int, demo_url: str | None, ke
     Runs on a fresh SQLite file, capledger-demo.db in the current folder (removed at the
     end unless --keep), or on --url (here or before 'demo'). CAPLEDGER_URL is ignored on
     purpose: the demo never writes into your real ledger. An existing file named by --url
-    is refused, not overwritten. Exits with status 1 if any cap did not hold.
+    is refused, not overwritten. Exits with status 1 if any cap did not hold, and with 130
+    (after one line on standard error) when stopped with Ctrl-C.
     """
     state = ctx.find_object(CliState)
     url = demo_url or (state.url if state is not None and state.url_on_command_line else DEMO_URL)
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None:
         if url == DEMO_URL:
             _remove_sqlite(path)  # the demo's own file: recreated every run
         elif path.exists():
             raise BadInput(f"{path} exists; the demo needs a fresh store (name a new file)", ctx)
+    try:
+        _run_until_interrupted(check_empty(url))  # refused before a word is printed
+        result = _run_with_output(url, agents=agents, seed=seed)
+    except KeyboardInterrupt:
+        click.echo("capledger demo: interrupted", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+    finally:
+        if path is not None and not keep:
+            _remove_sqlite(path)
+    _print_result(result, url=url, keep=keep, path=path)
+    if not result.caps_held:
+        ctx.exit(1)
+
+
+def _run_with_output(url: str, *, agents: int, seed: int) -> DemoResult:
+    """Print what is about to run, then run it with a progress bar on a terminal."""
     caps = demo_caps(agents)
     click.echo(
         f"capledger demo: {agents:,} concurrent agents, {len(USERS)} users, {len(TENANTS)} "
@@ -432,20 +469,14 @@ def demo(ctx: click.Context, *, agents: int, seed: int, demo_url: str | None, ke
         f"{table_cell(max(caps[u] for u in USERS))}, "
         + ", ".join(f"{scope} {table_cell(caps[scope])}" for scope in (*TENANTS, *FEATURES))
     )
-    try:
-        with click.progressbar(
-            length=agents,
-            label="agents",
-            file=sys.stderr,  # progress is not output: keep stdout clean
-            show_pos=True,
-            update_min_steps=max(1, agents // 100),
-        ) as bar:
-            result = asyncio.run(
-                run_demo(url, agents=agents, seed=seed, progress=lambda: bar.update(1))
-            )
-    finally:
-        if path is not None and not keep:
-            _remove_sqlite(path)
+    with progress(agents, "agents", steps=agents // 100) as advance:
+        return _run_until_interrupted(
+            run_demo(url, agents=agents, seed=seed, progress=lambda: advance(1))
+        )
+
+
+def _print_result(result: DemoResult, *, url: str, keep: bool, path: Path | None) -> None:
+    agents = result.agents
     _print_tables(result)
     click.echo(
         f"\n{agents:,} agents in {result.wall_s:.2f} s: {result.calls_allowed:,} calls allowed, "
@@ -464,5 +495,3 @@ def demo(ctx: click.Context, *, agents: int, seed: int, demo_url: str | None, ke
         click.echo("\nA CAP DID NOT HOLD: see the failures above.", err=True)
     if keep and path is not None:
         click.echo(f"\nkept {path}: try  capledger --url {url} report --group-by kind,model")
-    if not result.caps_held:
-        ctx.exit(1)

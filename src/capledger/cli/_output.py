@@ -18,10 +18,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Final
+from typing import Final, TextIO
 
 import click
 
@@ -30,6 +32,7 @@ __all__ = [
     "decimal_text",
     "emit",
     "moment_text",
+    "progress",
     "render_table",
     "table_cell",
     "usd_text",
@@ -70,6 +73,35 @@ def moment_text(moment: datetime, *, precise: bool = False) -> str:
     utc = moment.astimezone(UTC)
     text = utc.isoformat() if precise else utc.replace(microsecond=0).isoformat()
     return text.replace("+00:00", "Z")
+
+
+@contextmanager
+def progress(
+    length: int, label: str, *, file: TextIO | None = None, steps: int = 1
+) -> Iterator[Callable[[int], object]]:
+    """A progress bar on standard error, only when it is a terminal; yields ``advance(n)``.
+
+    Piped or redirected, nothing at all is written (not even the label), so a log or a
+    script reading stderr sees only real messages.
+
+    Args:
+        length: the number of steps in all.
+        label: what is progressing, shown left of the bar.
+        file: where to draw it (standard error by default).
+        steps: redraw at most once per this many steps.
+    """
+    stream = sys.stderr if file is None else file
+    if not stream.isatty():
+        yield lambda count: None
+        return
+    with click.progressbar(
+        length=max(length, 1),
+        label=label,
+        file=stream,
+        show_pos=True,
+        update_min_steps=max(1, steps),
+    ) as bar:
+        yield bar.update
 
 
 def table_cell(value: object) -> str:

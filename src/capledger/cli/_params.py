@@ -8,7 +8,7 @@ is created.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
@@ -16,6 +16,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from capledger._core import parse_period, parse_timezone
+from capledger._validate import moment_of
 from capledger.bounds import MAX_TAG_KEY_LENGTH
 from capledger.errors import InvalidInput
 from capledger.money import UNITS, Unit, parse_unit, to_units
@@ -117,15 +118,7 @@ class _TimestampType(_LedgerCheckedType):
     name = "timestamp"
 
     def check(self, value: str) -> datetime:
-        text = value.strip()
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(
-                f"{value!r} is not an ISO 8601 date or time "
-                "(such as 2026-01-31 or 2026-01-31T12:00:00Z)"
-            ) from None
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return moment_of(value)  # the API's own reading of a time, so both agree
 
 
 class GroupByType(_LedgerCheckedType):

@@ -8,16 +8,43 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal, localcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 
+from capledger.cli._app import BadInput
 from capledger.cli._output import _is_numeric_column, render_table, table_cell
 
 __all__ = ["estimate", "prices"]
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
+
+#: Significant digits a price is shown with. Some upstream prices went through a binary
+#: float before becoming a Decimal (0.18000000000000002 for 0.18); no real price has more
+#: than a dozen significant digits, so rounding to 12 shows the price as published. Costs
+#: are still computed from the exact value.
+PRICE_DIGITS: Final = 12
+
+
+def published(value: object) -> object:
+    """A price as published: ``Decimal`` rounded to ``PRICE_DIGITS`` significant digits."""
+    if not isinstance(value, Decimal):
+        return value
+    with localcontext() as context:
+        context.prec = PRICE_DIGITS
+        return (+value).normalize()  # unary plus rounds to the context's precision
+
+
+def _batch_option(command: _Command) -> _Command:
+    return click.option(
+        "--batch",
+        is_flag=True,
+        envvar="CAPLEDGER_BATCH",
+        show_envvar=True,
+        help="Price at the provider's batch (asynchronous) rates, where it has them.",
+    )(command)
 
 
 def _provider_option(command: _Command) -> _Command:
@@ -79,16 +106,18 @@ def show(*, model: str, provider: str | None, prices_file: Path | None) -> None:
         rows: list[tuple[str, object]] = [
             ("model", found.model),
             ("provider", found.provider),
-            ("input", found.input_usd_per_mtok),
-            ("output", found.output_usd_per_mtok),
-            ("cache read", found.cache_read_usd_per_mtok),
-            ("cache write", found.cache_write_usd_per_mtok),
-            ("cache write 1h", found.cache_write_1h_usd_per_mtok),
+            ("input", published(found.input_usd_per_mtok)),
+            ("output", published(found.output_usd_per_mtok)),
+            ("cache read", published(found.cache_read_usd_per_mtok)),
+            ("cache write", published(found.cache_write_usd_per_mtok)),
+            ("cache write 1h", published(found.cache_write_1h_usd_per_mtok)),
             ("context window", found.context_window_tokens),
         ]
         for tier in found.tiers:
-            rows.append((f"input > {tier.above_input_tokens}", tier.input_usd_per_mtok))
-            rows.append((f"output > {tier.above_input_tokens}", tier.output_usd_per_mtok))
+            rows.append((f"input > {tier.above_input_tokens}", published(tier.input_usd_per_mtok)))
+            rows.append(
+                (f"output > {tier.above_input_tokens}", published(tier.output_usd_per_mtok))
+            )
         rows.append(("source", found.source.description))
         rows.append(("as of", found.source.as_of))
         click.echo(_table(("field", "USD per MTok / value"), [(k, table_cell(v)) for k, v in rows]))
@@ -108,10 +137,10 @@ def list_command(*, provider: str | None, prices_file: Path | None) -> None:
             (
                 item.provider,
                 item.model,
-                item.input_usd_per_mtok,
-                item.output_usd_per_mtok,
-                item.cache_read_usd_per_mtok,
-                item.cache_write_usd_per_mtok,
+                published(item.input_usd_per_mtok),
+                published(item.output_usd_per_mtok),
+                published(item.cache_read_usd_per_mtok),
+                published(item.cache_write_usd_per_mtok),
                 "yes" if item.tiers else "",
             )
             for item in listed
@@ -126,14 +155,17 @@ def list_command(*, provider: str | None, prices_file: Path | None) -> None:
 def _tokens_option(
     name: str, envvar: str, help_text: str, *, required: bool = False
 ) -> Callable[[_Command], _Command]:
+    # A required option gets no default at all: from click 8.3 an explicit default=None is
+    # a value, and the option would no longer be reported as missing.
+    default: dict[str, Any] = {} if required else {"default": 0, "show_default": True}
     return click.option(
         name,
         envvar=envvar,
         show_envvar=True,
         type=click.IntRange(min=0),
         required=required,
-        default=None if required else 0,
         help=help_text,
+        **default,
     )
 
 
@@ -148,7 +180,7 @@ def _tokens_option(
 @_tokens_option("--cached", "CAPLEDGER_CACHED_TOKENS", "Input tokens read from the cache.")
 @_tokens_option("--cache-write", "CAPLEDGER_CACHE_WRITE_TOKENS", "Input tokens written to it.")
 @_tokens_option("--reasoning", "CAPLEDGER_REASONING_TOKENS", "Output tokens spent reasoning.")
-@click.option("--batch", is_flag=True, envvar="CAPLEDGER_BATCH", show_envvar=True)
+@_batch_option
 @_provider_option
 @_prices_file_option
 def cost_command(
@@ -183,7 +215,13 @@ def cost_command(
 
 
 @click.command("estimate")
-@click.option("--model", envvar="CAPLEDGER_MODEL", show_envvar=True, required=True)
+@click.option(
+    "--model",
+    envvar="CAPLEDGER_MODEL",
+    show_envvar=True,
+    required=True,
+    help="The model the request is for (gpt-4o-mini, claude-sonnet-4-5, ...).",
+)
 @click.option(
     "--max-tokens",
     envvar="CAPLEDGER_MAX_TOKENS",
@@ -200,7 +238,7 @@ def cost_command(
     default=None,
     help="Upper bound per attached file (default: the model's context window).",
 )
-@click.option("--batch", is_flag=True, envvar="CAPLEDGER_BATCH", show_envvar=True)
+@_batch_option
 @_provider_option
 @_prices_file_option
 def estimate(
@@ -220,7 +258,7 @@ def estimate(
         try:
             request = json.load(sys.stdin)
         except json.JSONDecodeError as error:
-            raise click.ClickException(f"standard input is not JSON: {error}") from None
+            raise BadInput(f"standard input is not JSON: {error}") from None
         found = estimate_request(
             model,
             request,
