@@ -44,6 +44,27 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src/capledger
 
+## Mutation testing of src/capledger/_core/ and src/capledger/money.py with mutmut, configured
+## in pyproject.toml's [tool.mutmut]; docs/testing.md has the last score and the survivors.
+## Scheduled, not part of `make test`: over an hour on 2 shared cores. It starts afresh each
+## time; the results stay in mutants/ (`.venv-mutation/bin/mutmut results`, `... show NAME`).
+MUTATION_VENV ?= .venv-mutation
+MUTATION_WORKERS ?= 1
+
+$(MUTATION_VENV)/.installed: pyproject.toml requirements/mutation.txt
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/$(PIP) uv==$(UV_VERSION)
+	$(MUTATION_VENV)/bin/uv pip install --quiet --python $(MUTATION_VENV)/bin/python \
+		--require-hashes -r requirements/mutation.txt
+	$(MUTATION_VENV)/bin/$(PIP) --no-deps -e .
+	touch $@
+
+mutation: $(MUTATION_VENV)/.installed
+	rm -rf mutants
+	nice -n 10 $(MUTATION_VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS)
+	$(MUTATION_VENV)/bin/mutmut export-cicd-stats
+	cat mutants/mutmut-cicd-stats.json
+
 ## The core benchmarks, run one after the other; docs/benchmarks.md is rewritten from their
 ## output, with the commit and the machine (a few minutes; run it on a quiet machine).
 bench: $(VENV)/.dev
