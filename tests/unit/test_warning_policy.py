@@ -26,7 +26,7 @@ def action_for(module_name: str, lines: list[str]) -> str:
     """The action the configured filters give a plain warning from ``module_name``."""
     action = "default"
     for line in lines:  # later lines take precedence, as pytest applies them
-        fields = (line.split(":") + ["", "", "", ""])[:4]
+        fields = [*line.split(":"), "", "", ""][:4]
         chosen, message, category, module = fields
         if message or category:
             continue
