@@ -1,0 +1,543 @@
+"""The core's decisions, driven directly over a plain dictionary state.
+
+Each test pins one decision of ``capledger._core.decide`` exactly: the outcome, the records
+changed, the journal entries and the events. Written against the survivors of mutation
+testing (docs/testing.md): each one fails if a comparison, a default or an argument of the
+decision it covers is changed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from capledger._core import (
+    Account,
+    Config,
+    EntryFields,
+    Event,
+    Extend,
+    HoldRecord,
+    Inspect,
+    Outcome,
+    Release,
+    RemoveLimit,
+    Reserve,
+    SetLimit,
+    Settle,
+    Sweep,
+    apply,
+    apply_batch,
+    apply_one,
+)
+from capledger._core.decide import _refusal
+from capledger.bounds import MAX_AMOUNT
+from capledger.errors import (
+    BudgetExceeded,
+    HoldClosed,
+    HoldNotFound,
+    InvalidAmount,
+    LedgerInvariantError,
+)
+
+NOW_US = 1_767_614_400_000_000  # 2026-01-05 12:00 UTC, a Monday
+SECOND_US = 1_000_000
+HOUR_US = 3_600 * SECOND_US
+NANO = 1_000_000_000  # nano-USD per USD
+
+
+class Rows:
+    """The core's ``State`` over plain dictionaries, recording what the core marks changed."""
+
+    def __init__(self) -> None:
+        self.by_scope: dict[str, list[Account]] = {}
+        self.holds: dict[str, HoldRecord] = {}
+        self.journal: list[EntryFields] = []
+        self.changed_accounts: set[tuple[str, str, str]] = set()
+        self.changed_holds: set[str] = set()
+
+    def accounts(self, scope: str) -> list[Account]:
+        return self.by_scope.setdefault(scope, [])
+
+    def add_account(self, account: Account) -> None:
+        self.by_scope.setdefault(account.scope, []).append(account)
+
+    def remove_account(self, account: Account) -> None:
+        self.by_scope[account.scope].remove(account)
+
+    def account_changed(self, account: Account) -> None:
+        self.changed_accounts.add(account.key)
+
+    def hold(self, hold_id: str) -> HoldRecord | None:
+        return self.holds.get(hold_id)
+
+    def hold_by_request(self, request_id: str) -> HoldRecord | None:
+        return next((h for h in self.holds.values() if h.request_id == request_id), None)
+
+    def add_hold(self, hold: HoldRecord) -> None:
+        self.holds[hold.id] = hold
+
+    def hold_changed(self, hold: HoldRecord) -> None:
+        self.changed_holds.add(hold.id)
+
+    def overdue_holds(self, now_us: int, limit: int) -> list[HoldRecord]:
+        overdue = [h for h in self.holds.values() if h.state == "open" and h.expires_us <= now_us]
+        return sorted(overdue, key=lambda h: h.expires_us)[:limit]
+
+    def open_holds_on(self, scope: str) -> list[HoldRecord]:
+        return [h for h in self.holds.values() if h.state == "open" and scope in h.scopes]
+
+    def spent_since(self, scope: str, unit: str, since_us: int) -> int:
+        return sum(
+            entry[5].get(unit, 0)
+            for entry in self.journal
+            if entry[1] == "settled" and scope in entry[4] and entry[0] >= since_us
+        )
+
+    def append(self, entry: EntryFields) -> None:
+        self.journal.append(entry)
+
+    # --- helpers for the tests -----------------------------------------------------------
+
+    def account(self, scope: str, unit: str = "usd", period: str = "total") -> Account:
+        found = [a for a in self.accounts(scope) if a.unit == unit and a.period == period]
+        assert len(found) == 1, found
+        return found[0]
+
+    def forget_changes(self) -> None:
+        self.changed_accounts.clear()
+        self.changed_holds.clear()
+
+
+def reserve(
+    hold_id: str,
+    scopes: tuple[str, ...] = ("user:a",),
+    *,
+    ttl_s: int = 60,
+    request_id: str | None = None,
+    fingerprint: str = "",
+    **amounts: int,
+) -> Reserve:
+    return Reserve(hold_id, scopes, amounts, ttl_s * SECOND_US, request_id, {}, fingerprint)
+
+
+def run(rows: Rows, op: object, now_us: int = NOW_US, config: Config | None = None) -> Outcome:
+    """One decision alone, without the lazy expiry the batch drivers do first."""
+    return apply(rows, op, now_us, config or Config())  # type: ignore[arg-type]
+
+
+def held(rows: Rows, scope: str = "user:a", unit: str = "usd") -> int:
+    return rows.account(scope, unit).held
+
+
+# --- dispatch --------------------------------------------------------------------------------
+
+
+def test_apply_dispatches_a_sweep_that_expires_up_to_its_limit_oldest_first() -> None:
+    rows = Rows()
+    run(rows, reserve("h_late", ttl_s=20, usd=NANO))
+    run(rows, reserve("h_early", ttl_s=10, usd=2 * NANO))
+    outcome = run(rows, Sweep(limit=1), NOW_US + 30 * SECOND_US)
+    assert outcome.value == 1
+    assert (rows.holds["h_early"].state, rows.holds["h_late"].state) == ("expired", "open")
+    assert held(rows) == NANO
+    assert rows.holds["h_early"].closed_us == NOW_US + 30 * SECOND_US
+    assert rows.journal[-1] == (
+        NOW_US + 30 * SECOND_US,
+        "expired",
+        "h_early",
+        None,
+        ("user:a",),
+        {"usd": 2 * NANO},
+        {},
+        "",
+    )
+
+
+def test_apply_refuses_what_is_not_an_operation() -> None:
+    with pytest.raises(LedgerInvariantError):
+        run(Rows(), "reserve")
+
+
+def test_apply_passes_the_time_through() -> None:
+    rows = Rows()
+    outcome = run(rows, reserve("h1", ttl_s=5, usd=NANO), NOW_US + 7)
+    assert outcome.hold is not None
+    assert (outcome.hold.created_us, outcome.hold.expires_us) == (
+        NOW_US + 7,
+        NOW_US + 7 + 5_000_000,
+    )
+
+
+def test_a_batch_and_a_single_operation_both_expire_first() -> None:
+    for drive in ("batch", "one"):
+        rows = Rows()
+        run(rows, reserve("h1", ttl_s=1, usd=NANO))
+        later = NOW_US + 2 * SECOND_US
+        op = reserve("h2", usd=3 * NANO)
+        if drive == "batch":
+            outcomes = apply_batch(rows, [op, Sweep(limit=10)], later, Config())
+            assert outcomes[1].value == 1  # the batch's own expiry is counted by its sweep
+        else:
+            apply_one(rows, op, later, Config())
+        assert rows.holds["h1"].state == "expired", drive
+        assert held(rows) == 3 * NANO, drive
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def listening(*kinds: str) -> Config:
+    config = Config()
+    config.listened.update(kinds)
+    return config
+
+
+def test_a_release_announces_the_amounts_it_gave_back() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", ("user:a", "team:t"), usd=250_000_000, tokens=40))
+    outcome = run(rows, Release("h1"), NOW_US + 5, listening("released"))
+    assert outcome.events == [
+        Event(
+            "released",
+            NOW_US + 5,
+            hold_id="h1",
+            scopes=("user:a", "team:t"),
+            amounts={"usd": Decimal("0.25"), "tokens": 40},
+        )
+    ]
+    assert run(Rows(), reserve("h2", usd=1)).events is None
+
+
+def test_a_settle_announces_the_actual_amounts_when_listened_to() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", usd=NANO))
+    outcome = run(rows, Settle("h1", {"usd": 300_000_000}, {}), NOW_US + 9, listening("settled"))
+    assert outcome.events == [
+        Event(
+            "settled",
+            NOW_US + 9,
+            hold_id="h1",
+            scopes=("user:a",),
+            amounts={"usd": Decimal("0.3")},
+        )
+    ]
+
+
+def test_extending_an_overdue_hold_expires_it_and_says_so() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", ttl_s=10, usd=NANO))
+    at = NOW_US + 10 * SECOND_US  # exactly at its expiry: overdue
+    outcome = run(rows, Extend("h1", {"usd": 1}, None), at)
+    assert isinstance(outcome.error, HoldClosed)
+    assert outcome.hold is None
+    assert outcome.events == [
+        Event("expired", at, hold_id="h1", scopes=("user:a",), amounts={"usd": Decimal(1)})
+    ]
+    assert rows.holds["h1"].state == "expired"
+    assert rows.holds["h1"].closed_us == at
+    assert held(rows) == 0
+    assert [entry[1] for entry in rows.journal] == ["reserved", "expired"]
+
+
+def test_releasing_an_overdue_hold_expires_it_and_says_so() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", ttl_s=10, tokens=7))
+    at = NOW_US + 11 * SECOND_US
+    outcome = run(rows, Release("h1"), at, listening("released"))
+    assert outcome.error is None
+    assert outcome.hold is not None
+    assert outcome.hold.state == "expired"  # already given back: no second release
+    assert outcome.events == [
+        Event("expired", at, hold_id="h1", scopes=("user:a",), amounts={"tokens": 7})
+    ]
+    assert [entry[1] for entry in rows.journal] == ["reserved", "expired"]
+
+
+# --- extend ----------------------------------------------------------------------------------
+
+
+def test_extending_an_unknown_hold_is_not_found() -> None:
+    outcome = run(Rows(), Extend("h_missing", {"usd": 1}, None))
+    assert isinstance(outcome.error, HoldNotFound)
+    assert outcome.hold is None
+
+
+def test_an_extension_may_reach_the_amount_bound_but_not_pass_it() -> None:
+    bound = MAX_AMOUNT["tokens"]
+    rows = Rows()
+    run(rows, reserve("h1", tokens=bound - 5))
+    outcome = run(rows, Extend("h1", {"tokens": 5}, None))
+    assert outcome.error is None
+    assert rows.holds["h1"].amounts == {"tokens": bound}
+
+    journal = list(rows.journal)
+    outcome = run(rows, Extend("h1", {"tokens": 1}, None))
+    assert isinstance(outcome.error, InvalidAmount)
+    assert rows.holds["h1"].amounts == {"tokens": bound}
+    assert held(rows, unit="tokens") == bound
+    assert rows.journal == journal
+
+
+def test_an_extension_may_add_a_unit_the_hold_did_not_have() -> None:
+    bound = MAX_AMOUNT["tokens"]
+    rows = Rows()
+    run(rows, reserve("h1", usd=NANO))
+    outcome = run(rows, Extend("h1", {"tokens": bound}, 30 * SECOND_US))
+    assert outcome.error is None
+    assert outcome.hold is not None
+    assert outcome.hold.amounts == {"usd": NANO, "tokens": bound}
+    assert outcome.hold.expires_us == NOW_US + 60 * SECOND_US  # an expiry never moves back
+    assert (held(rows), held(rows, unit="tokens")) == (NANO, bound)
+    assert rows.journal[-1] == (
+        NOW_US,
+        "extended",
+        "h1",
+        None,
+        ("user:a",),
+        {"tokens": bound},
+        {},
+        "",
+    )
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+def test_removing_a_windowed_limit_deletes_its_account_and_journals_it() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "day", 5 * NANO, "UTC"))
+    run(rows, SetLimit("user:a", "usd", "total", 9 * NANO, "UTC"))
+    journal = len(rows.journal)
+    outcome = run(rows, RemoveLimit("user:a", "usd", "day"), NOW_US + 3)
+    assert outcome.value is True
+    assert [a.period for a in rows.accounts("user:a")] == ["total"]
+    assert rows.account("user:a").cap == 9 * NANO
+    assert rows.journal[journal:] == [
+        (NOW_US + 3, "limit_removed", None, None, ("user:a",), {"usd": 0}, {"period": "day"}, "")
+    ]
+
+
+def test_removing_the_total_limit_keeps_the_lifetime_spend() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", 5 * NANO, "UTC"))
+    run(rows, SetLimit("user:a", "usd", "day", 5 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=2 * NANO))
+    run(rows, Settle("h1", {}, {}))
+    rows.forget_changes()
+    outcome = run(rows, RemoveLimit("user:a", "usd", "total"))
+    assert outcome.value is True
+    total = rows.account("user:a")
+    assert (total.cap, total.spent) == (None, 2 * NANO)
+    assert rows.account("user:a", period="day").cap == 5 * NANO
+    assert rows.changed_accounts == {("user:a", "usd", "total")}
+    assert rows.journal[-1][1] == "limit_removed"
+
+
+def test_removing_a_limit_that_is_not_there_changes_nothing() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", usd=NANO))  # an uncapped total exists: not a limit
+    journal = list(rows.journal)
+    assert run(rows, RemoveLimit("user:a", "usd", "total")).value is False
+    assert run(rows, RemoveLimit("user:a", "usd", "day")).value is False
+    assert rows.journal == journal
+
+
+def test_a_refused_reserve_changes_nothing() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", NANO, "UTC"))
+    run(rows, reserve("h1", usd=NANO))
+    rows.forget_changes()
+    journal = list(rows.journal)
+    outcome = run(rows, reserve("h2", ("team:t", "user:a"), usd=1))
+    assert isinstance(outcome.error, BudgetExceeded)
+    assert "h2" not in rows.holds
+    assert rows.journal == journal
+    assert held(rows) == NANO
+
+
+def test_an_extension_rolls_a_passed_window_over_before_it_holds() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "day", 5 * NANO, "UTC"))
+    run(rows, reserve("h0", usd=2 * NANO))
+    run(rows, Settle("h0", {}, {}))
+    evening = NOW_US + 12 * HOUR_US - 30 * SECOND_US  # 23:59:30
+    run(rows, reserve("h1", ttl_s=60, usd=NANO), evening)
+    after_midnight = evening + 40 * SECOND_US
+    outcome = run(rows, Extend("h1", {"usd": NANO}, None), after_midnight)
+    assert outcome.error is None
+    day = rows.account("user:a", period="day")
+    assert (day.window_start_us, day.spent, day.held) == (NOW_US + 12 * HOUR_US, 0, 2 * NANO)
+
+
+def test_a_refused_extension_says_when_the_window_resets_and_changes_nothing() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "day", 5 * NANO, "UTC"))
+    run(rows, reserve("h0", usd=3 * NANO))
+    run(rows, Settle("h0", {}, {}))
+    run(rows, reserve("h1", usd=NANO))
+    rows.forget_changes()
+    journal = list(rows.journal)
+    outcome = run(rows, Extend("h1", {"usd": 2 * NANO}, 600 * SECOND_US), NOW_US + 10)
+    assert isinstance(outcome.error, BudgetExceeded)
+    # The spend resets at midnight, and the hold plus the top-up fit under the cap then.
+    assert outcome.error.retry_after == timedelta(microseconds=12 * HOUR_US - 10)
+    assert (outcome.error.requested, outcome.error.available) == (Decimal(2), Decimal(1))
+    assert rows.holds["h1"].amounts == {"usd": NANO}
+    assert rows.holds["h1"].expires_us == NOW_US + 60 * SECOND_US
+    assert held(rows) == NANO
+    assert rows.journal == journal
+    assert rows.changed_holds == set()
+
+
+def test_a_release_closes_the_hold_and_journals_its_amounts() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", ("user:a", "team:t"), request_id="r1", usd=NANO))
+    outcome = run(rows, Release("h1"), NOW_US + 4)
+    assert outcome.hold is not None
+    assert (outcome.hold.state, outcome.hold.closed_us) == ("released", NOW_US + 4)
+    assert rows.changed_holds == {"h1"}
+    assert (held(rows), held(rows, "team:t")) == (0, 0)
+    assert rows.journal[-1] == (
+        NOW_US + 4,
+        "released",
+        "h1",
+        "r1",
+        ("user:a", "team:t"),
+        {"usd": NANO},
+        {},
+        "",
+    )
+    assert isinstance(run(rows, Release("h_missing")).error, HoldNotFound)
+
+
+# --- thresholds ------------------------------------------------------------------------------
+
+
+def threshold(at_us: int, scope: str, fraction: float, spent: str, cap: str) -> Event:
+    return Event(
+        "threshold",
+        at_us,
+        scope=scope,
+        unit="usd",
+        period="total",
+        fraction=fraction,
+        amounts={"spent": Decimal(spent), "cap": Decimal(cap)},
+    )
+
+
+def test_a_threshold_is_announced_when_spend_reaches_it_exactly() -> None:
+    rows = Rows()
+    run(rows, SetLimit("team:t", "usd", "total", 10 * NANO, "UTC"))
+    # user:a comes first and has no cap: it is skipped, not the end of the search.
+    run(rows, reserve("h1", ("user:a", "team:t"), usd=9 * NANO))
+    outcome = run(rows, Settle("h1", {"usd": 8 * NANO}, {}), NOW_US + 3)
+    assert outcome.events == [threshold(NOW_US + 3, "team:t", 0.8, "8", "10")]
+    assert rows.account("team:t").alert_bp == 8000
+
+
+def test_a_threshold_is_not_announced_a_nano_dollar_early() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", 100_000, "UTC"))  # a cap of 100000 nano-USD
+    run(rows, reserve("h1", usd=94_999))
+    outcome = run(rows, Settle("h1", {}, {}), NOW_US)
+    # 94.999% of the cap: the 80% threshold is crossed, the 95% one is not.
+    assert outcome.events == [threshold(NOW_US, "user:a", 0.8, "0.000094999", "0.0001")]
+
+
+# --- windows and refusals --------------------------------------------------------------------
+
+
+def test_inspect_hands_out_copies_with_every_field() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "30d", 10 * NANO, "UTC"), NOW_US - 5)
+    run(rows, reserve("h1", usd=9 * NANO))
+    run(rows, Settle("h1", {}, {}))
+    live = rows.account("user:a", period="30d")
+    copies = run(rows, Inspect("user:a")).value
+    assert [a.period for a in copies] == ["30d", "total"]  # type: ignore[attr-defined]
+    copy = copies[0]  # type: ignore[index]
+    assert copy is not live
+    assert (copy.key, copy.cap, copy.spent, copy.held, copy.tz) == (
+        ("user:a", "usd", "30d"),
+        10 * NANO,
+        9 * NANO,
+        0,
+        "UTC",
+    )
+    assert (copy.window_start_us, copy.window_end_us) == (
+        NOW_US - 5,
+        NOW_US - 5 + 30 * 86_400 * SECOND_US,
+    )
+    assert (copy.anchor_us, copy.alert_bp) == (NOW_US - 5, 8000)
+
+
+def test_a_window_rolls_over_at_its_end_exactly_and_forgets_its_alerts() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "day", 10 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=9 * NANO))
+    run(rows, Settle("h1", {}, {}))
+    run(rows, reserve("h2", ttl_s=86_400, usd=NANO))
+    midnight = NOW_US + 12 * HOUR_US
+    rows.forget_changes()
+    accounts = run(rows, Inspect("user:a"), midnight - 1).value
+    day = next(a for a in accounts if a.period == "day")  # type: ignore[attr-defined]
+    assert (day.window_end_us, day.spent, day.alert_bp) == (midnight, 9 * NANO, 8000)
+    assert rows.changed_accounts == set()
+    accounts = run(rows, Inspect("user:a"), midnight).value
+    day = next(a for a in accounts if a.period == "day")  # type: ignore[attr-defined]
+    assert (day.window_start_us, day.spent, day.held, day.alert_bp) == (midnight, 0, NANO, 0)
+    assert rows.changed_accounts == {("user:a", "usd", "day")}
+
+
+def test_a_refusal_says_when_to_retry_only_if_a_reset_would_help() -> None:
+    def refused(spent: int, held: int, amount: int) -> BudgetExceeded:
+        rows = Rows()
+        run(rows, SetLimit("user:a", "usd", "day", 5 * NANO, "UTC"))
+        if spent:
+            run(rows, reserve("h_spent", usd=spent))
+            run(rows, Settle("h_spent", {}, {}))
+        if held:
+            run(rows, reserve("h_held", usd=held))
+        outcome = run(rows, reserve("h_new", usd=amount), NOW_US + 1)
+        assert isinstance(outcome.error, BudgetExceeded)
+        assert "h_new" not in rows.holds
+        return outcome.error
+
+    to_midnight = timedelta(microseconds=12 * HOUR_US - 1)
+    # Held money fills the cap on its own: a new window would not help.
+    assert refused(0, 4 * NANO, 2 * NANO).retry_after is None
+    # The holds and the request fit the cap exactly once the spend resets.
+    error = refused(3 * NANO, 2 * NANO, 3 * NANO)
+    assert error.retry_after == to_midnight
+    assert (error.requested, error.available) == (Decimal(3), Decimal(0))
+    assert refused(3 * NANO, 0, 3 * NANO).available == Decimal(2)
+
+
+def test_explaining_a_refusal_that_is_not_one_is_a_bug() -> None:
+    full = Account("user:a", "usd", "total", 5, 2, 1, 0, None, "UTC", 0)
+    with pytest.raises(LedgerInvariantError):
+        _refusal(full, 2, NOW_US)  # 2 + 1 + 2 == 5: it fits exactly
+    uncapped = Account("user:a", "usd", "total", None, 2, 1, 0, None, "UTC", 0)
+    with pytest.raises(LedgerInvariantError):
+        _refusal(uncapped, 10**18, NOW_US)
+    assert _refusal(full, 3, NOW_US).available == Decimal("2E-9")
+
+
+def test_settling_an_overdue_hold_expires_it_first_and_records_the_spend_late() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", 10 * NANO, "UTC"))
+    run(rows, reserve("h1", ttl_s=10, usd=2 * NANO))
+    at = NOW_US + 10 * SECOND_US
+    outcome = run(rows, Settle("h1", {"usd": NANO}, {}), at)
+    assert outcome.error is None
+    assert outcome.hold is not None
+    assert (outcome.hold.state, outcome.hold.flags) == ("settled", "late")
+    assert outcome.events == [
+        Event("expired", at, hold_id="h1", scopes=("user:a",), amounts={"usd": Decimal(2)})
+    ]
+    total = rows.account("user:a")
+    assert (total.spent, total.held) == (NANO, 0)
+    assert [entry[1] for entry in rows.journal] == ["limit_set", "reserved", "expired", "settled"]
