@@ -5,6 +5,7 @@ The tree::
     LedgerError
     ├── BudgetExceeded          a hold or extension would pass a cap
     ├── HoldClosed              the hold is settled, released or expired and the request conflicts
+    │   └── IdempotentHoldClosed    a reserve's request_id names a hold that is already closed
     ├── HoldNotFound            no hold has that id
     ├── IdempotencyConflict     a request_id was reused with a different payload
     ├── InvalidInput (also ValueError)   bad arguments; nothing was written
@@ -30,6 +31,10 @@ import math
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the view of a hold belongs to the ledger, a layer above this one
+    from capledger.ledger import HoldInfo
 
 __all__ = [
     "BackendUnavailable",
@@ -38,6 +43,7 @@ __all__ = [
     "HoldClosed",
     "HoldNotFound",
     "IdempotencyConflict",
+    "IdempotentHoldClosed",
     "InvalidAmount",
     "InvalidInput",
     "InvalidPeriod",
@@ -176,6 +182,40 @@ class HoldClosed(LedgerError):
             at = f" at {_amounts_text(settled)}" if settled else ""
             message = f"hold {hold_id} is already {state}{at}; a different settle is refused"
         super().__init__(message)
+
+
+class IdempotentHoldClosed(HoldClosed):
+    """This request_id names a hold that is already closed; nothing new was held."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        request_id: str | None = None,
+        hold_id: str | None = None,
+        state: str | None = None,
+        settled: Mapping[str, Decimal | int] | None = None,
+    ) -> None:
+        """Args:
+        message: the whole message; built from the fields below when omitted.
+        request_id: the request_id of the reserve.
+        hold_id: the hold that request_id placed earlier.
+        state: how it closed: ``settled``, ``released`` or ``expired``.
+        settled: what it settled at, in API units, if it settled.
+
+        ``hold`` is that hold as a ``HoldInfo`` (set by the ledger), so that money spent
+        under it can still be settled by id: ``ledger.settle(error.hold.id, usd=...)``.
+        """
+        self.request_id = request_id
+        self.hold: HoldInfo | None = None
+        if message is None and hold_id is not None:
+            at = f" at {_amounts_text(settled)}" if settled else ""
+            message = (
+                f"request_id {request_id!r} placed hold {hold_id}, which is already "
+                f"{state}{at}; nothing new was held (reserve(..., return_closed=True) "
+                "returns the closed hold instead)"
+            )
+        super().__init__(message, hold_id=hold_id, state=state, settled=settled)
 
 
 class HoldNotFound(LedgerError):

@@ -45,6 +45,7 @@ from capledger._core.periods import check_timezone_applies
 from capledger._validate import (
     amounts_of,
     fingerprint,
+    hold_id_of,
     hold_terms,
     moment_of,
     new_hold_id,
@@ -57,6 +58,7 @@ from capledger.clock import Clock, SystemClock, from_us, to_us
 from capledger.errors import (
     BudgetExceeded,
     ConfigurationError,
+    IdempotentHoldClosed,
     InvalidInput,
     LedgerError,
     LedgerInvariantError,
@@ -188,7 +190,12 @@ def _settle_op(
 ) -> Settle:
     """The settle of ``hold_id``, checked: units not given settle at their held amount."""
     amounts = amounts_of(usd, tokens, requests, required=False)
-    return Settle(hold_id, amounts, tags_of(tags) if tags else {})
+    return Settle(hold_id_of(hold_id), amounts, tags_of(tags) if tags else {})
+
+
+def _release_op(hold_id: str) -> Release:
+    """The release of ``hold_id`` given by a caller, checked."""
+    return Release(hold_id_of(hold_id))
 
 
 #: What ``report(since=..., until=...)`` accepts (see ``moment_of``).
@@ -333,8 +340,13 @@ class _LedgerBase:
             else fingerprint(scope_tuple, amounts, ttl_us, clean_tags),
         )
 
-    def _reserved(self, outcome: Outcome) -> HoldRecord:
-        if outcome.events or outcome.error is not None:
+    def _reserved(self, outcome: Outcome, return_closed: bool) -> HoldRecord:
+        error = outcome.error
+        if type(error) is IdempotentHoldClosed and outcome.hold is not None:
+            if return_closed:
+                return outcome.hold
+            error.hold = _hold_info(outcome.hold)
+        if outcome.events or error is not None:
             self._unwrap(outcome)
         record = outcome.hold
         if record is None:
@@ -592,13 +604,20 @@ class _HoldBase:
         return [Extend(self.id, roomy, None), Extend(self.id, gap, None)]
 
     def _exit_op(self, failed: bool) -> Op | None:
-        """What leaving the ``with`` block does to a hold the caller did not close."""
-        if self._record.state != "open":
+        """What leaving the ``with`` block does to a hold the caller did not settle.
+
+        A hold that closed without a settle (it expired, or was released: by the caller, or
+        before a retry that asked for it with ``return_closed=True``) is treated like an open
+        one, except that there is nothing to release: what was observed under it was spent,
+        so it is settled (the store flags it late), never dropped.
+        """
+        state = self._record.state
+        if state == "settled":
             return None
         if self._observed:
             return Settle(self.id, dict(self._observed), {})
-        if failed:
-            return Release(self.id)
+        if failed or state == "released":
+            return Release(self.id) if state == "open" else None
         warnings.warn(
             f"hold {self.id} left its block unsettled with nothing observed; "
             "it was settled at the full held amount",
@@ -659,8 +678,9 @@ class Hold(_HoldBase):
         """Record the actual spend; units not given settle at their held amount.
 
         A settle above the hold is recorded in full and flagged ``overrun``; settling an
-        expired hold records the spend flagged ``late``. Repeating the same settle is a
-        no-op; a different one raises ``HoldClosed``.
+        expired or released hold records the spend flagged ``late`` (money spent is never
+        refused). Repeating the same settle is a no-op; a different one raises
+        ``HoldClosed``.
         """
         self._update(
             self._ledger._execute(_settle_op(self._record.id, usd, tokens, requests, tags))
@@ -753,6 +773,7 @@ class Ledger(_LedgerBase):
         request_id: str | None = None,
         ttl: float | timedelta = DEFAULT_TTL_S,
         tags: Mapping[str, object] | None = None,
+        return_closed: bool = False,
     ) -> Hold:
         """Hold ``usd`` / ``tokens`` / ``requests`` on every limit of every scope, or on none.
 
@@ -761,17 +782,23 @@ class Ledger(_LedgerBase):
             usd: dollars as ``Decimal``, ``int``, ``str`` or ``float`` (taken through ``str``).
             tokens: whole tokens.
             requests: whole requests.
-            request_id: makes the call idempotent: the same id returns the same hold.
+            request_id: makes the call idempotent: the same id returns the same open hold.
             ttl: seconds (at most a day) after which an unsettled hold expires.
             tags: attribution tags (model, feature, ...), journaled with every entry.
+            return_closed: when ``request_id`` names a hold that is already settled,
+                released or expired, return that closed hold instead of raising
+                ``IdempotentHoldClosed``. It holds nothing; money settled or observed under
+                it is still recorded, flagged ``late``.
 
         Raises:
             BudgetExceeded: a limit cannot pay; nothing was held anywhere.
             IdempotencyConflict: ``request_id`` was used with a different payload.
+            IdempotentHoldClosed: ``request_id`` names a closed hold (``.hold``); nothing
+                was held.
             InvalidInput: bad arguments (``InvalidAmount``, ``InvalidScope``, ...).
         """
         op = self._reserve_op(scopes, usd, tokens, requests, request_id, ttl, tags)
-        return Hold(self, self._reserved(self._execute(op)))
+        return Hold(self, self._reserved(self._execute(op), return_closed))
 
     def settle(
         self,
@@ -788,7 +815,7 @@ class Ledger(_LedgerBase):
 
     def release(self, hold_id: str) -> HoldInfo:
         """Release a hold by id; see ``Hold.release``."""
-        return _hold_info(self._unwrap(self._execute(Release(hold_id))).hold)  # type: ignore[arg-type]
+        return _hold_info(self._unwrap(self._execute(_release_op(hold_id))).hold)  # type: ignore[arg-type]
 
     def set_limit(
         self,
@@ -966,9 +993,9 @@ class AsyncHold(_HoldBase):
         await _arun(self._exit_flow(exc), self._ledger._execute)
 
 
-async def _place_hold(ledger: AsyncLedger, op: Reserve) -> AsyncHold:
+async def _place_hold(ledger: AsyncLedger, op: Reserve, return_closed: bool) -> AsyncHold:
     outcome = await ledger._execute(op)
-    return AsyncHold(ledger, ledger._reserved(outcome))
+    return AsyncHold(ledger, ledger._reserved(outcome, return_closed))
 
 
 # A pending hold makes this coroutine at once, so a forgotten ``await`` is reported by
@@ -987,11 +1014,11 @@ class _PendingHold:
 
     __slots__ = ("_hold", "_placing")
 
-    def __init__(self, ledger: AsyncLedger, op: Reserve) -> None:
+    def __init__(self, ledger: AsyncLedger, op: Reserve, return_closed: bool) -> None:
         # Made now (not when awaited) so that one never awaited is reported; it refers to
         # the ledger and the operation, not to this object, so an unused one is collected
         # (and reported) as soon as it is dropped, with no reference cycle to wait for.
-        self._placing = _place_hold(ledger, op)
+        self._placing = _place_hold(ledger, op, return_closed)
         self._hold: AsyncHold | None = None
 
     def __await__(self) -> Generator[Any, None, AsyncHold]:
@@ -1055,6 +1082,7 @@ class AsyncLedger(_LedgerBase):
         request_id: str | None = None,
         ttl: float | timedelta = DEFAULT_TTL_S,
         tags: Mapping[str, object] | None = None,
+        return_closed: bool = False,
     ) -> _PendingHold:
         """Hold budget on every scope, or on none; see ``Ledger.reserve``.
 
@@ -1063,7 +1091,9 @@ class AsyncLedger(_LedgerBase):
         "coroutine 'AsyncLedger.reserve' was never awaited" when it is collected.
         """
         return _PendingHold(
-            self, self._reserve_op(scopes, usd, tokens, requests, request_id, ttl, tags)
+            self,
+            self._reserve_op(scopes, usd, tokens, requests, request_id, ttl, tags),
+            return_closed,
         )
 
     async def settle(
@@ -1081,7 +1111,7 @@ class AsyncLedger(_LedgerBase):
 
     async def release(self, hold_id: str) -> HoldInfo:
         """Release a hold by id; see ``Ledger.release``."""
-        return _hold_info(self._unwrap(await self._execute(Release(hold_id))).hold)  # type: ignore[arg-type]
+        return _hold_info(self._unwrap(await self._execute(_release_op(hold_id))).hold)  # type: ignore[arg-type]
 
     async def set_limit(
         self,

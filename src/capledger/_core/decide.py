@@ -29,6 +29,7 @@ from capledger.errors import (
     HoldClosed,
     HoldNotFound,
     IdempotencyConflict,
+    IdempotentHoldClosed,
     InvalidAmount,
     LedgerInvariantError,
 )
@@ -337,10 +338,13 @@ def _hold_event(kind: str, hold: HoldRecord, amounts: dict[str, int], now_us: in
 
 
 def _reserve(state: State, op: Reserve, now_us: int, config: Config) -> Outcome:
-    # A repeated request_id (or a retried hold id) returns the hold it made, in any state.
+    # A retried hold id is this very reserve, retried by the store after a lost commit: it
+    # returns the hold it made, in any state (the caller has not seen it yet).
     existing = state.hold(op.hold_id)
+    by_request = False
     if existing is None and op.request_id is not None:
         existing = state.hold_by_request(op.request_id)
+        by_request = True
     if existing is not None:
         if existing.fingerprint != op.fingerprint:
             return Outcome(
@@ -348,6 +352,11 @@ def _reserve(state: State, op: Reserve, now_us: int, config: Config) -> Outcome:
                     f"request_id {op.request_id!r} was used before with a different payload"
                 )
             )
+        if by_request and existing.state != "open":
+            # A caller's retry of a closed hold holds nothing: money spent under it now
+            # would be recorded nowhere if the retry took the closed hold for a live one.
+            # The hold comes with the error, for a caller who asked to receive it.
+            return Outcome(existing.copy(), error=_closed_retry(existing))
         return Outcome(existing.copy())
 
     accounts = _accounts_for(state, op.scopes, op.amounts, now_us)
@@ -384,6 +393,16 @@ def _reserve(state: State, op: Reserve, now_us: int, config: Config) -> Outcome:
         (now_us, "reserved", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags, "")
     )
     return Outcome(hold.copy())
+
+
+def _closed_retry(hold: HoldRecord) -> IdempotentHoldClosed:
+    settled = hold.settled or {}
+    return IdempotentHoldClosed(
+        request_id=hold.request_id,
+        hold_id=hold.id,
+        state=hold.state,
+        settled={unit: from_units(unit, amount) for unit, amount in settled.items()},
+    )
 
 
 def _extend(state: State, op: Extend, now_us: int, config: Config) -> Outcome:
@@ -429,8 +448,8 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
         if unit not in actual:  # units not given settle at their held amount
             actual = {**held, **actual}
             break
-    if hold.state in ("settled", "released"):
-        if hold.state == "settled" and hold.settled == actual:
+    if hold.state == "settled":
+        if hold.settled == actual:
             return Outcome(hold.copy())  # the same settle again: a no-op
         settled = hold.settled or {}
         return Outcome(
@@ -441,7 +460,9 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
             )
         )
 
-    late = hold.state == "expired"  # its held money was given back when it expired
+    # An expired or released hold gave its held money back when it closed; money spent under
+    # it is still spent, so it is recorded all the same, flagged late (never refused).
+    late = hold.state != "open"
     accounts = _accounts_for(state, hold.scopes, actual, now_us)
     over_cap: list[Account] = []
     crossing = False  # whether some account may have crossed an alert threshold

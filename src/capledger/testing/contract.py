@@ -25,6 +25,7 @@ from capledger import (
     HoldClosed,
     HoldNotFound,
     IdempotencyConflict,
+    IdempotentHoldClosed,
     InvalidAmount,
     InvalidInput,
     InvalidPeriod,
@@ -203,17 +204,50 @@ class LedgerContract:
             hold.release()
         assert count_rows(ledger) == before
 
-    def test_settle_or_extend_a_released_hold_is_refused(self, ledger: Ledger) -> None:
+    def test_extend_a_released_hold_is_refused(self, ledger: Ledger) -> None:
         hold = ledger.reserve("user:a", usd="0.50")
         hold.release()
         hold.release()  # twice: a no-op
         before = count_rows(ledger)
         with pytest.raises(HoldClosed):
-            hold.settle(usd="0.10")
-        with pytest.raises(HoldClosed):
             hold.extend(usd="0.10")
         assert count_rows(ledger) == before
         assert balance_of(ledger, "user:a").held == Decimal(0)
+
+    def test_settling_a_released_hold_records_spend_late(self, ledger: Ledger) -> None:
+        events: list[Event] = []
+        ledger.on("overrun", events.append)
+        ledger.set_limit("user:a", usd="1.00")
+        hold = ledger.reserve("user:a", usd="0.50")
+        hold.release()  # e.g. a cleanup that raced the call, which did spend
+        ledger.reserve("user:a", usd="0.50")  # takes the released room
+        hold.settle(usd="0.70")  # money spent: recorded, never refused
+        assert (hold.state, hold.settled_amounts) == ("settled", {"usd": Decimal("0.7")})
+        assert set(hold.flags.split(",")) == {"late", "overrun"}  # 0.70 + 0.50 held > 1.00
+        assert [e.kind for e in events] == ["overrun"]
+        balance = balance_of(ledger, "user:a")
+        assert (balance.spent, balance.held) == (Decimal("0.7"), Decimal("0.5"))
+        before = count_rows(ledger)
+        hold.settle(usd="0.70")  # the same settle again: a no-op
+        with pytest.raises(HoldClosed):
+            hold.settle(usd="0.71")
+        with pytest.raises(HoldClosed):
+            hold.release()
+        assert count_rows(ledger) == before
+        with pytest.raises(BudgetExceeded):  # over its cap: no new holds
+            ledger.reserve("user:a", usd="0")
+        report = ledger.verify()
+        assert report.ok, (report.mismatches, report.breaches)
+        assert [(r["late"], r["overruns"]) for r in ledger.report(["scope"])] == [(1, 1)]
+
+    def test_a_late_settle_within_the_cap_is_late_only(self, ledger: Ledger) -> None:
+        ledger.set_limit("user:a", usd="1.00")
+        released = ledger.reserve("user:a", usd="0.50")
+        released.release()
+        released.settle(usd="0.60")  # above the released hold, within the cap
+        assert released.flags == "late"
+        assert balance_of(ledger, "user:a").spent == Decimal("0.6")
+        assert ledger.verify().ok
 
     def test_unknown_hold_id(self, ledger: Ledger) -> None:
         with pytest.raises(HoldNotFound):
@@ -357,8 +391,89 @@ class LedgerContract:
         assert again.id == first.id
         assert balance_of(ledger, "user:a").held == Decimal("0.1")
         first.settle(usd="0.05")
-        after_settle = ledger.reserve("user:a", usd="0.10", request_id="req-1")
+        after_settle = ledger.reserve("user:a", usd="0.10", request_id="req-1", return_closed=True)
         assert (after_settle.id, after_settle.state) == (first.id, "settled")
+
+    @pytest.mark.parametrize("closed_by", ["settle", "release", "expiry"])
+    def test_a_retry_that_finds_its_hold_closed_says_so(
+        self, ledger: Ledger, clock: ManualClock, closed_by: str
+    ) -> None:
+        ledger.set_limit("user:a", usd="1.00")
+        first = ledger.reserve("user:a", usd="0.50", request_id="req-1", ttl=10)
+        if closed_by == "settle":
+            first.settle(usd="0.20")
+        elif closed_by == "release":
+            first.release()
+        else:
+            clock.advance(10)
+            assert ledger.sweep() == 1
+        state = {"settle": "settled", "release": "released", "expiry": "expired"}[closed_by]
+        before = count_rows(ledger)
+        with pytest.raises(IdempotentHoldClosed) as closed:
+            ledger.reserve("user:a", usd="0.50", request_id="req-1", ttl=10)
+        assert isinstance(closed.value, HoldClosed)
+        assert (closed.value.hold_id, closed.value.state) == (first.id, state)
+        assert closed.value.request_id == "req-1"
+        assert closed.value.hold is not None
+        assert (closed.value.hold.id, closed.value.hold.state) == (first.id, state)
+        assert "req-1" in str(closed.value) and state in str(closed.value)
+        # Asked for, the closed hold is returned as it is; nothing is held either way.
+        returned = ledger.reserve(
+            "user:a", usd="0.50", request_id="req-1", ttl=10, return_closed=True
+        )
+        assert (returned.id, returned.state) == (first.id, state)
+        assert count_rows(ledger) == before
+        assert balance_of(ledger, "user:a").held == Decimal(0)
+        with pytest.raises(IdempotencyConflict):  # a different payload still conflicts
+            ledger.reserve("user:a", usd="0.40", request_id="req-1", return_closed=True)
+
+    def test_a_retry_that_takes_a_released_hold_still_records_its_spend(
+        self, ledger: Ledger
+    ) -> None:
+        first = ledger.reserve("user:a", usd="0.50", request_id="req-1")
+        first.release()
+        with ledger.reserve("user:a", usd="0.50", request_id="req-1", return_closed=True) as hold:
+            hold.observe(usd="0.40")  # the retried call streams, under the closed hold
+        assert (hold.state, hold.settled_amounts, hold.flags) == (
+            "settled",
+            {"usd": Decimal("0.4")},
+            "late",
+        )
+        assert balance_of(ledger, "user:a").spent == Decimal("0.4")
+        second = ledger.reserve("user:b", usd="0.50", request_id="req-2")
+        second.release()
+        retried = ledger.reserve("user:b", usd="0.50", request_id="req-2", return_closed=True)
+        retried.settle(usd="0.70")
+        assert (retried.state, retried.flags) == ("settled", "late")
+        assert balance_of(ledger, "user:b").spent == Decimal("0.7")
+        assert ledger.verify().ok
+
+    def test_a_block_whose_hold_closed_under_it_settles_what_it_observed(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        with ledger.reserve("user:a", usd="0.50", ttl=10) as hold:
+            hold.observe(usd="0.10")
+            hold.release()  # released by mistake mid-stream: the spend is still recorded
+            hold.observe(usd="0.30")
+        assert (hold.settled_amounts, hold.flags) == ({"usd": Decimal("0.3")}, "late")
+        first = ledger.reserve("user:b", usd="0.50", ttl=10, request_id="req-b")
+        clock.advance(11)
+        ledger.sweep()
+        with (
+            pytest.warns(UnsettledHoldWarning),
+            ledger.reserve(
+                "user:b", usd="0.50", ttl=10, request_id="req-b", return_closed=True
+            ) as expired,
+        ):
+            assert expired.id == first.id
+        # An expired hold left unsettled settles its held amount, as an open one does.
+        assert (expired.settled_amounts, expired.flags) == ({"usd": Decimal("0.5")}, "late")
+        assert balance_of(ledger, "user:b").spent == Decimal("0.5")
+        released = ledger.reserve("user:c", usd="0.50")
+        with released:
+            released.release()  # released by the caller, nothing observed: left alone
+        assert released.state == "released"
+        assert ledger.verify().ok
 
     def test_same_request_id_different_payload_conflicts(self, ledger: Ledger) -> None:
         ledger.reserve("user:a", usd="0.10", request_id="req-1", tags={"model": "a"})
@@ -685,6 +800,25 @@ class AsyncLedgerContract:
             async with aledger.reserve("user:a", usd="0.10") as released:
                 raise RuntimeError("failed before output")
         assert released.state == "released"
+
+    async def test_async_retry_of_a_closed_hold(self, aledger: AsyncLedger) -> None:
+        first = await aledger.reserve("user:a", usd="0.50", request_id="req-1")
+        await first.release()
+        with pytest.raises(IdempotentHoldClosed) as closed:
+            await aledger.reserve("user:a", usd="0.50", request_id="req-1")
+        assert closed.value.hold is not None and closed.value.hold.id == first.id
+        with pytest.raises(IdempotentHoldClosed):
+            async with aledger.reserve("user:a", usd="0.50", request_id="req-1"):
+                raise AssertionError("the block must not run")
+        async with aledger.reserve(
+            "user:a", usd="0.50", request_id="req-1", return_closed=True
+        ) as hold:
+            assert hold.state == "released"
+            await hold.observe(usd="0.40")
+        assert (hold.settled_amounts, hold.flags) == ({"usd": Decimal("0.4")}, "late")
+        [total] = await aledger.balance("user:a")
+        assert (total.spent, total.held) == (Decimal("0.4"), Decimal(0))
+        assert (await aledger.verify()).ok
 
     async def test_async_bad_input_raises_before_anything(self, aledger: AsyncLedger) -> None:
         with pytest.raises(InvalidAmount):

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from capledger import BudgetExceeded, HoldClosed, Ledger, ManualClock
+from capledger import BudgetExceeded, HoldClosed, IdempotentHoldClosed, Ledger, ManualClock
 from capledger.ledger import Hold
 
 __all__ = ["build_ledger_machine"]
@@ -52,6 +52,8 @@ class ModelHold:
     expires_us: int
     state: str = "open"
     settled: int | None = None
+    request_id: str = ""
+    reserved: tuple[list[str], int, int] = ([], 0, 0)  # the reserve's scopes, amount, ttl_s
 
 
 @dataclass
@@ -91,6 +93,7 @@ def build_ledger_machine(
             self.clock = ManualClock(START)
             self.ledger = make_ledger(self.clock)
             self.model = Model()
+            self.refused = 0  # refused reserves, so that request ids stay unique
 
         def teardown(self) -> None:
             ledger = getattr(self, "ledger", None)
@@ -167,18 +170,52 @@ def build_ledger_machine(
             self._expire_overdue()
             accounts = self._accounts(tuple(scopes))
             allowed = all(a.cap is None or a.spent + a.held + amount <= a.cap for a in accounts)
+            request_id = f"req-{len(self.model.holds) + self.refused}"
             try:
-                hold = self.ledger.reserve(scopes, usd=Decimal(amount) / NANO, ttl=ttl_s)
+                hold = self.ledger.reserve(
+                    scopes, usd=Decimal(amount) / NANO, ttl=ttl_s, request_id=request_id
+                )
             except BudgetExceeded:
                 assert not allowed, "the ledger refused a hold the model allows"
+                self.refused += 1
                 return None
             assert allowed, "the ledger placed a hold the model refuses"
             for account in accounts:
                 account.held += amount
             self.model.holds[hold.id] = ModelHold(
-                tuple(scopes), amount, self._now() + ttl_s * 10**6
+                tuple(scopes),
+                amount,
+                self._now() + ttl_s * 10**6,
+                request_id=request_id,
+                reserved=(scopes, amount, ttl_s),
             )
             return (hold, hold.id)
+
+        @precondition(lambda self: bool(self.model.holds))
+        @rule(data=st.data(), return_closed=st.booleans())
+        def retry_reserve(self, data: st.DataObject, return_closed: bool) -> None:
+            """A retry with the same request_id and payload: the open hold, or a typed error
+            for a closed one (or the closed hold itself, when asked for), never a new hold."""
+            hold_id = data.draw(st.sampled_from(sorted(self.model.holds)))
+            self._expire_overdue()
+            model_hold = self.model.holds[hold_id]
+            scopes, amount, ttl_s = model_hold.reserved
+            retry = {
+                "usd": Decimal(amount) / NANO,
+                "ttl": ttl_s,
+                "request_id": model_hold.request_id,
+                "return_closed": return_closed,
+            }
+            if model_hold.state != "open" and not return_closed:
+                try:
+                    self.ledger.reserve(scopes, **retry)  # type: ignore[arg-type]
+                except IdempotentHoldClosed as closed:
+                    assert closed.hold is not None
+                    assert (closed.hold.id, closed.hold.state) == (hold_id, model_hold.state)
+                    return
+                raise AssertionError("a retry of a closed hold must raise IdempotentHoldClosed")
+            again = self.ledger.reserve(scopes, **retry)  # type: ignore[arg-type]
+            assert (again.id, again.state) == (hold_id, model_hold.state)
 
         @rule(entry=consumes(holds), actual=_amounts(NANO))
         def settle(self, entry: tuple[Hold, str] | None, actual: int) -> None:
@@ -187,15 +224,11 @@ def build_ledger_machine(
             hold, hold_id = entry
             self._expire_overdue()
             model_hold = self.model.holds[hold_id]
-            if model_hold.state == "released":
-                try:
-                    hold.settle(usd=Decimal(actual) / NANO)
-                except HoldClosed:
-                    return
-                raise AssertionError("settling a released hold must raise HoldClosed")
             hold.settle(usd=Decimal(actual) / NANO)
             accounts = self._accounts(model_hold.scopes)
-            late = model_hold.state == "expired"
+            # An expired or released hold's money went back when it closed; the spend is
+            # recorded all the same, flagged late.
+            late = model_hold.state in ("expired", "released")
             for account in accounts:
                 if not late:
                     account.held -= model_hold.amount
