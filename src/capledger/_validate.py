@@ -15,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import Final
 
 from capledger.bounds import (
+    MAX_HOLD_ID_LENGTH,
     MAX_REQUEST_ID_LENGTH,
     MAX_TAG_KEY_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -31,6 +33,7 @@ from capledger.scopes import parse_scopes
 __all__ = [
     "amounts_of",
     "fingerprint",
+    "hold_id_of",
     "hold_terms",
     "moment_of",
     "new_hold_id",
@@ -40,6 +43,10 @@ __all__ = [
 ]
 
 TagValue = str | int | float | bool | None
+
+#: Integer tag values are bounded as every store keeps them exactly (a signed 64-bit
+#: integer), so a huge one is refused before ``str`` would take quadratic time over it.
+_MAX_TAG_INT: Final = 2**63 - 1
 
 
 @lru_cache(maxsize=2048, typed=True)
@@ -148,6 +155,42 @@ def request_id_of(request_id: str | None) -> str | None:
     return request_id
 
 
+def hold_id_of(hold_id: object) -> str:
+    """Validate a hold id given by a caller: a non-empty printable string of bounded length.
+
+    Checked before the operation joins a batch, so a hold id that no store could look up
+    (a list, a number, a NUL or a lone surrogate) fails its own call and no other.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if (
+        not isinstance(hold_id, str)
+        or not hold_id
+        or len(hold_id) > MAX_HOLD_ID_LENGTH
+        or not hold_id.isprintable()
+    ):
+        shown = repr(hold_id) if isinstance(hold_id, str) else f"a {type(hold_id).__name__}"
+        if len(shown) > 60:
+            shown = f"{shown[:50]}... ({len(shown)} characters)"
+        raise InvalidInput(
+            f"a hold id is 1 to {MAX_HOLD_ID_LENGTH} printable characters (hold.id), not {shown}"
+        )
+    return hold_id
+
+
+def _storable_text(text: str) -> bool:
+    """Whether every store keeps ``text`` as given: no NUL (PostgreSQL's text and jsonb
+    refuse it) and no lone surrogate (not encodable as UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
     """Validate attribution tags: short string keys, scalar values, bounded in size.
 
@@ -155,7 +198,8 @@ def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
 
     Raises:
         InvalidTag: more than ``MAX_TAGS`` tags, a long key or value, a non-scalar value,
-            or more than ``MAX_TAGS_BYTES`` once encoded.
+            text with a NUL or a lone surrogate, an integer past 64 bits, or more than
+            ``MAX_TAGS_BYTES`` once encoded.
     """
     if not tags:
         return {}
@@ -167,14 +211,23 @@ def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
     for key, value in tags.items():
         if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY_LENGTH:
             raise InvalidTag(f"tag keys must be 1 to {MAX_TAG_KEY_LENGTH} characters: {key!r}")
+        if not _storable_text(key):
+            raise InvalidTag(f"tag key {key!r} holds a NUL or a lone surrogate")
         if isinstance(value, Decimal):
             value = str(value)  # noqa: PLW2901 - normalised in place on purpose
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidTag(f"tag {key!r} must be finite")
         if value is not None and not isinstance(value, str | int | float | bool):
             raise InvalidTag(f"tag {key!r} must be a string, number or bool, not {value!r}")
-        if isinstance(value, str) and len(value) > MAX_TAG_VALUE_LENGTH:
-            raise InvalidTag(f"tag {key!r} is longer than {MAX_TAG_VALUE_LENGTH} characters")
+        if isinstance(value, str):
+            if len(value) > MAX_TAG_VALUE_LENGTH:
+                raise InvalidTag(f"tag {key!r} is longer than {MAX_TAG_VALUE_LENGTH} characters")
+            if not _storable_text(value):
+                raise InvalidTag(f"tag {key!r} holds a NUL or a lone surrogate")
+        elif isinstance(value, int) and not -_MAX_TAG_INT - 1 <= value <= _MAX_TAG_INT:
+            raise InvalidTag(
+                f"tag {key!r} must be a 64-bit integer, not one of {value.bit_length()} bits"
+            )
         clean[key] = value
     if len(json.dumps(clean, separators=(",", ":"))) > MAX_TAGS_BYTES:
         raise InvalidTag(f"tags are larger than {MAX_TAGS_BYTES} bytes once encoded")

@@ -34,6 +34,9 @@ MAX_SCOPE_ID_LENGTH: Final = 200
 MAX_SCOPE_LENGTH: Final = MAX_SCOPE_KIND_LENGTH + 1 + MAX_SCOPE_ID_LENGTH
 
 MAX_REQUEST_ID_LENGTH: Final = 200
+#: Hold ids are made by capledger (34 characters); one given back by a caller is refused
+#: past this length before it reaches a store.
+MAX_HOLD_ID_LENGTH: Final = 200
 
 MAX_TAGS: Final = 32
 MAX_TAG_KEY_LENGTH: Final = 64

@@ -190,7 +190,7 @@ def _settle_op(
 ) -> Settle:
     """The settle of ``hold_id``, checked: units not given settle at their held amount."""
     amounts = amounts_of(usd, tokens, requests, required=False)
-    return Settle(hold_id_of(hold_id), amounts, tags_of(tags) if tags else {})
+    return Settle(hold_id, amounts, tags_of(tags) if tags else {})
 
 
 def _release_op(hold_id: str) -> Release:
@@ -810,7 +810,7 @@ class Ledger(_LedgerBase):
         tags: Mapping[str, object] | None = None,
     ) -> HoldInfo:
         """Settle a hold by id (for a hold placed by another process); see ``Hold.settle``."""
-        op = _settle_op(hold_id, usd, tokens, requests, tags)
+        op = _settle_op(hold_id_of(hold_id), usd, tokens, requests, tags)
         return _hold_info(self._unwrap(self._execute(op)).hold)  # type: ignore[arg-type]
 
     def release(self, hold_id: str) -> HoldInfo:
@@ -1106,7 +1106,7 @@ class AsyncLedger(_LedgerBase):
         tags: Mapping[str, object] | None = None,
     ) -> HoldInfo:
         """Settle a hold by id; see ``Ledger.settle``."""
-        op = _settle_op(hold_id, usd, tokens, requests, tags)
+        op = _settle_op(hold_id_of(hold_id), usd, tokens, requests, tags)
         return _hold_info(self._unwrap(await self._execute(op)).hold)  # type: ignore[arg-type]
 
     async def release(self, hold_id: str) -> HoldInfo:
