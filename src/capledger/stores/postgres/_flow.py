@@ -9,8 +9,9 @@ A batch is two round trips:
 
 1. ``BEGIN``; lock the holds the operations name (sorted by id); lock every account row of
    every scope the batch can touch (sorted by key), including the scopes of those holds and
-   of the oldest overdue holds; lock the overdue holds (``SKIP LOCKED``); read the server's
-   clock and the transaction id.
+   of the oldest overdue holds, then read them again (see ``lock_accounts`` in
+   ``queries.sql``: a statement that waited for a lock does not see rows added meanwhile);
+   lock the overdue holds (``SKIP LOCKED``); read the server's clock and the transaction id.
 2. Run ``apply_batch`` on a ``BufferedState`` served from those rows, then send every write
    as one statement (writable CTEs, one JSON array of rows per table, whatever the batch
    size) and ``COMMIT``.
@@ -18,6 +19,11 @@ A batch is two round trips:
 If the core asks for a row the first round did not fetch (``SetLimit`` reads the journal and
 the open holds; anything unforeseen), the plan fetches it in an extra round and runs the core
 again from scratch on a fresh buffer: the core is pure, so a re-run is exact.
+
+A scope that had no account when the first round locked them (a brand-new scope) is such a
+row too: its extra round first takes the scope's advisory lock (``lock_new_scopes``), so
+that whatever creates a scope's first account queues behind every transaction that found
+it empty, and none of them misses the accounts or the holds another one adds.
 """
 
 from __future__ import annotations
@@ -127,11 +133,12 @@ _COMMIT: Final = Statement("COMMIT")
 class _Missing(Exception):
     """Raised inside the core when it asks for a row the first round did not fetch."""
 
-    def __init__(self, kind: str, key: tuple[object, ...], statement: Statement) -> None:
+    def __init__(self, kind: str, key: tuple[object, ...], *statements: Statement) -> None:
         super().__init__(kind, key)
         self.kind = kind
         self.key = key
-        self.statement = statement
+        #: Sent in one round; the last one's rows are the answer.
+        self.statements = list(statements)
 
 
 @dataclass(slots=True)
@@ -182,22 +189,29 @@ class _Prefetched:
         self,
         wanted: _Wanted,
         hold_rows: Rows,
+        locked_rows: Rows,
         account_rows: Rows,
         overdue_rows: Rows,
     ) -> None:
-        self._accounts: dict[str, Rows] = {scope: [] for scope in wanted.scopes}
+        # Only the scopes the first lock_accounts found rows of are known whole (every row
+        # of theirs is in the second one's answer, and locked); any other scope, named or
+        # not, is asked for in an extra round that takes its advisory lock first.
+        known = {row[0] for row in locked_rows}
+        self._accounts: dict[str, Rows] = {scope: [] for scope in known}
         for row in account_rows:
-            self._accounts.setdefault(row[0], []).append(row)
+            if row[0] in known:
+                self._accounts[row[0]].append(row)
         self._holds: dict[str, Row | None] = dict.fromkeys(wanted.hold_ids)
         self._by_request: dict[str, Row | None] = dict.fromkeys(wanted.request_ids)
         for row in hold_rows:
             self._remember_hold(row)
+        #: Scopes the batch is known to touch with no account locked yet, fetched together.
+        self._unknown = set(wanted.scopes)
         for hold_id in wanted.hold_ids:
-            # The hold's scopes were locked by the same round (lock_accounts reads them).
             locked = self._holds.get(hold_id)
             if locked is not None:
-                for scope in locked[2]:
-                    self._accounts.setdefault(scope, [])
+                self._unknown.update(locked[2])
+        self._unknown -= known
         # An overdue hold is expired here only if every account it touches is locked;
         # the rest stay counted as held (the safe side) for a later transaction.
         self._overdue = [row for row in overdue_rows if all(s in self._accounts for s in row[2])]
@@ -222,9 +236,13 @@ class _Prefetched:
     def learn(self, missing: _Missing, rows: Rows) -> None:
         """Keep the rows fetched for ``missing``."""
         if missing.kind == "accounts":
-            scope = str(missing.key[0])
-            self._accounts[scope] = rows
-            self.learned_scopes.add(scope)
+            scopes = [str(scope) for scope in missing.key]
+            for scope in scopes:
+                self._accounts[scope] = []
+            for row in rows:
+                self._accounts[row[0]].append(row)
+            self._unknown.difference_update(scopes)
+            self.learned_scopes.update(scopes)
         elif missing.kind == "hold":
             asked_id, asked_request = missing.key
             if asked_id is not None:
@@ -244,8 +262,14 @@ class _Prefetched:
     def load_accounts(self, scope: str) -> list[Account]:
         rows = self._accounts.get(scope)
         if rows is None:
-            statement = Statement(QUERIES["lock_scope"], {"scope": scope}, True)
-            raise _Missing("accounts", (scope,), statement)
+            params = {"scopes": sorted(self._unknown | {scope})}
+            raise _Missing(
+                "accounts",
+                tuple(params["scopes"]),
+                Statement(QUERIES["lock_new_scopes"], params),
+                Statement(QUERIES["lock_scopes"], params),
+                Statement(QUERIES["lock_scopes"], params, True),
+            )
         return [account_of(row) for row in rows]
 
     def _missing_hold(self, hold_id: str | None, request_id: str | None) -> _Missing:
@@ -326,6 +350,7 @@ def batch_plan(
         statements.append(Statement(QUERIES["lock_holds"], {"ids": lock_params["ids"]}, True))
     statements += [
         Statement(QUERIES["lock_accounts"], lock_params, True),
+        Statement(QUERIES["lock_accounts"], lock_params, True),
         Statement(
             QUERIES["lock_overdue"],
             {"now_us": now_us, "expire_limit": wanted.expire_limit},
@@ -335,22 +360,30 @@ def batch_plan(
     ]
     replies = yield Round(statements)
     hold_rows = replies[1] if locks_holds else []
-    account_rows, overdue_rows, clock_rows = replies[-3:]
+    locked_rows, account_rows, overdue_rows, clock_rows = replies[-4:]
     server_now_us, xid = clock_rows[0]  # type: ignore[index]
-    source = _Prefetched(wanted, hold_rows or [], account_rows or [], overdue_rows or [])
+    source = _Prefetched(
+        wanted, hold_rows or [], locked_rows or [], account_rows or [], overdue_rows or []
+    )
     decided_at_us = server_now_us if now_us is None else now_us
 
+    # Each run starts from the rows as read: a run that asked for a missing row, or in which
+    # an operation failed (decided again without it, as ``apply_isolated`` does), leaves
+    # nothing behind.
+    failed: dict[int, Outcome] = {}
     while True:
         source.restart()
         state = BufferedState(source, wanted.absent_ids)
+        known = len(failed)
         try:
-            outcomes = apply_batch(state, ops, decided_at_us, config)
+            outcomes = apply_batch(state, ops, decided_at_us, config, failed)
         except _Missing as missing:
-            (rows,) = yield Round([missing.statement])
-            source.learn(missing, rows or [])
+            replies = yield Round(missing.statements)
+            source.learn(missing, replies[-1] or [])
             learned_scopes.update(source.learned_scopes)
             continue
-        break
+        if len(failed) == known:
+            break
 
     writes = _writes(state)
     statements = [_one_statement(writes)] if writes else []

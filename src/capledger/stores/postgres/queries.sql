@@ -2,7 +2,7 @@
 -- Parameters are psycopg's %(name)s. Tables are unqualified: search_path names the schema.
 --
 -- A transaction is two round trips, each one pipelined batch of statements:
---   1. BEGIN, lock_holds, lock_accounts, lock_overdue, clock
+--   1. BEGIN, lock_holds, lock_accounts (twice), lock_overdue, clock
 --   2. the writes (delete/insert/update accounts, insert/update holds, insert_entries) as one
 --      statement, COMMIT
 -- Locks are always taken holds first (sorted by id), then accounts (sorted by key), so two
@@ -32,6 +32,12 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
 -- operations name, the scopes of the holds locked above, and the scopes of the oldest
 -- overdue holds (lazy expiry needs their accounts too). The ARRAY(...) subqueries run once,
 -- so the scan is an index scan on the primary key whatever the table's size.
+-- Sent twice in a row. A statement sees the rows committed when it started: if it waited for
+-- a transaction that added an account to a scope (set_limit), it locks the rows it waited
+-- for but never sees the new one. The second statement starts after every lock of the first
+-- is granted, so for each scope the first found rows of, it sees them all; and no account
+-- can be added to such a scope until this transaction ends (the adder must lock the rows
+-- too). A scope the first statement found no rows of is locked by lock_new_scopes instead.
 SELECT a.scope, a.unit, a.period, a.cap, a.spent, a.held, a.window_start_us, a.window_end_us,
        a.tz, a.anchor_us, a.alert_bp
   FROM capledger_accounts AS a
@@ -87,13 +93,24 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
 -- name: xact_status
 SELECT pg_xact_status(%(xid)s::xid8);
 
--- name: lock_scope
--- A fallback for a scope the prefetch missed (out of key order: a rare deadlock is
--- detected by the server and the transaction retried with the scope locked up front).
+-- name: lock_new_scopes
+-- Scopes that lock_accounts found no account of (a brand-new scope), or that the prefetch
+-- missed. With no row to lock, the scope's lock is a transaction-scoped advisory lock on a
+-- hash of its name, taken by every transaction that finds the scope without accounts, and
+-- so by whatever creates the scope's first account: a first reserve (its total account)
+-- and a set_limit (the limit's account, which counts the open holds) queue here, and the
+-- second sees what the first committed. Then the scopes' rows are locked and, as in
+-- lock_accounts, read by a second statement. Taken out of key order (after the batch's
+-- other accounts): a rare deadlock is detected by the server and the batch retried. Hash
+-- collisions only make two scopes queue for each other.
+SELECT pg_advisory_xact_lock(hashtextextended('capledger.scope:' || s.scope, 0))
+  FROM (SELECT DISTINCT scope FROM unnest(%(scopes)s::text[]) AS u(scope) ORDER BY scope) AS s;
+
+-- name: lock_scopes
 SELECT scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
        alert_bp
-  FROM capledger_accounts WHERE scope = %(scope)s
- ORDER BY unit, period
+  FROM capledger_accounts WHERE scope = ANY(%(scopes)s::text[])
+ ORDER BY scope, unit, period
    FOR UPDATE;
 
 -- name: lock_hold

@@ -81,9 +81,18 @@ DECLARE
     v_units  text[] := ARRAY(SELECT jsonb_object_keys(p_amounts));
     v_now    bigint;
     v_hold   capledger_holds;
+    v_locked bigint;
 BEGIN
-    PERFORM 1 FROM capledger_accounts
-     WHERE scope = ANY(v_scopes) ORDER BY scope, unit, period FOR UPDATE;
+    -- Every statement below starts after these locks are granted, so it sees every account
+    -- of each scope locked here, including one added by a transaction this one waited for.
+    -- A scope with no account yet has nothing to lock (the Python path takes its advisory
+    -- lock): hand it over, even if the checks below would see accounts made meanwhile.
+    SELECT count(DISTINCT l.scope) INTO v_locked
+      FROM (SELECT scope FROM capledger_accounts
+             WHERE scope = ANY(v_scopes) ORDER BY scope, unit, period FOR UPDATE) AS l;
+    IF v_locked <> cardinality(v_scopes) THEN
+        RETURN;
+    END IF;
     v_now := coalesce(p_now_us, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
     IF cardinality(v_scopes) <> (SELECT count(DISTINCT s) FROM unnest(v_scopes) AS s)
        -- a repeated hold id or request_id: the core returns the hold, or a conflict
