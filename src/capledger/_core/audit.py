@@ -14,7 +14,7 @@ from typing import Final
 from capledger.clock import from_us
 from capledger.money import UNITS, from_units
 
-from .periods import window
+from .periods import CALENDAR_PERIODS, next_window, retimed_end, window
 from .records import Account, AccountKey, Entry, HoldRecord
 
 __all__ = ["REPORT_BUILTIN_KEYS", "Mismatch", "VerifyReport", "build_report", "verify"]
@@ -59,37 +59,90 @@ class VerifyReport:
     overruns: list[str] = field(default_factory=list)
 
 
+class _Track:
+    """One account's window and spend as the store keeps them, rolled as the journal is read.
+
+    The windows are the store's: the same ``window``, ``next_window`` and ``retimed_end``
+    at the same instants (a limit's journal entry carries its time zone), so a window rolled
+    at a later entry is the one the store rolled to at its operation. A total is always
+    live; a limit is live from its ``limit_set`` until its ``limit_removed``. Before that,
+    spend is followed in the windows of the time zone last known for it, to start the limit
+    from when it is set, as the store does.
+    """
+
+    __slots__ = ("anchor_us", "end_us", "live", "period", "spent", "start_us", "tz")
+
+    def __init__(self, account: Account) -> None:
+        self.period = account.period
+        self.tz = account.tz
+        self.anchor_us = account.anchor_us
+        self.start_us: int | None = None
+        self.end_us: int | None = None
+        self.spent = 0
+        self.live = account.period == "total"
+
+    def at(self, ts_us: int) -> _Track:
+        """Roll into the window the store has at ``ts_us``."""
+        end = self.end_us
+        if self.start_us is None:
+            self.start_us, self.end_us = window(self.period, self.tz, self.anchor_us, ts_us)
+            self.spent = 0
+        elif end is not None and ts_us >= end:
+            self.start_us, self.end_us = next_window(
+                self.period, self.tz, self.anchor_us, end, ts_us
+            )
+            self.spent = 0
+        return self
+
+    def add(self, ts_us: int, amount: int) -> None:
+        self.at(ts_us)
+        # Before a duration's anchor its "window" is its first one, which has not begun:
+        # nothing spent then counts in it. A live account counts what the store counted.
+        if self.live or ts_us >= (self.start_us or 0):
+            self.spent += amount
+
+    def limit_set(self, entry: Entry, tz: str) -> None:
+        """Apply a ``limit_set``: create the account, or re-assert it (maybe in a new zone)."""
+        ts_us = entry.ts_us
+        if not self.live:
+            start, end = window(self.period, tz, ts_us, ts_us)
+            followed = self.at(ts_us).start_us == start
+            recorded = entry.tags.get("spent")
+            if self.period not in CALENDAR_PERIODS:
+                self.spent = 0  # a duration starts at its creation
+            elif not followed and recorded is not None:
+                self.spent = int(str(recorded))  # the journal before it had other windows
+            self.tz, self.anchor_us, self.start_us, self.end_us = tz, ts_us, start, end
+            self.live = True
+            return
+        self.at(ts_us)
+        end = self.end_us
+        if self.period in CALENDAR_PERIODS and tz != self.tz and self.start_us is not None:
+            if end is not None:
+                self.end_us = retimed_end(self.period, tz, self.start_us, end)
+            self.tz = tz
+
+
 class _Replay:
     """Replays the journal in order, keeping each account's spend and cap over time."""
 
     def __init__(self, accounts: Sequence[Account]) -> None:
         self.by_scope_unit: dict[tuple[str, str], list[Account]] = {}
+        self.tracks: dict[AccountKey, _Track] = {}
         for account in accounts:
             self.by_scope_unit.setdefault((account.scope, account.unit), []).append(account)
+            self.tracks[account.key] = _Track(account)
         self.open_amounts: dict[str, dict[str, int]] = {}  # open hold id -> held amounts
         self.held: dict[tuple[str, str], int] = {}  # (scope, unit) -> sum of open holds
-        self.spent: dict[AccountKey, int] = {}
-        self.window_start: dict[AccountKey, int] = {}
         self.cap: dict[AccountKey, int | None] = {}
         self.breaches: list[str] = []
 
     def _spent_now(self, account: Account, ts_us: int) -> int:
-        """The account's spend in the window that contains ``ts_us``.
-
-        Before a fixed-duration limit's anchor, the "window" is its first one, which has
-        not begun: nothing spent then counts in it.
-        """
-        key = account.key
-        start, _ = window(account.period, account.tz, account.anchor_us, ts_us)
-        if self.window_start.get(key) != start:
-            self.window_start[key] = start
-            self.spent[key] = 0
-        return self.spent[key]
+        """The account's spend in the window the store has at ``ts_us``."""
+        return self.tracks[account.key].at(ts_us).spent
 
     def _add_spent(self, account: Account, ts_us: int, amount: int) -> None:
-        self._spent_now(account, ts_us)
-        if ts_us >= self.window_start[account.key]:
-            self.spent[account.key] += amount
+        self.tracks[account.key].add(ts_us, amount)
 
     def _add_held(self, scopes: tuple[str, ...], amounts: dict[str, int], sign: int) -> None:
         for scope in scopes:
@@ -118,6 +171,13 @@ class _Replay:
             for unit, cap in entry.amounts.items():
                 key = (scope, unit, str(entry.tags.get("period")))
                 self.cap[key] = cap if kind == "limit_set" else None
+                track = self.tracks.get(key)
+                if track is None or track.period == "total":
+                    continue
+                if kind == "limit_removed":
+                    track.live = False  # the store deleted the account
+                else:
+                    track.limit_set(entry, str(entry.tags.get("tz", track.tz)))
         elif kind == "reserved":
             self.open_amounts[entry.hold_id or ""] = dict(entry.amounts)
             self._add_held(entry.scopes, entry.amounts, 1)
@@ -171,8 +231,9 @@ def verify(
         key = account.key
         # A balance read may have rolled the stored window past the last journal entry;
         # nothing has been spent in such a window yet.
-        same_window = replay.window_start.get(key) == account.window_start_us
-        expected_spent = replay.spent.get(key, 0) if same_window else 0
+        track = replay.tracks[key]
+        same_window = track.start_us == account.window_start_us
+        expected_spent = track.spent if same_window else 0
         if account.spent != expected_spent:
             mismatches.append(Mismatch(*key, "spent", account.spent, expected_spent, "journal sum"))
         held = expected_held.get(key, 0)

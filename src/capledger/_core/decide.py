@@ -21,21 +21,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from capledger.bounds import MAX_AMOUNT, MAX_EXPIRE_PER_STEP
+from capledger.bounds import COUNTER_STORAGE_MAX, MAX_AMOUNT, MAX_COUNTER, MAX_EXPIRE_PER_STEP
 from capledger.errors import (
+    BackendUnavailable,
     BudgetExceeded,
+    CounterLimitReached,
     HoldClosed,
     HoldNotFound,
     IdempotencyConflict,
     IdempotentHoldClosed,
     InvalidAmount,
+    LedgerError,
     LedgerInvariantError,
 )
 from capledger.money import from_units
 
-from .periods import window
+from .periods import CALENDAR_PERIODS, next_window, retimed_end, window
 from .records import (
     Account,
     EntryFields,
@@ -53,7 +56,16 @@ from .records import (
     Sweep,
 )
 
-__all__ = ["Config", "State", "apply", "apply_batch", "apply_one", "new_account"]
+__all__ = [
+    "OPERATION_ERRORS",
+    "Config",
+    "State",
+    "apply",
+    "apply_batch",
+    "apply_isolated",
+    "apply_one",
+    "new_account",
+]
 
 
 class State(Protocol):
@@ -132,23 +144,90 @@ class Config:
         }
 
 
-def apply_batch(state: State, ops: Sequence[Op], now_us: int, config: Config) -> list[Outcome]:
+def apply_batch(
+    state: State,
+    ops: Sequence[Op],
+    now_us: int,
+    config: Config,
+    failed: dict[int, Outcome] | None = None,
+) -> list[Outcome]:
     """Apply ``ops`` in order at ``now_us``; return one outcome per operation.
 
     The batch first expires a bounded number of overdue holds (lazy expiry, so no sweeper is
     needed for correctness).
+
+    One operation's failure is its own: a decision that raises one of ``OPERATION_ERRORS``
+    (never ``BackendUnavailable``, a failure of the store) gives its operation an outcome
+    carrying that exception, and the batch goes on. ``failed`` maps the index of each
+    operation that failed so to that outcome, and an operation already in it is not decided
+    again: ``apply_isolated`` decides the batch again without them, so that nothing a failed
+    decision changed before it raised is kept.
     """
-    if len(ops) == 1:
-        return [apply_one(state, ops[0], now_us, config)]
+    if failed is None:
+        if len(ops) == 1:
+            return [apply_one(state, ops[0], now_us, config)]
+        failed = {}
     expired = expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP)
     outcomes = []
-    for op in ops:
-        if type(op) is Sweep:  # a sweep counts the holds this batch already expired
-            outcomes.append(Outcome(value=expired + expire_overdue(state, now_us, op.limit)))
+    for index, op in enumerate(ops):
+        outcome = failed.get(index)
+        if outcome is not None:
+            pass  # it failed in an earlier run: left out of this one
+        elif type(op) is Sweep:  # a sweep counts the holds this batch already expired
+            outcome = Outcome(value=expired + expire_overdue(state, now_us, op.limit))
             expired = 0
         else:
-            outcomes.append(_DECISIONS[type(op)](state, op, now_us, config))
+            try:
+                outcome = _DECISIONS[type(op)](state, op, now_us, config)
+            except OPERATION_ERRORS as error:
+                if isinstance(error, BackendUnavailable):
+                    raise
+                outcome = failed[index] = Outcome(error=error)
+        outcomes.append(outcome)
     return outcomes
+
+
+#: What a decision may raise that fails its own operation alone (see ``apply_batch``): a
+#: typed error, or what bad data in an operation built past the ledger's checks would raise.
+#: Anything else (a store's driver error, a row the store must fetch first, an error of the
+#: interpreter) is the batch's, and fails or restarts it whole.
+OPERATION_ERRORS: tuple[type[Exception], ...] = (
+    LedgerError,
+    LedgerInvariantError,
+    TypeError,
+    ValueError,
+    LookupError,
+    ArithmeticError,
+    AttributeError,
+)
+
+_S = TypeVar("_S", bound=State)
+
+
+def apply_isolated(
+    fresh: Callable[[], _S], ops: Sequence[Op], now_us: int, config: Config
+) -> tuple[_S, list[Outcome]]:
+    """``apply_batch`` on ``fresh()``, decided again without the operations that failed.
+
+    A decision that raised may have changed rows before it did; a run on a fresh state
+    without it keeps nothing of that, so the other operations commit exactly as if the
+    failed ones had never been sent (each failed one's caller gets its exception). It runs
+    again until no operation fails anew: at most once more per failed operation, and only
+    when one failed.
+
+    Args:
+        fresh: a new state over the rows as stored, with nothing of an earlier run.
+
+    Returns:
+        The state of the last run (what the store writes back) and the outcomes.
+    """
+    failed: dict[int, Outcome] = {}
+    while True:
+        state = fresh()
+        known = len(failed)
+        outcomes = apply_batch(state, ops, now_us, config, failed)
+        if len(failed) == known:
+            return state, outcomes
 
 
 def apply_one(state: State, op: Op, now_us: int, config: Config) -> Outcome:
@@ -210,8 +289,8 @@ def _current(state: State, account: Account, now_us: int) -> Account:
     """
     end = account.window_end_us
     if end is not None and now_us >= end:
-        account.window_start_us, account.window_end_us = window(
-            account.period, account.tz, account.anchor_us, now_us
+        account.window_start_us, account.window_end_us = next_window(
+            account.period, account.tz, account.anchor_us, end, now_us
         )
         account.spent = 0
         account.alert_bp = 0
@@ -268,14 +347,35 @@ def _refusal(account: Account, amount: int, now_us: int) -> BudgetExceeded:
     )
 
 
+def _counter_refusal(account: Account, used: int, amount: int, bound: int) -> CounterLimitReached:
+    """Why ``account``, ``used`` up to now, cannot record ``amount`` more below ``bound``."""
+    unit = account.unit
+    return CounterLimitReached(
+        scope=account.scope,
+        unit=unit,
+        period=account.period,
+        requested=from_units(unit, amount),
+        available=from_units(unit, max(0, bound - used)),
+        bound=from_units(unit, bound),
+    )
+
+
 def _check_and_hold(
     state: State, accounts: list[Account], amounts: dict[str, int], now_us: int
 ) -> BudgetExceeded | None:
-    """Add ``amounts`` to ``held`` on every account, or on none and return the refusal."""
+    """Add ``amounts`` to ``held`` on every account, or on none and return the refusal.
+
+    A capped account is bounded by its cap (never above ``MAX_COUNTER``, checked at import);
+    an uncapped one by ``MAX_COUNTER`` itself, so that every settle has room to be recorded.
+    """
     for account in accounts:
         cap = account.cap  # checked here first: _refusal builds the error, rarely needed
-        if cap is not None and account.spent + account.held + amounts[account.unit] > cap:
-            return _refusal(account, amounts[account.unit], now_us)
+        if cap is not None:
+            if account.spent + account.held + amounts[account.unit] > cap:
+                return _refusal(account, amounts[account.unit], now_us)
+        elif account.spent + account.held + amounts[account.unit] > MAX_COUNTER:
+            used = account.spent + account.held
+            return _counter_refusal(account, used, amounts[account.unit], MAX_COUNTER)
     for account in accounts:
         account.held += amounts[account.unit]
         state.account_changed(account)
@@ -464,6 +564,15 @@ def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
     # it is still spent, so it is recorded all the same, flagged late (never refused).
     late = hold.state != "open"
     accounts = _accounts_for(state, hold.scopes, actual, now_us)
+    for account in accounts:
+        # Holds keep every counter under MAX_COUNTER, and the headroom above it takes
+        # thousands of the largest settles (see bounds.py); only past all of them would a
+        # counter overflow its storage. Refuse that one settle, typed, rather than let the
+        # store's write fail the whole batch.
+        amount = actual[account.unit]
+        if account.spent + amount > COUNTER_STORAGE_MAX:
+            refusal = _counter_refusal(account, account.spent, amount, COUNTER_STORAGE_MAX)
+            return Outcome(error=refusal, events=events or None)
     over_cap: list[Account] = []
     crossing = False  # whether some account may have crossed an alert threshold
     next_threshold_bp = config.next_threshold_bp
@@ -576,32 +685,35 @@ def _release(state: State, op: Release, now_us: int, config: Config) -> Outcome:
 
 
 def _set_limit(state: State, op: SetLimit, now_us: int, config: Config) -> Outcome:
+    """Create a limit, or change one in place.
+
+    A new cap takes effect at once; held money stays held, so nothing is stranded. A
+    calendar limit re-asserted with another time zone keeps its current window's start,
+    spent and held; the window ends at ``retimed_end`` and the windows after it follow the
+    new zone. A duration keeps its anchor (a time zone changes nothing for it). The row is
+    changed in place, never removed and added again.
+    """
     accounts = state.accounts(op.scope)
     existing = next((a for a in accounts if a.unit == op.unit and a.period == op.period), None)
-    if existing is not None and (existing.tz == op.tz or existing.period == "total"):
-        # A new cap takes effect at once; held money stays held, so nothing is stranded.
-        _current(state, existing, now_us).cap = op.cap
-        state.account_changed(existing)
+    tags: dict[str, object] = {"period": op.period, "tz": op.tz}
+    if existing is not None:
+        account = _current(state, existing, now_us)
+        account.cap = op.cap
+        end = account.window_end_us
+        if account.tz != op.tz and op.period in CALENDAR_PERIODS and end is not None:
+            account.window_end_us = retimed_end(op.period, op.tz, account.window_start_us, end)
+            account.tz = op.tz
+        state.account_changed(account)
     else:
-        if existing is not None:  # a new time zone moves the window: start it afresh
-            state.remove_account(existing)
         account = new_account(op.scope, op.unit, op.period, cap=op.cap, tz=op.tz, now_us=now_us)
         # Start from the truth: what this window has already spent, and what is held now.
         account.spent = state.spent_since(op.scope, op.unit, account.window_start_us)
         account.held = sum(hold.amounts.get(op.unit, 0) for hold in state.open_holds_on(op.scope))
         state.add_account(account)
-    state.append(
-        (
-            now_us,
-            "limit_set",
-            None,
-            None,
-            (op.scope,),
-            {op.unit: op.cap},
-            {"period": op.period, "tz": op.tz},
-            "",
-        )
-    )
+        # Recorded so that an audit can start from it even when the journal before it was
+        # counted in another time zone's windows.
+        tags["spent"] = str(account.spent)
+    state.append((now_us, "limit_set", None, None, (op.scope,), {op.unit: op.cap}, tags, ""))
     return Outcome(value=True)
 
 

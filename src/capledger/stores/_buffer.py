@@ -68,10 +68,13 @@ class BufferedState:
         return accounts
 
     def add_account(self, account: Account) -> None:
-        """Buffer a new account."""
+        """Buffer a new account (an update, if this transaction removed the row it replaces,
+        so that no DELETE and INSERT of one key meet in a batch)."""
         self.accounts(account.scope).append(account)
-        self.removed_accounts.pop(account.key, None)
-        self.new_accounts[account.key] = account
+        if self.removed_accounts.pop(account.key, None) is not None:
+            self.changed_accounts[account.key] = account
+        else:
+            self.new_accounts[account.key] = account
 
     def remove_account(self, account: Account) -> None:
         """Buffer the deletion of an account."""
