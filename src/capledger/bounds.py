@@ -25,8 +25,18 @@ MAX_CAP: Final = {
     "tokens": 10**15,
     "requests": 10**12,
 }
-#: Counters are stored as signed 64-bit integers by the SQL stores.
-MAX_COUNTER: Final = 2**63 - 1
+#: The SQL stores keep counters (spent, held, cap) as signed 64-bit integers: no counter may
+#: ever pass this, or its write fails.
+COUNTER_STORAGE_MAX: Final = 2**63 - 1
+#: The bound on every account's ``spent + held``, capped or not ($4.6e9 in nano-USD). A hold
+#: (reserve or extend) that would pass it is refused with ``CounterLimitReached``; a cap is
+#: never above it. A settle is never refused for it (the money was spent): a settle above its
+#: hold, or of a hold already closed, may take ``spent`` past it, into the headroom below.
+MAX_COUNTER: Final = 2**62
+#: How many settles of the largest amount, above their holds or late, the headroom between
+#: ``MAX_COUNTER`` and ``COUNTER_STORAGE_MAX`` takes after an account stopped taking holds:
+#: $4e9 of spend past $4.6e9 (a typed error past even that, never a driver's overflow).
+SETTLES_PAST_MAX_COUNTER: Final = 4096
 
 MAX_SCOPES_PER_HOLD: Final = 16
 MAX_SCOPE_KIND_LENGTH: Final = 32
@@ -61,8 +71,13 @@ STORE_RETRY_DEADLINE_S: Final = 60.0
 
 def _check_bounds() -> None:
     for unit, amount in MAX_AMOUNT.items():
-        if not 0 < amount <= MAX_CAP[unit] <= MAX_COUNTER:
+        if not 0 < amount <= MAX_CAP[unit] <= MAX_COUNTER < COUNTER_STORAGE_MAX:
             raise LedgerInvariantError(f"bounds for {unit} are inconsistent")
+        # A hold is placed only while spent + held + amount <= MAX_COUNTER, so a settle of
+        # an open hold leaves spent + held <= MAX_COUNTER - held + actual, and actual is at
+        # most MAX_AMOUNT: one settle past the bound, and thousands more, fit in a counter.
+        if MAX_COUNTER + amount * SETTLES_PAST_MAX_COUNTER > COUNTER_STORAGE_MAX:
+            raise LedgerInvariantError(f"settles of {unit} past MAX_COUNTER could overflow")
     if MAX_CAP.keys() != MAX_AMOUNT.keys():
         raise LedgerInvariantError("every unit needs both an amount and a cap bound")
     if not 0 < DEFAULT_TTL_S <= MAX_TTL_S:

@@ -4,6 +4,7 @@ The tree::
 
     LedgerError
     ├── BudgetExceeded          a hold or extension would pass a cap
+    │   └── CounterLimitReached     a hold would pass the bound every counter is kept under
     ├── HoldClosed              the hold is settled, released or expired and the request conflicts
     │   └── IdempotentHoldClosed    a reserve's request_id names a hold that is already closed
     ├── HoldNotFound            no hold has that id
@@ -40,6 +41,7 @@ __all__ = [
     "BackendUnavailable",
     "BudgetExceeded",
     "ConfigurationError",
+    "CounterLimitReached",
     "HoldClosed",
     "HoldNotFound",
     "IdempotencyConflict",
@@ -155,6 +157,78 @@ def _rebuild_budget_exceeded(
         requested=requested,
         available=available,
         retry_after=retry_after,
+    )
+
+
+class CounterLimitReached(BudgetExceeded):
+    """The account's counter is at the bound it is kept under; it takes no new holds."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        scope: str,
+        unit: str,
+        period: str,
+        requested: Decimal | int,
+        available: Decimal | int,
+        bound: Decimal | int,
+    ) -> None:
+        """Args:
+        message: the whole message; built from the fields below when omitted.
+        scope, unit, period: the account (an uncapped ``total`` account, in practice).
+        requested: the amount asked for.
+        available: what is left below the bound.
+        bound: the bound (``capledger.bounds.MAX_COUNTER``, in API units).
+        """
+        self.bound = bound
+        if message is None:
+            message = (
+                f"{scope} has {_amount_text(unit, available)} left in its {unit}/{period} "
+                f"counter before the bound every counter is kept under "
+                f"({_amount_text(unit, bound)}); {_amount_text(unit, requested)} requested"
+            )
+        super().__init__(
+            message,
+            scope=scope,
+            unit=unit,
+            period=period,
+            requested=requested,
+            available=available,
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_counter_limit_reached,
+            (
+                str(self),
+                self.scope,
+                self.unit,
+                self.period,
+                self.requested,
+                self.available,
+                self.bound,
+            ),
+        )
+
+
+def _rebuild_counter_limit_reached(
+    message: str,
+    scope: str,
+    unit: str,
+    period: str,
+    requested: Decimal | int,
+    available: Decimal | int,
+    bound: Decimal | int,
+) -> CounterLimitReached:
+    return CounterLimitReached(
+        message,
+        scope=scope,
+        unit=unit,
+        period=period,
+        requested=requested,
+        available=available,
+        bound=bound,
     )
 
 
