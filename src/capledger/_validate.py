@@ -40,6 +40,7 @@ __all__ = [
     "request_id_of",
     "tags_of",
     "ttl_us_of",
+    "unstorable_text",
 ]
 
 TagValue = str | int | float | bool | None
@@ -189,6 +190,20 @@ def _storable_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def unstorable_text(text: str, what: str) -> InvalidInput | None:
+    """The error for ``text`` if some store cannot keep it as given (see ``_storable_text``).
+
+    The callers' text (hold ids, request ids, scopes, tags) is refused by the checks above
+    before an operation exists; a store that sends text on a wire also asks this of every
+    text parameter, as a last line: libpq sends parameters as C strings, so a NUL would cut
+    ``"id\\x00junk"`` to ``"id"`` and name another hold.
+    """
+    if _storable_text(text):
+        return None
+    shown = repr(text) if len(text) <= 60 else f"{text[:50]!r}... ({len(text)} characters)"
+    return InvalidInput(f"{what} holds a NUL or a lone surrogate: {shown}")
 
 
 def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:

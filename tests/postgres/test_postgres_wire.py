@@ -9,7 +9,8 @@ import psycopg
 import pytest
 
 import capledger.stores.postgres._wire as wire
-from capledger import Ledger
+from capledger import InvalidInput, Ledger
+from capledger._core import Config, Release, Settle
 from capledger.stores.postgres import PostgresStore
 from capledger.stores.postgres._flow import QUERIES, Round, Statement, _composed
 from capledger.stores.postgres.store import _send
@@ -24,7 +25,7 @@ _HOT = [
         "lock_holds_and_requests",
         "lock_accounts",
         "lock_overdue",
-        "lock_scope",
+        "lock_scopes",
         "lock_hold",
         "delete_accounts",
         "update_accounts",
@@ -95,3 +96,27 @@ def test_a_failed_statement_raises_psycopgs_error_and_prepares_only_once(pg_url:
         again = Statement(statement.sql, {"zero": 1}, True)
         [_, rows, _] = _send(connection, Round([Statement("BEGIN"), again, Statement("COMMIT")]))
         assert rows == [(1,)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{id}\x00junk", "h\x00", "{id}\ud800", "\udfff"],
+    ids=["real-id-then-nul", "nul", "real-id-then-surrogate", "surrogate"],
+)
+def test_text_parameters_with_nul_or_a_lone_surrogate_never_reach_the_wire(
+    pg_url: str, text: str
+) -> None:
+    # libpq sends parameters as C strings: "id\x00junk" reached the server as "id" and
+    # settled the real hold, and "h\x00" in an array made a malformed literal. The ledger
+    # refuses such text long before; the store refuses it too if an operation carries it.
+    with Ledger(pg_url) as ledger:
+        hold = ledger.reserve("user:a", usd="1")
+        store = ledger._store
+        hold_id = text.format(id=hold.id)
+        for op in (Settle(hold_id, {"usd": 10**8}, {}), Release(hold_id)):
+            with pytest.raises(InvalidInput, match="NUL or a lone surrogate"):
+                store.execute([op], Config())
+        with pytest.raises(InvalidInput, match="NUL or a lone surrogate"):
+            store.execute([Release(hold.id), Release(hold_id)], Config())
+        assert [h.state for h in ledger.holds()] == ["open"]
+        assert ledger.verify().ok

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +21,9 @@ from capledger import (
     AsyncLedger,
     Balance,
     BudgetExceeded,
+    CounterLimitReached,
     Event,
+    Hold,
     HoldClosed,
     HoldNotFound,
     IdempotencyConflict,
@@ -37,6 +39,9 @@ from capledger import (
     ManualClock,
     UnsettledHoldWarning,
 )
+from capledger._core import Outcome, Reserve, Settle
+from capledger._validate import new_hold_id
+from capledger.bounds import COUNTER_STORAGE_MAX, MAX_AMOUNT, MAX_COUNTER, NANO_PER_USD
 from capledger.clock import Clock
 
 __all__ = ["AsyncLedgerContract", "LedgerContract", "count_rows"]
@@ -53,6 +58,27 @@ def count_rows(ledger: Ledger | AsyncLedger) -> tuple[int, int, int]:
         len(store.holds(states=("open", "settled", "released", "expired"), limit=10**9)),
         sum(1 for _ in store.journal()),
     )
+
+
+def drive_spent(ledger: Ledger, scope: str, settles: int) -> None:
+    """Settle ``settles`` holds of the largest usd amount on ``scope``, in store batches.
+
+    The real path to a huge counter, fast enough for every store (a few thousand
+    operations), instead of writing a counter row by hand.
+    """
+    largest = MAX_AMOUNT["usd"]
+    ops: list[Reserve | Settle] = []
+    for _ in range(settles):
+        hold_id = new_hold_id()
+        ops.append(Reserve(hold_id, (scope,), {"usd": largest}, 60_000_000, None, {}, ""))
+        ops.append(Settle(hold_id, {"usd": largest}, {}))
+    outcomes: list[Outcome] = ledger._execute_all(ops)
+    assert [outcome.error for outcome in outcomes if outcome.error] == []
+
+
+def usd(nano: int) -> Decimal:
+    """Nano-USD as the API's dollars."""
+    return Decimal(nano) / NANO_PER_USD
 
 
 def balance_of(ledger: Ledger, scope: str, period: str = "total", unit: str = "usd") -> Balance:
@@ -381,6 +407,101 @@ class LedgerContract:
             hold.observe(usd="0.02")
             hold.observe(usd="0.01")  # running totals never go back
         assert hold.settled_amounts == {"usd": Decimal("0.02")}
+
+    # --- counter bounds --------------------------------------------------------------------
+
+    def test_an_uncapped_counter_takes_no_hold_past_its_bound(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        largest = MAX_AMOUNT["usd"]
+        settles = MAX_COUNTER // largest  # as many of the largest settles as fit under it
+        room = MAX_COUNTER - settles * largest  # $686,018.427387904 left below the bound
+        late = ledger.reserve("user:big", usd="0", ttl=10)  # to settle late, past the bound
+        drive_spent(ledger, "user:big", settles)
+        # In one store batch: the hold that would pass the bound is refused, typed, alone.
+        too_much = Reserve(
+            new_hold_id(), ("user:big",), {"usd": room + 1}, 60_000_000, None, {}, ""
+        )
+        other = Reserve(new_hold_id(), ("user:small",), {"usd": 10**8}, 60_000_000, None, {}, "")
+        exact = Reserve(new_hold_id(), ("user:big",), {"usd": room}, 60_000_000, None, {}, "")
+        refused, placed, fits = ledger._execute_all([too_much, other, exact])
+        assert isinstance(refused.error, CounterLimitReached)
+        assert isinstance(refused.error, BudgetExceeded)
+        assert (refused.error.scope, refused.error.unit, refused.error.period) == (
+            "user:big",
+            "usd",
+            "total",
+        )
+        assert (refused.error.requested, refused.error.available) == (usd(room + 1), usd(room))
+        assert refused.error.bound == usd(MAX_COUNTER)
+        assert placed.error is None and fits.error is None
+        assert balance_of(ledger, "user:small").held == Decimal("0.1")
+        balance = balance_of(ledger, "user:big")
+        assert (balance.spent, balance.held) == (usd(settles * largest), usd(room))
+        ledger.reserve("user:big", usd="0").release()  # exactly at the bound: nothing fits
+        with pytest.raises(CounterLimitReached):
+            ledger.reserve("user:big", usd="0.000000001")
+        with pytest.raises(CounterLimitReached):
+            ledger.reserve(["user:small", "user:big"], usd="0.000000001")
+        assert balance_of(ledger, "user:small").held == Decimal("0.1")  # all or nothing
+        # A settle above its hold at the bound is recorded in full: the money was spent.
+        # (Listening only now: the reserves above take PostgreSQL's fast path, which only
+        # runs with no listener.)
+        events: list[Event] = []
+        ledger.on("overrun", events.append)
+        ledger.settle(fits.hold.id, usd=usd(largest))  # type: ignore[union-attr]
+        assert [e.amounts for e in events] == [{"usd": usd(largest - room)}]
+        with pytest.raises(CounterLimitReached):  # past the bound: not even nothing more
+            ledger.reserve("user:big", usd="0")
+        clock.advance(10)
+        assert late.settle(usd=usd(largest)).flags == "late"  # recorded, though past the bound
+        balance = balance_of(ledger, "user:big")
+        expected = (settles + 2) * largest
+        assert expected > MAX_COUNTER
+        assert (balance.spent, balance.held) == (usd(expected), Decimal(0))
+        report = ledger.verify()
+        assert report.ok, (report.mismatches, report.breaches)
+
+    def test_an_extension_past_the_bound_is_refused(self, ledger: Ledger) -> None:
+        largest = MAX_AMOUNT["usd"]
+        settles = MAX_COUNTER // largest
+        room = MAX_COUNTER - settles * largest
+        hold = ledger.reserve("user:big", usd="0")
+        drive_spent(ledger, "user:big", settles)
+        hold.extend(usd=usd(room))
+        with pytest.raises(CounterLimitReached):
+            hold.extend(usd="0.000000001")
+        assert hold.amounts == {"usd": usd(room)}
+        assert balance_of(ledger, "user:big").held == usd(room)
+
+    @pytest.mark.slow
+    def test_a_settle_that_would_overflow_its_counter_is_refused_alone(
+        self, ledger: Ledger
+    ) -> None:
+        # Open holds settled above their holds past the bound, until the next one would not
+        # fit in a 64-bit counter: thousands of the largest settles past $4.6e9.
+        largest = MAX_AMOUNT["usd"]
+        settles = MAX_COUNTER // largest
+        fit = (COUNTER_STORAGE_MAX - settles * largest) // largest
+        ops = [
+            Reserve(new_hold_id(), ("user:big",), {"usd": 0}, 3_600_000_000, None, {}, "")
+            for _ in range(fit + 1)
+        ]
+        assert all(outcome.error is None for outcome in ledger._execute_all(ops))
+        drive_spent(ledger, "user:big", settles)
+        settled = ledger._execute_all([Settle(op.hold_id, {"usd": largest}, {}) for op in ops])
+        assert [outcome.error for outcome in settled[:fit]] == [None] * fit
+        assert balance_of(ledger, "user:big").spent == usd((settles + fit) * largest)
+        # The next one would overflow: refused, typed, and only it, in its batch.
+        other = Reserve(new_hold_id(), ("user:small",), {"usd": 10**8}, 60_000_000, None, {}, "")
+        refused, placed = ledger._execute_all(
+            [Settle(ops[fit].hold_id, {"usd": largest}, {}), other]
+        )
+        assert isinstance(refused.error, CounterLimitReached)
+        assert refused.error.bound == usd(COUNTER_STORAGE_MAX)
+        assert placed.error is None
+        assert balance_of(ledger, "user:big").spent == usd((settles + fit) * largest)
+        assert ledger.verify().ok
 
     # --- idempotency ----------------------------------------------------------------------
 
@@ -830,6 +951,49 @@ class LedgerContract:
         with pytest.raises(InvalidScope):
             ledger.set_limit(scopes, usd="1")  # type: ignore[arg-type]
         assert count_rows(ledger) == before
+
+    @pytest.mark.parametrize(
+        ("call", "error"),
+        [
+            (lambda ledger, hold: ledger.settle(hold.id + "\x00junk", usd="0.1"), InvalidInput),
+            (lambda ledger, hold: ledger.settle(hold.id + "\ud800", usd="0.1"), InvalidInput),
+            (lambda ledger, hold: ledger.release(hold.id + "\x00"), InvalidInput),
+            (lambda ledger, hold: ledger.release("h\x00"), InvalidInput),
+            (lambda ledger, hold: ledger.release("h\udfff"), InvalidInput),
+            (lambda ledger, hold: hold.settle(usd="0.1", tags={"k": "v\x00"}), InvalidTag),
+            (lambda ledger, hold: hold.settle(usd="0.1", tags={"k\ud800": "v"}), InvalidTag),
+            (lambda ledger, hold: ledger.reserve("user:a", usd="0.1", tags={"k": "\ud800"}),
+             InvalidTag),
+            (lambda ledger, hold: ledger.reserve("user:a", usd="0.1", tags={"k\x00": "v"}),
+             InvalidTag),
+            (lambda ledger, hold: ledger.reserve("user:a\ud800", usd="0.1"), InvalidScope),
+            (lambda ledger, hold: ledger.reserve(["user:b", "user:a\x00"], usd="0.1"),
+             InvalidScope),
+            (lambda ledger, hold: ledger.set_limit("user:\ud800", usd="1"), InvalidScope),
+            (lambda ledger, hold: ledger.reserve("user:a", usd="0.1", request_id="r\x00"),
+             InvalidInput),
+            (lambda ledger, hold: ledger.reserve("user:a", usd="0.1", request_id="r\ud800"),
+             InvalidInput),
+        ],
+        ids=["settle-id-nul", "settle-id-surrogate", "release-id-nul", "release-nul",
+             "release-surrogate", "settle-tag-nul", "settle-tag-key-surrogate",
+             "reserve-tag-surrogate", "reserve-tag-key-nul", "scope-surrogate", "scope-nul",
+             "limit-scope-surrogate", "request-id-nul", "request-id-surrogate"],
+    )  # fmt: skip
+    def test_text_no_store_can_keep_is_refused_before_any_write(
+        self, ledger: Ledger, call: Callable[[Ledger, Hold], object], error: type[Exception]
+    ) -> None:
+        # PostgreSQL's text and jsonb refuse NUL, and libpq sends text parameters as C strings
+        # (a hold id "id\x00junk" would reach the server as "id"); a lone surrogate has no
+        # UTF-8 form. Every store refuses them the same way, before anything is written.
+        ledger.set_limit("user:a", usd="5")
+        hold = ledger.reserve("user:a", usd="0.5")
+        before = count_rows(ledger)
+        with pytest.raises(error):
+            call(ledger, hold)
+        assert count_rows(ledger) == before
+        assert [h.state for h in ledger.holds()] == ["open"]
+        assert balance_of(ledger, "user:a").held == Decimal("0.5")
 
     def test_bad_limit_arguments(self, ledger: Ledger) -> None:
         before = count_rows(ledger)

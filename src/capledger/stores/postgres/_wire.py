@@ -31,6 +31,9 @@ from psycopg import errors as pg_errors
 from psycopg import generators, pq
 from psycopg.adapt import Transformer
 
+from capledger._validate import unstorable_text
+from capledger.errors import InvalidInput
+
 from ._flow import Round, Rows, Statement
 
 __all__ = ["Exchange", "communicate", "exchange", "replies"]
@@ -86,10 +89,16 @@ def _prepared(sql: str) -> _Prepared:
 _PREPARED_ON: weakref.WeakKeyDictionary[object, set[bytes]] = weakref.WeakKeyDictionary()
 
 
+def _refused(value: str) -> InvalidInput:
+    return unstorable_text(value, "a text parameter") or InvalidInput(repr(value))
+
+
 def _element(value: object) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, str):
+        if "\x00" in value:
+            raise _refused(value)
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -100,12 +109,24 @@ def _text(value: object) -> bytes | None:
     """A parameter in PostgreSQL's text format (the SQL casts give the types)."""
     if value is None:
         return None
+    # libpq sends text parameters as C strings: a NUL would end the value early (a hold id
+    # "id\x00junk" would name hold "id"), and a lone surrogate has no UTF-8 form. Callers'
+    # text is checked long before (capledger._validate); this is the last line.
     if isinstance(value, str):
-        return value.encode()
+        if "\x00" in value:
+            raise _refused(value)
+        try:
+            return value.encode()
+        except UnicodeEncodeError:
+            raise _refused(value) from None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value).encode()
     if isinstance(value, list | tuple):
-        return ("{" + ",".join(map(_element, value)) + "}").encode()
+        try:
+            return ("{" + ",".join(map(_element, value)) + "}").encode()
+        except UnicodeEncodeError:
+            bad = (v for v in value if isinstance(v, str) and unstorable_text(v, "") is not None)
+            raise _refused(next(bad, str(value))) from None
     raise TypeError(f"cannot send a parameter of type {type(value).__name__}")
 
 
