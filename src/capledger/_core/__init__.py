@@ -1,6 +1,16 @@
 """The pure core: records, operations and the decisions over them. No I/O lives here."""
 
-from .decide import Config, State, apply, apply_batch, apply_one, expire_overdue, new_account
+from .decide import (
+    OPERATION_ERRORS,
+    Config,
+    State,
+    apply,
+    apply_batch,
+    apply_isolated,
+    apply_one,
+    expire_overdue,
+    new_account,
+)
 from .periods import parse_period, parse_timezone, window
 from .records import (
     HOLD_STATES,
@@ -25,6 +35,7 @@ from .records import (
 
 __all__ = [
     "HOLD_STATES",
+    "OPERATION_ERRORS",
     "Account",
     "AccountKey",
     "Config",
@@ -46,6 +57,7 @@ __all__ = [
     "Sweep",
     "apply",
     "apply_batch",
+    "apply_isolated",
     "apply_one",
     "expire_overdue",
     "new_account",

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
-from capledger.errors import LedgerError
-
 __all__ = [
     "HOLD_STATES",
     "Account",
@@ -344,7 +342,11 @@ Op: TypeAlias = Reserve | Extend | Settle | Release | SetLimit | RemoveLimit | I
 
 
 class Outcome:
-    """What one operation answered: a hold copy, another value, or an error; and events."""
+    """What one operation answered: a hold copy, another value, or an error; and events.
+
+    The error is a typed ``LedgerError`` the decision returned, or the exception a decision
+    raised (see ``apply_batch``): either way it is raised to that operation's caller alone.
+    """
 
     __slots__ = ("error", "events", "hold", "value")
 
@@ -352,7 +354,7 @@ class Outcome:
         self,
         hold: HoldRecord | None = None,
         *,
-        error: LedgerError | None = None,
+        error: Exception | None = None,
         value: object = None,
         events: list[Event] | None = None,
     ) -> None:

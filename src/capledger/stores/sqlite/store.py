@@ -34,7 +34,7 @@ from capledger._core import (
     Op,
     Outcome,
     Reserve,
-    apply_batch,
+    apply_isolated,
 )
 from capledger.bounds import STORE_RETRY_DEADLINE_S
 from capledger.clock import Clock
@@ -179,8 +179,12 @@ class SQLiteStore(Store):
         def body(connection: sqlite3.Connection) -> list[Outcome]:
             nonlocal attempts
             attempts += 1
-            state = BufferedState(self._rows, new_hold_ids if attempts == 1 else ())
-            outcomes = apply_batch(state, ops, self.clock.now_us(), config)
+            absent = new_hold_ids if attempts == 1 else ()
+            # Nothing is written before the decisions end, so a fresh buffer re-reads the
+            # rows as stored: an operation that fails leaves nothing behind it.
+            state, outcomes = apply_isolated(
+                lambda: BufferedState(self._rows, absent), ops, self.clock.now_us(), config
+            )
             _write(connection, state)
             return outcomes
 
