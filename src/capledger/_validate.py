@@ -135,8 +135,18 @@ def ttl_us_of(ttl: float | int | Decimal | timedelta | None) -> int | None:
     if isinstance(seconds, Decimal) and not seconds.is_finite():
         raise InvalidTTL(f"ttl must be finite, not {ttl!r}")
     if not 0 < seconds <= MAX_TTL_S:
-        raise InvalidTTL(f"ttl must be more than 0 and at most {MAX_TTL_S} seconds, not {ttl!r}")
+        raise InvalidTTL(
+            f"ttl must be more than 0 and at most {MAX_TTL_S} seconds, not {_short(ttl)}"
+        )
     return max(1, int(seconds * 1_000_000))
+
+
+def _short(value: object) -> str:
+    """``repr(value)`` for a message, without writing out a huge integer (whose ``repr``
+    past ``sys.get_int_max_str_digits()`` raises, and takes quadratic time before that)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
 
 
 def request_id_of(request_id: str | None) -> str | None:

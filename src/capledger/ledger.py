@@ -92,6 +92,8 @@ EVENT_KINDS: Final = (
     "threshold",
 )
 _T = TypeVar("_T")
+#: The largest ``holds(limit=...)`` passed on to a store (a larger one lists as many).
+_MAX_LISTED: Final = 2**62
 
 
 class UnsettledHoldWarning(UserWarning):
@@ -433,7 +435,11 @@ class _LedgerBase:
         if state is not None and state not in HOLD_STATES:
             raise InvalidInput(f"unknown hold state {state!r}; use one of {', '.join(HOLD_STATES)}")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput(f"limit must be a positive whole number, not {limit!r}")
+            huge = isinstance(limit, int) and limit.bit_length() > 64
+            shown = "a huge negative integer" if huge else repr(limit)
+            raise InvalidInput(f"limit must be a positive whole number, not {shown}")
+        # A limit past any count of holds means all of them; the stores' integers are 64-bit.
+        limit = min(limit, _MAX_LISTED)
         read = self._store.newest_holds if newest_first else self._store.holds
         return [_hold_info(r) for r in read(scope=scope, states=states, limit=limit)]
 
@@ -488,6 +494,9 @@ class _LedgerBase:
 def _threshold_bps(thresholds: Sequence[float | Decimal | str]) -> tuple[int, ...]:
     bps = []
     for fraction in thresholds:
+        if isinstance(fraction, int) and fraction.bit_length() > 64:  # str() of a huge one raises
+            size = f"an integer of {fraction.bit_length()} bits"
+            raise ConfigurationError(f"thresholds are fractions in (0, 1], not {size}")
         try:
             value = Decimal(str(fraction))
         except ArithmeticError:

@@ -57,14 +57,18 @@ _DAY_US: Final = 86_400_000_000
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 
 
-@lru_cache(maxsize=256)
 def parse_period(period: str) -> str:
     """Return the canonical name of ``period`` or raise ``InvalidPeriod``.
 
     Durations are written with the largest whole unit: ``"720h"`` becomes ``"30d"``.
     """
-    if not isinstance(period, str):
-        raise InvalidPeriod(f"period must be a string, not {period!r}")
+    if not isinstance(period, str):  # before the cache, which cannot hash a list
+        raise InvalidPeriod(f"period must be a string, not {type(period).__name__}")
+    return _parse_period_text(period)
+
+
+@lru_cache(maxsize=256)
+def _parse_period_text(period: str) -> str:
     text = period.strip().lower()
     if text == "total" or text in CALENDAR_PERIODS:
         return text
@@ -83,9 +87,15 @@ def parse_period(period: str) -> str:
     raise AssertionError("unreachable: every duration is a whole number of seconds")
 
 
-@lru_cache(maxsize=64)
 def parse_timezone(name: str) -> ZoneInfo:
     """Return the IANA time zone ``name`` or raise ``InvalidPeriod``."""
+    if not isinstance(name, str):
+        raise InvalidPeriod(f"a time zone is a string, not {type(name).__name__}")
+    return _zone(name)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):

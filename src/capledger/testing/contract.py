@@ -995,6 +995,68 @@ class LedgerContract:
         assert [h.state for h in ledger.holds()] == ["open"]
         assert balance_of(ledger, "user:a").held == Decimal("0.5")
 
+    @pytest.mark.parametrize(
+        ("call", "error"),
+        [
+            (lambda ledger, hold: ledger.reserve("user:a", usd="0.1", tags={"n": 10**5000}),
+             InvalidTag),
+            (lambda ledger, hold: ledger.reserve("user:a", usd="0.1", tags={"n": 2**63}),
+             InvalidTag),
+            (lambda ledger, hold: hold.settle(usd="0.1", tags={"n": -(10**5000)}), InvalidTag),
+            (lambda ledger, hold: ledger.reserve("user:a", usd="0.1", ttl=10**5000), InvalidTTL),
+            (lambda ledger, hold: hold.extend(ttl=-(10**5000)), InvalidTTL),
+            (lambda ledger, hold: ledger.release(object()), InvalidInput),
+            (lambda ledger, hold: ledger.release([hold.id]), InvalidInput),
+            (lambda ledger, hold: ledger.release(""), InvalidInput),
+            (lambda ledger, hold: ledger.settle(12, usd="0.1"), InvalidInput),
+            (lambda ledger, hold: ledger.settle([hold.id], usd="0.1"), InvalidInput),
+            (lambda ledger, hold: ledger.settle(hold.id + "x" * 200, usd="0.1"), InvalidInput),
+            (lambda ledger, hold: ledger.holds(limit="x"), InvalidInput),
+            (lambda ledger, hold: ledger.holds(limit=0), InvalidInput),
+            (lambda ledger, hold: ledger.holds(limit=1.5), InvalidInput),
+            (lambda ledger, hold: ledger.holds(limit=True), InvalidInput),
+            (lambda ledger, hold: ledger.holds(limit=-(10**5000)), InvalidInput),
+            (lambda ledger, hold: ledger.holds(state=["open"]), InvalidInput),
+            (lambda ledger, hold: ledger.holds(scope=12), InvalidScope),
+            (lambda ledger, hold: ledger.report(since=datetime(2026, 1, 1)), InvalidInput),
+            (lambda ledger, hold: ledger.report(until=datetime(2026, 1, 1)), InvalidInput),
+            (lambda ledger, hold: ledger.report(since=1_767_225_600), InvalidInput),
+            (lambda ledger, hold: ledger.report(group_by=5), InvalidInput),
+            (lambda ledger, hold: ledger.set_limit("user:a", usd="1", period=["day"]),
+             InvalidPeriod),
+            (lambda ledger, hold: ledger.set_limit("user:a", usd="1", period="day", tz=["UTC"]),
+             InvalidPeriod),
+            (lambda ledger, hold: ledger.remove_limit("user:a", period={"day": 1}),
+             InvalidPeriod),
+            (lambda ledger, hold: ledger.balance(object()), InvalidScope),
+        ],
+        ids=["reserve-tag-10**5000", "reserve-tag-2**63", "settle-tag-huge", "reserve-ttl-huge",
+             "extend-ttl-huge", "release-object", "release-list", "release-empty",
+             "settle-int", "settle-list", "settle-long-id", "holds-limit-text",
+             "holds-limit-0", "holds-limit-float", "holds-limit-bool", "holds-limit-huge",
+             "holds-state-list", "holds-scope-int", "report-since-naive",
+             "report-until-naive", "report-since-int", "report-group-by-int",
+             "limit-period-list", "limit-tz-list", "remove-limit-period-dict",
+             "balance-scope-object"],
+    )  # fmt: skip
+    def test_bad_arguments_of_any_type_raise_typed_errors(
+        self, ledger: Ledger, call: Callable[[Ledger, Hold], object], error: type[Exception]
+    ) -> None:
+        # Never a raw TypeError, ValueError (str() of a 5,001-digit int), OverflowError or
+        # BackendUnavailable (a driver refusing a parameter), and nothing written.
+        ledger.set_limit("user:a", usd="5")
+        hold = ledger.reserve("user:a", usd="0.5")
+        before = count_rows(ledger)
+        with pytest.raises(error):
+            call(ledger, hold)
+        assert count_rows(ledger) == before
+        assert [h.state for h in ledger.holds()] == ["open"]
+
+    def test_a_holds_limit_past_any_count_lists_them_all(self, ledger: Ledger) -> None:
+        held = [ledger.reserve("user:a", usd="0.1").id for _ in range(3)]
+        assert [h.id for h in ledger.holds(limit=10**30)] == held
+        assert [h.id for h in ledger.holds(limit=2**63, newest_first=True)] == held[::-1]
+
     def test_bad_limit_arguments(self, ledger: Ledger) -> None:
         before = count_rows(ledger)
         with pytest.raises(InvalidPeriod):
@@ -1099,6 +1161,25 @@ class AsyncLedgerContract:
         with pytest.raises(InvalidScope):
             aledger.reserve("nope", usd="1")
         assert count_rows(aledger) == (0, 0, 0)
+
+    async def test_async_bad_arguments_raise_typed_errors(self, aledger: AsyncLedger) -> None:
+        hold = await aledger.reserve("user:a", usd="0.5")
+        before = count_rows(aledger)
+        with pytest.raises(InvalidTag):
+            aledger.reserve("user:a", usd="0.1", tags={"n": 10**5000})
+        with pytest.raises(InvalidTag):
+            await hold.settle(usd="0.1", tags={"n": 10**5000})
+        with pytest.raises(InvalidInput):
+            await aledger.release(object())  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput):
+            await aledger.settle([hold.id], usd="0.1")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput):
+            await aledger.holds(limit="x")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput):
+            await aledger.report(since=datetime(2026, 1, 1))  # naive: refused
+        assert [h.id for h in await aledger.holds(limit=10**30)] == [hold.id]
+        assert count_rows(aledger) == before
+        assert hold.state == "open"
 
     async def test_async_reports(self, aledger: AsyncLedger) -> None:
         hold = await aledger.reserve("user:a", usd="0.10", tags={"model": "m"})
