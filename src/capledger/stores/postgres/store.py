@@ -52,8 +52,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -106,6 +108,8 @@ MAX_IDENTIFIER_LENGTH: Final = 63  # PostgreSQL's NAMEDATALEN - 1
 _OPTIONS: Final = ("schema", "pool_size", "retry_s", "connect_retry_s", "migrate", "fast_path")
 #: libpq's shortest ``connect_timeout``: the one connection made to explain a pool timeout.
 _DIAGNOSE_TIMEOUT_S: Final = 2
+#: Journal entries fetched per round trip by a read (``journal``, ``audit_snapshot``).
+_JOURNAL_BATCH: Final = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,23 @@ def _parse_url(url: str) -> _Options:
     )
 
 
+# --- fork() ----------------------------------------------------------------------------------
+
+#: Every open store, so that a child made by ``fork()`` can drop the pools it inherited.
+_STORES: Final[weakref.WeakSet[PostgresStore]] = weakref.WeakSet()
+#: The pools a child inherited: kept alive so that their connections (the parent's sessions)
+#: are never closed from the child.
+_INHERITED: Final[list[object]] = []
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._forget_pools_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 # --- failures and retries ---------------------------------------------------------------------
 
 
@@ -223,11 +244,26 @@ class PostgresStore(Store):
         #: How often the fast path decided (``fast``) or handed over (``fallback``).
         self.fast_path_counts: dict[str, int] = {}
         self._fast_path = self._options.fast_path
+        _STORES.add(self)
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self._options.schema!r})"
 
     # --- pools ----------------------------------------------------------------------------------
+
+    def _forget_pools_after_fork(self) -> None:
+        """In a child made by ``fork()``: start afresh with no pool; never touch the parent's.
+
+        The child inherits the parent's sockets, but not the pool's worker threads, so the
+        inherited pool would never hand out a connection (a 60 s wait), and a connection
+        used by both processes mixes their messages ("prepared statement ... does not
+        exist"). The child opens its own pools on first use. The parent's pools are kept
+        referenced, not closed: closing would end the parent's sessions on the server.
+        """
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        _INHERITED.extend((self._pool, self._apools))
+        self._pool = None
+        self._apools = {}
 
     def _check_open(self) -> None:
         if self._closed:
@@ -527,13 +563,21 @@ class PostgresStore(Store):
     def _stream(
         self, begin: str, params: Mapping[str, object], *, snapshot: bool = False
     ) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
+        """Open a read-only transaction; read the snapshot's rows and the first entries.
+
+        Everything up to the first batch of entries is retried as a write is (a connection
+        the server terminated, a restart), within ``retry_s``. A connection lost later, while
+        the caller reads the rest of a long journal, raises ``BackendUnavailable``: the
+        entries already handed out cannot be taken back.
+        """
         if not self._migrated:
             self._become_ready(self._run(self._readiness_plan, migrate=False))
-        pool = self._sync_pool()
-        with self.translate_errors():
-            connection = pool.getconn(timeout=self._options.retry_s or None)
-        try:
-            with self.translate_errors():
+        retry = Retry(self._options.retry_s)
+        while True:
+            pool = self._sync_pool()
+            connection = None
+            try:
+                connection = pool.getconn(timeout=retry.remaining_s())
                 connection.execute(begin)
                 accounts: list[Account] = []
                 holds: list[HoldRecord] = []
@@ -543,28 +587,43 @@ class PostgresStore(Store):
                     holds = [
                         hold_of(r) for r in connection.execute(QUERIES["list_holds"], open_params)
                     ]
-        except BaseException:
+                cursor = connection.cursor(name="capledger_journal")
+                cursor.itersize = _JOURNAL_BATCH
+                cursor.execute(QUERIES["journal"], params)
+                first = cursor.fetchmany(_JOURNAL_BATCH)
+            except psycopg.Error as error:
+                if connection is not None:
+                    _give_back(pool, connection)
+                time.sleep(retry.pause_after(self._diagnosed(error, retry)))
+                continue
+            except BaseException:
+                if connection is not None:
+                    _give_back(pool, connection)
+                raise
+            break
+        if len(first) < _JOURNAL_BATCH:  # the whole journal came: no cursor left to read
+            with contextlib.suppress(psycopg.Error):
+                cursor.close()
             _give_back(pool, connection)
-            raise
-        entries = self._entries(pool, connection, params)
+            return accounts, holds, iter([entry_of(row) for row in first])
+        entries = self._entries(pool, connection, cursor, first)
         # Start the generator now, so that its ``finally`` (which gives the connection back)
         # runs even if the caller never reads an entry: a started generator is closed when
         # it is dropped, an unstarted one is not.
-        first = next(entries, None)
-        if first is None:
-            return accounts, holds, iter(())
-        return accounts, holds, itertools.chain((first,), entries)
+        head = next(entries)
+        return accounts, holds, itertools.chain((head,), entries)
 
     def _entries(
         self,
         pool: psycopg_pool.ConnectionPool[Any],
         connection: psycopg.Connection[Any],
-        params: Mapping[str, object],
+        cursor: psycopg.ServerCursor[Any],
+        first: Rows,
     ) -> Iterator[Entry]:
         try:
-            with self.translate_errors(), connection.cursor(name="capledger_journal") as cursor:
-                cursor.itersize = 2000
-                cursor.execute(QUERIES["journal"], params)
+            for row in first:
+                yield entry_of(row)
+            with self.translate_errors(), cursor:
                 for row in cursor:
                     yield entry_of(row)
         finally:
