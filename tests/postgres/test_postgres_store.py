@@ -88,13 +88,18 @@ def test_schema_file_equals_every_migration_applied_in_order(pg_url: str, second
 def test_migrate_records_every_version_once(pg_url: str) -> None:
     store = PostgresStore(pg_url, ManualClock())
     try:
-        assert store.migrate() == ["0001_initial", "0002_fast_path", "0003_new_scope_lock"]
+        assert store.migrate() == [
+            "0001_initial",
+            "0002_fast_path",
+            "0003_new_scope_lock",
+            "0004_counter_bound",
+        ]
         assert store.migrate() == []
     finally:
         store.close()
     with psycopg.connect(pg_url.partition("?")[0]) as connection:
         versions = connection.execute("SELECT version FROM capledger_migrations").fetchall()
-    assert sorted(versions) == [(1,), (2,), (3,)]
+    assert sorted(versions) == [(1,), (2,), (3,), (4,)]
 
 
 def test_migrate_applies_only_what_is_missing(pg_url: str, second_url: str) -> None:
@@ -109,7 +114,7 @@ def test_migrate_applies_only_what_is_missing(pg_url: str, second_url: str) -> N
         "applied_at timestamptz NOT NULL DEFAULT now(), "
         "CONSTRAINT capledger_migrations_pkey PRIMARY KEY (version))",
         "INSERT INTO capledger_migrations (version, name) VALUES (1, 'initial'), (2, 'fast_path'), "
-        "(3, 'new_scope_lock')",
+        "(3, 'new_scope_lock'), (4, 'counter_bound')",
     )
     with Ledger(second_url) as ledger:
         assert ledger.migrate() == []
@@ -135,7 +140,7 @@ def test_concurrent_first_users_do_not_race_the_migration(pg_url: str) -> None:
         thread.join()
     assert errors == []
     with psycopg.connect(pg_url.partition("?")[0]) as connection:
-        assert connection.execute("SELECT count(*) FROM capledger_migrations").fetchone() == (3,)
+        assert connection.execute("SELECT count(*) FROM capledger_migrations").fetchone() == (4,)
 
 
 def test_a_named_schema_holds_the_tables(pg_url: str) -> None:

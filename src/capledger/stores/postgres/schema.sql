@@ -105,12 +105,13 @@ BEGIN
                    WHERE NOT EXISTS (SELECT 1 FROM capledger_accounts AS a
                                       WHERE a.scope = s.scope AND a.unit = u.unit
                                         AND a.window_end_us IS NULL))
-       -- a window to roll over, or a refusal (BudgetExceeded is built by the core)
+       -- a window to roll over, or a refusal (BudgetExceeded is built by the core): past
+       -- the cap, or past MAX_COUNTER (capledger/bounds.py), the bound of an uncapped account
        OR EXISTS (SELECT 1 FROM capledger_accounts AS a
                    WHERE a.scope = ANY(v_scopes) AND a.unit = ANY(v_units)
                      AND (v_now >= a.window_end_us
                           OR a.spent::numeric + a.held + (p_amounts ->> a.unit)::numeric
-                             > a.cap))
+                             > coalesce(a.cap, 4611686018427387904)))
     THEN
         RETURN;
     END IF;
