@@ -474,7 +474,6 @@ class LedgerContract:
         assert hold.amounts == {"usd": usd(room)}
         assert balance_of(ledger, "user:big").held == usd(room)
 
-    @pytest.mark.slow
     def test_a_settle_that_would_overflow_its_counter_is_refused_alone(
         self, ledger: Ledger
     ) -> None:
