@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import timedelta
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the view of a hold belongs to the ledger, a layer above this one
@@ -59,6 +59,11 @@ __all__ = [
 ]
 
 
+#: Where amounts are written out: wide enough that nothing rounds, and no trap set.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
+_CENT = Decimal("0.01")
+
+
 def _amount_text(unit: str, amount: Decimal | int) -> str:
     """An amount for people: ``$0.01`` for dollars, ``1,200 tokens``, ``3 requests``.
 
@@ -67,12 +72,13 @@ def _amount_text(unit: str, amount: Decimal | int) -> str:
     """
     if unit != "usd":
         return f"{amount:,} {unit}"
-    exact = Decimal(amount).normalize()
+    # In a context of our own: the caller's could round these digits, or trap on them.
+    exact = Decimal(amount).normalize(_EXACT)
     exponent = exact.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
-        exact = exact.quantize(Decimal("0.01"))
+        exact = exact.quantize(_CENT, context=_EXACT)
     sign = "-" if exact < 0 else ""
-    whole, _, fraction = f"{abs(exact):f}".partition(".")
+    whole, _, fraction = f"{exact.copy_abs():f}".partition(".")
     return f"{sign}${int(whole):,}.{fraction}"
 
 

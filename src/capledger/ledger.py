@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -92,6 +92,8 @@ EVENT_KINDS: Final = (
     "threshold",
 )
 _T = TypeVar("_T")
+#: Thresholds are scaled to basis points here, not in the caller's decimal context.
+_THRESHOLD_CONTEXT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 #: The largest ``holds(limit=...)`` passed on to a store (a larger one lists as many).
 _MAX_LISTED: Final = 2**62
 
@@ -503,7 +505,7 @@ def _threshold_bps(thresholds: Sequence[float | Decimal | str]) -> tuple[int, ..
             raise ConfigurationError(f"threshold {fraction!r} is not a number") from None
         if not value.is_finite() or not 0 < value <= 1:
             raise ConfigurationError(f"thresholds are fractions in (0, 1], not {fraction!r}")
-        bps.append(int(value * 10_000))
+        bps.append(int(value.scaleb(4, _THRESHOLD_CONTEXT)))  # exact, whatever the caller's
     return tuple(sorted(set(bps)))
 
 
