@@ -216,6 +216,15 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
  ORDER BY created_us, id
  LIMIT %(limit)s;
 
+-- name: list_holds_newest
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds
+ WHERE state = ANY(%(states)s::text[])
+   AND (%(scope)s::text IS NULL OR scopes ? %(scope)s::text)
+ ORDER BY created_us DESC, id DESC
+ LIMIT %(limit)s;
+
 -- name: journal
 SELECT ts_us, kind, hold_id, request_id, scopes, amounts, tags, flags
   FROM capledger_journal WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s ORDER BY id;

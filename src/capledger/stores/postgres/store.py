@@ -543,6 +543,13 @@ class PostgresStore(Store):
         params: dict[str, object] = {"states": list(states), "scope": scope, "limit": limit}
         return [hold_of(row) for row in self._select("list_holds", params)]
 
+    def newest_holds(
+        self, *, scope: str | None = None, states: Sequence[str] = ("open",), limit: int = 1000
+    ) -> list[HoldRecord]:
+        """Up to ``limit`` holds in ``states`` (charged to ``scope`` if given), newest first."""
+        params: dict[str, object] = {"states": list(states), "scope": scope, "limit": limit}
+        return [hold_of(row) for row in self._select("list_holds_newest", params)]
+
     def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
         """Stream journal entries in ``[since_us, until_us)`` in order (a server-side cursor)."""
         params = {
