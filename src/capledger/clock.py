@@ -1,9 +1,18 @@
 """Clocks. The core never reads the time itself: a clock is injected, so tests move time
-by hand instead of sleeping."""
+by hand instead of sleeping.
+
+A clock tells two times. ``now_us()`` is the wall clock: it stamps the journal and places
+calendar windows, and it may step (NTP, an operator, another host running ahead).
+``deadline_now()`` is a clock that never steps, with the id of the boot it counts from: hold
+deadlines (TTLs) are measured on it, so a stepped wall clock never expires a live hold. A
+deadline stamped under another boot id is past at once: the host restarted, so the process
+that held it is gone.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -11,11 +20,50 @@ __all__ = ["Clock", "ManualClock", "SystemClock", "from_us", "to_us"]
 
 
 class Clock(Protocol):
-    """Anything with ``now_us()``: the current UTC time in integer microseconds since 1970."""
+    """Anything with ``now_us()``: the current UTC time in integer microseconds since 1970.
+
+    A clock may also have ``deadline_now()`` (see the module docstring); one without it has
+    its hold deadlines measured on ``now_us()``, the wall clock, under the boot id ``""``.
+    """
 
     def now_us(self) -> int:
         """Return the current time in microseconds since the Unix epoch."""
         ...
+
+
+def _boot_id() -> str:
+    """This host's boot id: the kernel's on Linux.
+
+    Elsewhere it is derived from the wall-clock time of the boot (the wall clock less the
+    monotonic clock, to the hour), read once per process. That is a weaker id: processes
+    started either side of an hour boundary, or after a large wall-clock step, see two
+    boots, and a hold one of them stamped is then expired early by the other.
+    """
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
+            return file.read().strip()
+    except OSError:
+        booted_s = time.time() - time.monotonic()
+        return f"boot-{int(booted_s // 3600)}"
+
+
+#: The id of this host's current boot (see ``_boot_id``).
+BOOT_ID = _boot_id()
+# The boot-time clock counts the time the host was suspended too (a TTL is real time);
+# where there is none, the monotonic clock.
+_STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+def deadline_now(clock: Clock) -> tuple[str, int]:
+    """``clock``'s boot id and its time on the clock deadlines are measured on (microseconds).
+
+    A clock without ``deadline_now`` measures deadlines on its wall clock, boot id ``""``.
+    """
+    method = getattr(clock, "deadline_now", None)
+    if method is None:
+        return "", clock.now_us()
+    boot_id, tick_us = method()
+    return str(boot_id), int(tick_us)
 
 
 class SystemClock:
@@ -37,31 +85,69 @@ class SystemClock:
         self._last_us = now
         return now
 
+    def deadline_now(self) -> tuple[str, int]:
+        """Return the boot id and the microseconds since boot, on a clock that never steps."""
+        return BOOT_ID, time.clock_gettime_ns(_STEADY_CLOCK) // 1000
+
 
 class ManualClock:
-    """A clock that only moves when told to: for tests and simulations."""
+    """A clock that only moves when told to: for tests and simulations.
 
-    def __init__(self, start: datetime | int = 1_767_225_600_000_000) -> None:
+    ``advance`` and ``set`` move the wall clock and the deadline clock together;
+    ``step_wall`` moves the wall clock alone (an NTP step, a host running ahead), and
+    ``reboot`` starts a new boot. Two manual clocks with the same ``boot_id`` and
+    ``uptime_us`` behave as two processes on one host.
+    """
+
+    def __init__(
+        self,
+        start: datetime | int = 1_767_225_600_000_000,
+        *,
+        boot_id: str = "manual-boot",
+        uptime_us: int = 1_000_000_000,
+    ) -> None:
         # The default start is 2026-01-01T00:00:00Z.
         self._now_us = to_us(start) if isinstance(start, datetime) else start
+        self._boot_id = boot_id
+        self._uptime_us = uptime_us
 
     def now_us(self) -> int:
         """Return the clock's current time."""
         return self._now_us
 
+    def deadline_now(self) -> tuple[str, int]:
+        """Return the boot id and the time since boot."""
+        return self._boot_id, self._uptime_us
+
     def advance(self, delta: timedelta | float) -> None:
         """Move the clock forward by ``delta`` (a timedelta or seconds)."""
-        seconds = delta.total_seconds() if isinstance(delta, timedelta) else delta
-        if seconds < 0:
-            raise ValueError("a ManualClock only moves forward")
-        self._now_us += round(seconds * 1_000_000)
+        step_us = _forward_us(delta)
+        self._now_us += step_us
+        self._uptime_us += step_us
 
     def set(self, when: datetime) -> None:
         """Jump to ``when`` (timezone-aware), which must not be in the clock's past."""
         target = to_us(when)
         if target < self._now_us:
             raise ValueError("a ManualClock only moves forward")
+        self._uptime_us += target - self._now_us
         self._now_us = target
+
+    def step_wall(self, delta: timedelta | float) -> None:
+        """Step the wall clock forward by ``delta`` while the deadline clock stays put."""
+        self._now_us += _forward_us(delta)
+
+    def reboot(self, boot_id: str | None = None) -> None:
+        """Start a new boot: a new boot id (random unless given), time since boot back to 0."""
+        self._boot_id = boot_id if boot_id is not None else f"manual-{uuid.uuid4()}"
+        self._uptime_us = 0
+
+
+def _forward_us(delta: timedelta | float) -> int:
+    seconds = delta.total_seconds() if isinstance(delta, timedelta) else delta
+    if seconds < 0:
+        raise ValueError("a ManualClock only moves forward")
+    return round(seconds * 1_000_000)
 
 
 def to_us(when: datetime) -> int:

@@ -23,8 +23,10 @@ def _sqlite_ledger(clock: ManualClock) -> Ledger:
     return Ledger(f"sqlite:///{folder}/ledger.db", clock=clock)
 
 
-TestMemoryMachine = build_ledger_machine(lambda clock: Ledger("memory://", clock=clock)).TestCase
+TestMemoryMachine = build_ledger_machine(
+    lambda clock: Ledger("memory://", clock=clock), steps_wall=True
+).TestCase
 TestMemoryMachine.settings = _SETTINGS
 
-TestSQLiteMachine = build_ledger_machine(_sqlite_ledger).TestCase
+TestSQLiteMachine = build_ledger_machine(_sqlite_ledger, steps_wall=True).TestCase
 TestSQLiteMachine.settings = _SETTINGS

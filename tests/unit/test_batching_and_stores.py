@@ -165,7 +165,7 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
         assert ledger.migrate() == []  # applied on first use already
     connection = sqlite3.connect(tmp_path / "l.db")
     versions = connection.execute("SELECT version, name FROM capledger_migrations").fetchall()
-    assert versions == [(1, "initial"), (2, "holds_by_id")]
+    assert versions == [(1, "initial"), (2, "holds_by_id"), (3, "hold_deadlines")]
 
 
 def test_a_version_1_file_keeps_its_holds_through_0002(tmp_path: Path) -> None:

@@ -46,8 +46,12 @@ class VerifyReport:
     ``mismatches``: stored counters that disagree with the journal or the open holds.
     ``breaches``: moments in the journal where an account was past its cap with no recorded
     reason (a reserve or extension that overshot, or a settle past the cap not flagged
-    overrun): these must never exist. ``overruns``: accounts past their cap now for a
-    recorded reason (a settle ran over, or the cap was lowered): reported, not errors.
+    overrun): these must never exist. ``exposures``: settles that arrived after their hold
+    expired and its budget was granted to another hold, so that money spent within the hold
+    passed the cap (G2 was exposed: a hold expired while its call was still spending, e.g.
+    a TTL shorter than the call); they make ``ok`` False, as breaches do. ``overruns``:
+    accounts past their cap now for a recorded reason (a settle ran over, or the cap was
+    lowered): reported, not errors.
     """
 
     ok: bool
@@ -57,6 +61,7 @@ class VerifyReport:
     mismatches: list[Mismatch] = field(default_factory=list)
     breaches: list[str] = field(default_factory=list)
     overruns: list[str] = field(default_factory=list)
+    exposures: list[str] = field(default_factory=list)
 
 
 class _Track:
@@ -136,6 +141,13 @@ class _Replay:
         self.held: dict[tuple[str, str], int] = {}  # (scope, unit) -> sum of open holds
         self.cap: dict[AccountKey, int | None] = {}
         self.breaches: list[str] = []
+        # Holds granted per (scope, unit), and for each expired hold not settled since, its
+        # amounts and those counts when it expired: a late settle passing the cap within
+        # its hold after new grants is an exposure. Kept until the hold settles (an expired
+        # hold never settled stays: memory grows with those alone).
+        self.grants: dict[tuple[str, str], int] = {}
+        self.expired: dict[str, tuple[dict[str, int], dict[tuple[str, str], int]]] = {}
+        self.exposures: list[str] = []
 
     def _spent_now(self, account: Account, ts_us: int) -> int:
         """The account's spend in the window the store has at ``ts_us``."""
@@ -181,15 +193,26 @@ class _Replay:
         elif kind == "reserved":
             self.open_amounts[entry.hold_id or ""] = dict(entry.amounts)
             self._add_held(entry.scopes, entry.amounts, 1)
+            self._count_grant(entry)
             self._check(entry, entry.amounts, excused=False)
         elif kind == "extended":
             held = self.open_amounts.setdefault(entry.hold_id or "", {})
             for unit, amount in entry.amounts.items():
                 held[unit] = held.get(unit, 0) + amount
             self._add_held(entry.scopes, entry.amounts, 1)
+            self._count_grant(entry)
             self._check(entry, entry.amounts, excused=False)
-        elif kind in ("released", "expired"):
+        elif kind == "released":
             self._add_held(entry.scopes, self.open_amounts.pop(entry.hold_id or "", {}), -1)
+        elif kind == "expired":
+            amounts = self.open_amounts.pop(entry.hold_id or "", {})
+            self._add_held(entry.scopes, amounts, -1)
+            grants = {
+                (scope, unit): self.grants.get((scope, unit), 0)
+                for scope in entry.scopes
+                for unit in amounts
+            }
+            self.expired[entry.hold_id or ""] = (amounts, grants)
         elif kind == "settled":
             self._add_held(entry.scopes, self.open_amounts.pop(entry.hold_id or "", {}), -1)
             for scope in entry.scopes:
@@ -197,6 +220,37 @@ class _Replay:
                     for account in self.by_scope_unit.get((scope, unit), ()):
                         self._add_spent(account, entry.ts_us, amount)
             self._check(entry, entry.amounts, excused="overrun" in entry.flags.split(","))
+            expired = self.expired.pop(entry.hold_id or "", None)
+            if expired is not None:
+                self._check_exposure(entry, *expired)
+
+    def _count_grant(self, entry: Entry) -> None:
+        for scope in entry.scopes:
+            for unit in entry.amounts:
+                self.grants[(scope, unit)] = self.grants.get((scope, unit), 0) + 1
+
+    def _check_exposure(
+        self, entry: Entry, held: dict[str, int], grants: dict[tuple[str, str], int]
+    ) -> None:
+        """Report a settle of an expired hold that passed a cap within what it held, after
+        the expiry's budget went to other holds."""
+        for scope in entry.scopes:
+            for unit, amount in entry.amounts.items():
+                if self.grants.get((scope, unit), 0) == grants.get((scope, unit), 0):
+                    continue  # no hold was granted there since it expired
+                beyond_hold = max(0, amount - held.get(unit, 0))
+                for account in self.by_scope_unit.get((scope, unit), ()):
+                    cap = self.cap.get(account.key)
+                    if cap is None:
+                        continue
+                    total = self._spent_now(account, entry.ts_us) + self.held.get((scope, unit), 0)
+                    if total - beyond_hold > cap:
+                        self.exposures.append(
+                            f"{from_us(entry.ts_us).isoformat()} late settle of hold "
+                            f"{entry.hold_id} left {scope} {unit}/{account.period} at {total} "
+                            f"past its cap {cap}: it expired while still spending and its "
+                            "budget was granted to another hold"
+                        )
 
 
 def verify(
@@ -209,6 +263,8 @@ def verify(
     * Replaying the journal in order, no reserve or extension may leave an account with a
       cap past it, and a settle may only do so if it is flagged ``overrun`` (the money was
       spent; the account then refuses new holds).
+    * A late settle of an expired hold must not pass a cap within what the hold held after
+      the expired budget was granted to another hold (an exposure; see ``VerifyReport``).
     """
     replay = _Replay(accounts)
     entries_read = 0
@@ -252,13 +308,14 @@ def verify(
         if account.cap is not None and account.spent + account.held > account.cap:
             overruns.append(f"{account.scope} {account.unit}/{account.period}")
     return VerifyReport(
-        ok=not mismatches and not replay.breaches,
+        ok=not mismatches and not replay.breaches and not replay.exposures,
         accounts_checked=len(accounts),
         open_holds=holds_counted,
         entries_read=entries_read,
         mismatches=mismatches,
         breaches=replay.breaches,
         overruns=overruns,
+        exposures=replay.exposures,
     )
 
 

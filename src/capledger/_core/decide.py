@@ -104,7 +104,10 @@ class State(Protocol):
         ...
 
     def overdue_holds(self, now_us: int, limit: int) -> list[HoldRecord]:
-        """Up to ``limit`` open holds whose ``expires_us <= now_us``, oldest expiry first."""
+        """Up to ``limit`` open holds whose ``deadline_us <= now_us``, oldest deadline first.
+
+        ``now_us`` is the time on the clock deadlines are measured on (``tick_us`` below).
+        """
         ...
 
     def open_holds_on(self, scope: str) -> list[HoldRecord]:
@@ -150,8 +153,15 @@ def apply_batch(
     now_us: int,
     config: Config,
     failed: dict[int, Outcome] | None = None,
+    tick_us: int | None = None,
 ) -> list[Outcome]:
     """Apply ``ops`` in order at ``now_us``; return one outcome per operation.
+
+    ``now_us`` is the wall clock: it stamps the journal and places calendar windows.
+    ``tick_us`` is the time on the clock hold deadlines are measured on, one that never
+    steps (see ``capledger.clock``); a store that measures deadlines on ``now_us`` itself
+    (PostgreSQL's server time) leaves it out. Only the source of the two times differs
+    between stores: the decisions are the same.
 
     The batch first expires a bounded number of overdue holds (lazy expiry, so no sweeper is
     needed for correctness).
@@ -163,22 +173,24 @@ def apply_batch(
     again: ``apply_isolated`` decides the batch again without them, so that nothing a failed
     decision changed before it raised is kept.
     """
+    if tick_us is None:
+        tick_us = now_us
     if failed is None:
         if len(ops) == 1:
-            return [apply_one(state, ops[0], now_us, config)]
+            return [apply_one(state, ops[0], now_us, config, tick_us)]
         failed = {}
-    expired = expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP)
+    expired = expire_overdue(state, now_us, MAX_EXPIRE_PER_STEP, tick_us)
     outcomes = []
     for index, op in enumerate(ops):
         outcome = failed.get(index)
         if outcome is not None:
             pass  # it failed in an earlier run: left out of this one
         elif type(op) is Sweep:  # a sweep counts the holds this batch already expired
-            outcome = Outcome(value=expired + expire_overdue(state, now_us, op.limit))
+            outcome = Outcome(value=expired + expire_overdue(state, now_us, op.limit, tick_us))
             expired = 0
         else:
             try:
-                outcome = _DECISIONS[type(op)](state, op, now_us, config)
+                outcome = _DECISIONS[type(op)](state, op, now_us, config, tick_us)
             except OPERATION_ERRORS as error:
                 if isinstance(error, BackendUnavailable):
                     raise
@@ -205,7 +217,11 @@ _S = TypeVar("_S", bound=State)
 
 
 def apply_isolated(
-    fresh: Callable[[], _S], ops: Sequence[Op], now_us: int, config: Config
+    fresh: Callable[[], _S],
+    ops: Sequence[Op],
+    now_us: int,
+    config: Config,
+    tick_us: int | None = None,
 ) -> tuple[_S, list[Outcome]]:
     """``apply_batch`` on ``fresh()``, decided again without the operations that failed.
 
@@ -225,38 +241,42 @@ def apply_isolated(
     while True:
         state = fresh()
         known = len(failed)
-        outcomes = apply_batch(state, ops, now_us, config, failed)
+        outcomes = apply_batch(state, ops, now_us, config, failed, tick_us)
         if len(failed) == known:
             return state, outcomes
 
 
-def apply_one(state: State, op: Op, now_us: int, config: Config) -> Outcome:
+def apply_one(
+    state: State, op: Op, now_us: int, config: Config, tick_us: int | None = None
+) -> Outcome:
     """``apply_batch`` of one operation, without the lists (the in-memory store's path)."""
+    if tick_us is None:
+        tick_us = now_us
     # ``expire_overdue`` written out: this runs before every operation, and the call to
     # the helper cost more than its loop, which usually has nothing to expire.
-    overdue = state.overdue_holds(now_us, MAX_EXPIRE_PER_STEP)
+    overdue = state.overdue_holds(tick_us, MAX_EXPIRE_PER_STEP)
     for hold in overdue:
         _expire(state, hold, now_us)
     if type(op) is Sweep:
-        return Outcome(value=len(overdue) + expire_overdue(state, now_us, op.limit))
-    return _DECISIONS[type(op)](state, op, now_us, config)
+        return Outcome(value=len(overdue) + expire_overdue(state, now_us, op.limit, tick_us))
+    return _DECISIONS[type(op)](state, op, now_us, config, tick_us)
 
 
-def apply(state: State, op: Op, now_us: int, config: Config) -> Outcome:
+def apply(state: State, op: Op, now_us: int, config: Config, tick_us: int | None = None) -> Outcome:
     """Apply one operation; refusals and conflicts are returned, never raised."""
     decide = _DECISIONS.get(type(op))
     if decide is None:
         raise LedgerInvariantError(f"unknown operation {op!r}")
-    return decide(state, op, now_us, config)
+    return decide(state, op, now_us, config, now_us if tick_us is None else tick_us)
 
 
-def _inspect(state: State, op: Inspect, now_us: int, config: Config) -> Outcome:
+def _inspect(state: State, op: Inspect, now_us: int, config: Config, tick_us: int) -> Outcome:
     accounts = [_current(state, account, now_us) for account in state.accounts(op.scope)]
     return Outcome(value=[account.copy() for account in accounts])
 
 
-def _sweep(state: State, op: Sweep, now_us: int, config: Config) -> Outcome:
-    return Outcome(value=expire_overdue(state, now_us, op.limit))
+def _sweep(state: State, op: Sweep, now_us: int, config: Config, tick_us: int) -> Outcome:
+    return Outcome(value=expire_overdue(state, now_us, op.limit, tick_us))
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -404,9 +424,9 @@ def _close(state: State, hold: HoldRecord, new_state: str, now_us: int) -> None:
 # --- holds ----------------------------------------------------------------------------------
 
 
-def expire_overdue(state: State, now_us: int, limit: int) -> int:
-    """Expire up to ``limit`` open holds past their TTL; return how many were expired."""
-    overdue = state.overdue_holds(now_us, limit)
+def expire_overdue(state: State, now_us: int, limit: int, tick_us: int) -> int:
+    """Expire up to ``limit`` open holds past their deadline; return how many were expired."""
+    overdue = state.overdue_holds(tick_us, limit)
     for hold in overdue:
         _expire(state, hold, now_us)
     return len(overdue)
@@ -420,8 +440,10 @@ def _expire(state: State, hold: HoldRecord, now_us: int) -> None:
     )
 
 
-def _expire_if_overdue(state: State, hold: HoldRecord, now_us: int) -> list[Event] | None:
-    if hold.state == "open" and now_us >= hold.expires_us:
+def _expire_if_overdue(
+    state: State, hold: HoldRecord, now_us: int, tick_us: int
+) -> list[Event] | None:
+    if hold.state == "open" and tick_us >= hold.deadline_us:
         _expire(state, hold, now_us)
         return [_hold_event("expired", hold, hold.amounts, now_us)]
     return None
@@ -437,7 +459,7 @@ def _hold_event(kind: str, hold: HoldRecord, amounts: dict[str, int], now_us: in
     )
 
 
-def _reserve(state: State, op: Reserve, now_us: int, config: Config) -> Outcome:
+def _reserve(state: State, op: Reserve, now_us: int, config: Config, tick_us: int) -> Outcome:
     # A retried hold id is this very reserve, retried by the store after a lost commit: it
     # returns the hold it made, in any state (the caller has not seen it yet).
     existing = state.hold(op.hold_id)
@@ -487,6 +509,10 @@ def _reserve(state: State, op: Reserve, now_us: int, config: Config) -> Outcome:
         now_us + op.ttl_us,  # expires_us
         op.tags,
         op.fingerprint,
+        None,
+        None,
+        "",
+        tick_us + op.ttl_us,  # deadline_us
     )
     state.add_hold(hold)
     state.append(
@@ -505,11 +531,11 @@ def _closed_retry(hold: HoldRecord) -> IdempotentHoldClosed:
     )
 
 
-def _extend(state: State, op: Extend, now_us: int, config: Config) -> Outcome:
+def _extend(state: State, op: Extend, now_us: int, config: Config, tick_us: int) -> Outcome:
     hold = state.hold(op.hold_id)
     if hold is None:
         return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
-    events = _expire_if_overdue(state, hold, now_us)
+    events = _expire_if_overdue(state, hold, now_us, tick_us)
     if hold.state != "open":
         return Outcome(
             error=HoldClosed(f"hold {hold.id} is {hold.state}; only an open hold can extend"),
@@ -527,7 +553,8 @@ def _extend(state: State, op: Extend, now_us: int, config: Config) -> Outcome:
         topped_up[unit] = topped_up.get(unit, 0) + amount
     hold.amounts = topped_up  # replaced, not changed in place: copies share the old one
     if op.ttl_us is not None:
-        hold.expires_us = max(hold.expires_us, now_us + op.ttl_us)
+        hold.deadline_us = max(hold.deadline_us, tick_us + op.ttl_us)
+        hold.expires_us = now_us + (hold.deadline_us - tick_us)  # for display
     state.hold_changed(hold)
     state.append(
         (now_us, "extended", hold.id, hold.request_id, hold.scopes, op.amounts, hold.tags, "")
@@ -535,13 +562,13 @@ def _extend(state: State, op: Extend, now_us: int, config: Config) -> Outcome:
     return Outcome(hold.copy())
 
 
-def _settle(state: State, op: Settle, now_us: int, config: Config) -> Outcome:
+def _settle(state: State, op: Settle, now_us: int, config: Config, tick_us: int) -> Outcome:
     hold = state.hold(op.hold_id)
     if hold is None:
         return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
     events: list[Event] = []
-    if hold.state == "open" and now_us >= hold.expires_us:
-        events = _expire_if_overdue(state, hold, now_us) or []
+    if hold.state == "open" and tick_us >= hold.deadline_us:
+        events = _expire_if_overdue(state, hold, now_us, tick_us) or []
     held = hold.amounts
     actual = op.amounts
     for unit in held:
@@ -663,11 +690,11 @@ def _crossed_thresholds(
     return events
 
 
-def _release(state: State, op: Release, now_us: int, config: Config) -> Outcome:
+def _release(state: State, op: Release, now_us: int, config: Config, tick_us: int) -> Outcome:
     hold = state.hold(op.hold_id)
     if hold is None:
         return Outcome(error=HoldNotFound(f"no hold has id {op.hold_id!r}"))
-    events = _expire_if_overdue(state, hold, now_us)
+    events = _expire_if_overdue(state, hold, now_us, tick_us)
     if hold.state == "settled":
         return Outcome(error=HoldClosed(f"hold {hold.id} is settled; it cannot be released"))
     if hold.state == "open":
@@ -684,7 +711,7 @@ def _release(state: State, op: Release, now_us: int, config: Config) -> Outcome:
 # --- limits ---------------------------------------------------------------------------------
 
 
-def _set_limit(state: State, op: SetLimit, now_us: int, config: Config) -> Outcome:
+def _set_limit(state: State, op: SetLimit, now_us: int, config: Config, tick_us: int) -> Outcome:
     """Create a limit, or change one in place.
 
     A new cap takes effect at once; held money stays held, so nothing is stranded. A
@@ -717,7 +744,9 @@ def _set_limit(state: State, op: SetLimit, now_us: int, config: Config) -> Outco
     return Outcome(value=True)
 
 
-def _remove_limit(state: State, op: RemoveLimit, now_us: int, config: Config) -> Outcome:
+def _remove_limit(
+    state: State, op: RemoveLimit, now_us: int, config: Config, tick_us: int
+) -> Outcome:
     for account in state.accounts(op.scope):
         if account.unit == op.unit and account.period == op.period and account.cap is not None:
             if account.period == "total":
@@ -742,7 +771,7 @@ def _remove_limit(state: State, op: RemoveLimit, now_us: int, config: Config) ->
 
 
 #: One decision per operation type (a dictionary lookup, not a chain of type tests).
-_DECISIONS: dict[type, Callable[[State, Any, int, Config], Outcome]] = {
+_DECISIONS: dict[type, Callable[[State, Any, int, Config, int], Outcome]] = {
     Reserve: _reserve,
     Settle: _settle,
     Release: _release,

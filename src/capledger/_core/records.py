@@ -120,6 +120,7 @@ class HoldRecord:
         "amounts",
         "closed_us",
         "created_us",
+        "deadline_us",
         "expires_us",
         "fingerprint",
         "flags",
@@ -147,6 +148,7 @@ class HoldRecord:
         settled: dict[str, int] | None = None,
         closed_us: int | None = None,
         flags: str = "",
+        deadline_us: int | None = None,
     ) -> None:
         self.id = id
         self.request_id = request_id
@@ -155,7 +157,11 @@ class HoldRecord:
         self.amounts = amounts  # held per unit, the same on every scope
         self.state: HoldState = state
         self.created_us = created_us
+        # ``expires_us`` is on the wall clock, for people to read; ``deadline_us`` decides, on
+        # the clock the store measures deadlines on (see ``capledger.clock``), where a store
+        # without one of its own (PostgreSQL's server time) keeps it equal to ``expires_us``.
         self.expires_us = expires_us
+        self.deadline_us = expires_us if deadline_us is None else deadline_us
         self.tags = tags
         self.fingerprint = fingerprint  # what a repeated request_id must match
         self.settled = settled  # actual amounts once settled
@@ -176,6 +182,7 @@ class HoldRecord:
         twin.state = self.state
         twin.created_us = self.created_us
         twin.expires_us = self.expires_us
+        twin.deadline_us = self.deadline_us
         twin.tags = self.tags
         twin.fingerprint = self.fingerprint
         twin.settled = self.settled

@@ -417,7 +417,9 @@ def verify(ctx: click.Context) -> None:
         click.echo(_mismatch_text(mismatch))
     for breach in result.breaches:
         click.echo(f"BREACH {breach}")
-    problems = len(result.mismatches) + len(result.breaches)
+    for exposure in result.exposures:
+        click.echo(f"EXPOSURE {exposure}")
+    problems = len(result.mismatches) + len(result.breaches) + len(result.exposures)
     click.echo(f"FAILED: {plural(problems, 'problem')}", err=True)
     ctx.exit(1)
 

@@ -30,7 +30,8 @@ class RowSource(Protocol):
         ...
 
     def load_overdue(self, now_us: int, limit: int) -> list[HoldRecord]:
-        """Up to ``limit`` open hold rows with ``expires_us <= now_us``."""
+        """Up to ``limit`` open hold rows whose deadline is at or before ``now_us`` (on the
+        clock deadlines are measured on), oldest first."""
         ...
 
     def load_open_holds_on(self, scope: str) -> list[HoldRecord]:
@@ -139,7 +140,7 @@ class BufferedState:
         # enough more rows that they cannot crowd out the ones still to expire.
         loaded = self._source.load_overdue(now_us, limit + len(self.changed_holds))
         holds = [self._remember(hold) for hold in loaded]
-        due = [hold for hold in holds if hold.state == "open" and hold.expires_us <= now_us]
+        due = [hold for hold in holds if hold.state == "open" and hold.deadline_us <= now_us]
         return due[:limit]
 
     def open_holds_on(self, scope: str) -> list[HoldRecord]:

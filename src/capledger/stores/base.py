@@ -88,6 +88,7 @@ def hold_of(row: Sequence[Any], decode: Callable[[Any], Any] = _as_is) -> HoldRe
         decode(row[9]),  # settled
         row[10],  # closed_us
         row[11],  # flags
+        row[12] if len(row) > 12 else None,  # deadline_us, where the store keeps one
     )
 
 

@@ -125,7 +125,8 @@ class _LiveRows:
         # Open holds as live records, closed ones as rows; ``by_request`` maps to hold ids.
         self.holds: dict[str, HoldRecord | _Row] = {}
         self.by_request: dict[str, str] = {}
-        # Open holds by the millisecond they expire in (rounded up), and a heap of those
+        # Open holds by the millisecond of the deadline clock they expire in (rounded up;
+        # ``now_us`` in ``overdue_holds`` is on that clock too), and a heap of those
         # milliseconds: a reserve appends to a list instead of sifting a heap of holds.
         self.expiry_buckets: dict[int, list[str]] = {}
         self.bucket_heap: list[int] = []
@@ -170,7 +171,7 @@ class _LiveRows:
         self._schedule(hold)
 
     def _schedule(self, hold: HoldRecord) -> None:
-        bucket_ms = -(-hold.expires_us // 1000)
+        bucket_ms = -(-hold.deadline_us // 1000)
         bucket = self.expiry_buckets.get(bucket_ms)
         if bucket is None:
             self.expiry_buckets[bucket_ms] = [hold.id]
@@ -200,7 +201,7 @@ class _LiveRows:
             bucket = self.expiry_buckets[heap[0]]
             while bucket and len(overdue) < limit:
                 hold = self.holds[bucket.pop()]
-                if type(hold) is HoldRecord and hold.expires_us <= now_us:
+                if type(hold) is HoldRecord and hold.deadline_us <= now_us:
                     overdue[hold.id] = hold
             if not bucket:
                 del self.expiry_buckets[heapq.heappop(heap)]
@@ -278,7 +279,15 @@ class MemoryStore(Store):
     def execute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
         """Apply ``ops`` under the store's lock."""
         with self._lock:
-            return apply_batch(self._rows, ops, self.clock.now_us(), config)
+            return apply_batch(self._rows, ops, self.clock.now_us(), config, None, self._tick())
+
+    def _tick(self) -> int | None:
+        """The time on the clock deadlines are measured on, None for a wall-only clock.
+
+        The boot id plays no part: the rows live and die with this process, on one boot.
+        """
+        steady = getattr(self.clock, "deadline_now", None)
+        return None if steady is None else int(steady()[1])
 
     async def aexecute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
         """Apply ``ops`` at once: nothing here waits on I/O."""
@@ -287,7 +296,7 @@ class MemoryStore(Store):
     def executor(self, config: Config) -> Callable[[Op], Outcome]:
         """A function applying one operation under the store's lock, with no lists built:
         the path of every operation of a ``memory://`` ledger."""
-        rows, now_us = self._rows, self.clock.now_us
+        rows, now_us, tick = self._rows, self.clock.now_us, self._tick
         # Bound methods and try/finally instead of ``with``: a third fewer instructions
         # around the lock, on a path taken twice per hold.
         acquire, release = self._lock.acquire, self._lock.release
@@ -295,7 +304,7 @@ class MemoryStore(Store):
         def execute_one(op: Op) -> Outcome:
             acquire()
             try:
-                return apply_one(rows, op, now_us(), config)
+                return apply_one(rows, op, now_us(), config, tick())
             finally:
                 release()
 

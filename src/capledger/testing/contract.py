@@ -318,7 +318,11 @@ class LedgerContract:
         hold.settle(usd="0.08")  # the same late settle again: a no-op
         with pytest.raises(HoldClosed):
             hold.settle(usd="0.09")
-        assert ledger.verify().ok
+        # Spent within its hold, yet past the cap: its budget went to another hold while it
+        # was still spending. The record is right; G2 was exposed, and verify says so.
+        report = ledger.verify()
+        assert not report.ok and not report.mismatches and not report.breaches
+        assert len(report.exposures) == 1 and f"hold {hold.id}" in report.exposures[0]
 
     def test_sweep_expires_everything_overdue(self, ledger: Ledger, clock: ManualClock) -> None:
         for index in range(5):

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from capledger._core import (
@@ -37,7 +37,7 @@ from capledger._core import (
     apply_isolated,
 )
 from capledger.bounds import STORE_RETRY_DEADLINE_S
-from capledger.clock import Clock
+from capledger.clock import Clock, deadline_now
 from capledger.errors import BackendUnavailable, ConfigurationError
 
 from .._buffer import BufferedState
@@ -61,31 +61,55 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
 
 
 class _Rows:
-    """Reads rows inside the current write transaction (the ``RowSource``)."""
+    """Reads rows inside the current write transaction (the ``RowSource``).
+
+    Hold deadlines are handed to the core on this process's deadline clock (``at`` sets it
+    for the transaction): a hold of this boot as stored; a hold measured on the wall clock
+    (boot id ``""``: written before schema version 3, or by a clock without a deadline
+    clock) at its wall-clock expiry; a hold of another boot due at once, since the host
+    restarted and the process that held it is gone.
+    """
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
+        self.boot_id, self.tick_us, self.now_us = "", 0, 0
+
+    def at(self, boot_id: str, tick_us: int, now_us: int) -> None:
+        """Set the clocks of the transaction about to run."""
+        self.boot_id, self.tick_us, self.now_us = boot_id, tick_us, now_us
+
+    def _hold(self, row: Sequence[Any]) -> HoldRecord:
+        hold = hold_of(row, loads)
+        boot_id = row[13]
+        if boot_id != self.boot_id:
+            if boot_id == "" or self.boot_id == "":
+                hold.deadline_us = self.tick_us + (hold.expires_us - self.now_us)
+            else:
+                hold.deadline_us = min(hold.deadline_us, self.tick_us)
+        return hold
 
     def load_accounts(self, scope: str) -> list[Account]:
         return [account_of(r) for r in self._connection.execute(_Q["load_accounts"], (scope,))]
 
     def load_hold(self, hold_id: str) -> HoldRecord | None:
         row = self._connection.execute(_Q["load_hold"], (hold_id,)).fetchone()
-        return None if row is None else hold_of(row, loads)
+        return None if row is None else self._hold(row)
 
     def load_hold_by_request(self, request_id: str) -> HoldRecord | None:
         row = self._connection.execute(_Q["load_hold_by_request"], (request_id,)).fetchone()
-        return None if row is None else hold_of(row, loads)
+        return None if row is None else self._hold(row)
 
     def load_overdue(self, now_us: int, limit: int) -> list[HoldRecord]:
-        return [
-            hold_of(r, loads) for r in self._connection.execute(_Q["load_overdue"], (now_us, limit))
-        ]
+        # The query may return a hold twice (a boot id of "" matches two of its parts) or
+        # one not yet due (a wall-only clock); ``BufferedState`` keeps those that are due.
+        params = (self.boot_id, now_us, self.now_us, limit)
+        found: dict[str, HoldRecord] = {}
+        for row in self._connection.execute(_Q["load_overdue"], params):
+            found.setdefault(row[0], self._hold(row))
+        return sorted(found.values(), key=lambda hold: hold.deadline_us)
 
     def load_open_holds_on(self, scope: str) -> list[HoldRecord]:
-        return [
-            hold_of(r, loads) for r in self._connection.execute(_Q["load_open_holds_on"], (scope,))
-        ]
+        return [self._hold(r) for r in self._connection.execute(_Q["load_open_holds_on"], (scope,))]
 
     def spent_since(self, scope: str, unit: str, since_us: int) -> int:
         rows = self._connection.execute(_Q["spent_since"], (since_us, scope))
@@ -180,12 +204,17 @@ class SQLiteStore(Store):
             nonlocal attempts
             attempts += 1
             absent = new_hold_ids if attempts == 1 else ()
+            # Read inside the transaction, so that the clocks of two processes' transactions
+            # are in the order of the transactions.
+            now_us = self.clock.now_us()
+            boot_id, tick_us = deadline_now(self.clock)
+            self._rows.at(boot_id, tick_us, now_us)
             # Nothing is written before the decisions end, so a fresh buffer re-reads the
             # rows as stored: an operation that fails leaves nothing behind it.
             state, outcomes = apply_isolated(
-                lambda: BufferedState(self._rows, absent), ops, self.clock.now_us(), config
+                lambda: BufferedState(self._rows, absent), ops, now_us, config, tick_us
             )
-            _write(connection, state)
+            _write(connection, state, boot_id)
             return outcomes
 
         return self._transaction(body)
@@ -304,8 +333,9 @@ class SQLiteStore(Store):
             self._connection.close()
 
 
-def _write(connection: sqlite3.Connection, state: BufferedState) -> None:
-    """Write back what the core created, changed and removed."""
+def _write(connection: sqlite3.Connection, state: BufferedState, boot_id: str) -> None:
+    """Write back what the core created, changed and removed; the holds' deadlines are on
+    the deadline clock of the boot ``boot_id``."""
     execute = connection.execute
     for scope, unit, period in state.removed_accounts:
         execute(_Q["delete_account"], (scope, unit, period))
@@ -329,13 +359,15 @@ def _write(connection: sqlite3.Connection, state: BufferedState) -> None:
             _Q["insert_hold"],
             (h.id, h.request_id, dumps(h.scopes), dumps(h.amounts), h.state, h.created_us,
              h.expires_us, dumps(h.tags), h.fingerprint,
-             None if h.settled is None else dumps(h.settled), h.closed_us, h.flags),
+             None if h.settled is None else dumps(h.settled), h.closed_us, h.flags,
+             h.deadline_us, boot_id),
         )  # fmt: skip
     for h in state.changed_holds.values():
         execute(
             _Q["update_hold"],
             (dumps(h.amounts), h.state, h.expires_us, dumps(h.tags),
-             None if h.settled is None else dumps(h.settled), h.closed_us, h.flags, h.id),
+             None if h.settled is None else dumps(h.settled), h.closed_us, h.flags,
+             h.deadline_us, boot_id, h.id),
         )  # fmt: skip
     if state.entries:
         connection.executemany(
