@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -335,3 +336,34 @@ def test_a_window_rolled_past_the_last_entry_has_spent_nothing() -> None:
     accounts = [account(spent=NANO), account("day", cap=2 * NANO, now_us=tomorrow)]
     report = verify(accounts, [], entries)
     assert (report.ok, report.mismatches) == (True, [])
+
+
+def test_a_limit_recreated_in_another_time_zone_starts_from_what_the_store_counted() -> None:
+    clock = ManualClock(datetime(2026, 1, 4, 19, tzinfo=UTC))  # 00:30 on the 5th in Kolkata
+    ledger = Ledger("memory://", clock=clock)
+    ledger.set_limit("user:a", usd="10", period="day", tz="Asia/Kolkata")
+    clock.advance(timedelta(hours=1))
+    ledger.reserve("user:a", usd="1").settle()  # in Kolkata's 5th, not in UTC's
+    ledger.remove_limit("user:a", period="day")
+    clock.advance(timedelta(hours=16))  # 12:00 UTC on the 5th
+    ledger.set_limit("user:a", usd="10", period="day", tz="UTC")
+    ledger.reserve("user:a", usd="0.5").settle()
+    (day,) = [b for b in ledger.balance("user:a") if b.period == "day"]
+    assert day.spent == Decimal("0.5")
+    report = ledger.verify()
+    assert (report.ok, report.mismatches, report.breaches) == (True, [], [])
+
+
+def test_a_window_stretched_to_a_new_time_zone_is_replayed_as_the_store_kept_it() -> None:
+    clock = ManualClock(datetime(2026, 1, 5, 12, tzinfo=UTC))
+    ledger = Ledger("memory://", clock=clock)
+    ledger.set_limit("user:a", usd="10", period="day")
+    ledger.reserve("user:a", usd="1").settle()
+    # New York's day ends at 05:00 UTC: the current window now runs until then.
+    ledger.set_limit("user:a", usd="10", period="day", tz="America/New_York")
+    clock.advance(timedelta(hours=14))  # 02:00 UTC on the 6th: still the same window
+    ledger.reserve("user:a", usd="2").settle()
+    (day,) = [b for b in ledger.balance("user:a") if b.period == "day"]
+    assert day.spent == Decimal(3)
+    report = ledger.verify()
+    assert (report.ok, report.mismatches, report.breaches) == (True, [], [])

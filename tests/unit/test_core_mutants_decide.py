@@ -8,6 +8,7 @@ decision it covers is changed.
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ import pytest
 from capledger._core import (
     Account,
     Config,
+    Entry,
     EntryFields,
     Event,
     Extend,
@@ -30,6 +32,7 @@ from capledger._core import (
     Sweep,
     apply,
     apply_batch,
+    apply_isolated,
     apply_one,
 )
 from capledger._core.decide import _refusal
@@ -38,6 +41,7 @@ from capledger.errors import (
     BudgetExceeded,
     HoldClosed,
     HoldNotFound,
+    IdempotentHoldClosed,
     InvalidAmount,
     LedgerInvariantError,
 )
@@ -541,3 +545,268 @@ def test_settling_an_overdue_hold_expires_it_first_and_records_the_spend_late() 
     total = rows.account("user:a")
     assert (total.spent, total.held) == (NANO, 0)
     assert [entry[1] for entry in rows.journal] == ["limit_set", "reserved", "expired", "settled"]
+
+
+# --- settle ----------------------------------------------------------------------------------
+
+
+def test_a_settle_within_the_hold_and_exactly_at_the_cap_is_no_overrun() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", 2 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=2 * NANO))
+    outcome = run(rows, Settle("h1", {}, {"model": "m1"}), NOW_US + 8)
+    assert outcome.hold is not None
+    assert (outcome.hold.state, outcome.hold.flags, outcome.hold.closed_us) == (
+        "settled",
+        "",
+        NOW_US + 8,
+    )
+    assert rows.journal[-1] == (
+        NOW_US + 8,
+        "settled",
+        "h1",
+        None,
+        ("user:a",),
+        {"usd": 2 * NANO},
+        {"model": "m1"},
+        "",
+    )
+    total = rows.account("user:a")
+    assert (total.spent, total.held) == (2 * NANO, 0)
+
+
+def test_a_settle_above_the_hold_is_an_overrun_even_without_a_cap() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", usd=NANO))
+    # tokens were not held at all: all of them are beyond the hold
+    outcome = run(rows, Settle("h1", {"usd": 3 * NANO, "tokens": 1}, {}), NOW_US + 2)
+    assert outcome.hold is not None
+    assert outcome.hold.flags == "overrun"
+    assert outcome.hold.settled == {"usd": 3 * NANO, "tokens": 1}
+    assert rows.journal[-1] == (
+        NOW_US + 2,
+        "overrun",
+        "h1",
+        None,
+        ("user:a",),
+        {"usd": 2 * NANO, "tokens": 1},
+        {},
+        "overrun",
+    )
+    assert outcome.events == [
+        Event(
+            "overrun",
+            NOW_US + 2,
+            hold_id="h1",
+            scopes=("user:a",),
+            amounts={"usd": Decimal(2), "tokens": 1},
+            detail="settled above the hold",
+        )
+    ]
+
+
+def test_an_overrun_past_the_cap_names_every_account_it_passed() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "day", 2 * NANO, "UTC"))
+    run(rows, SetLimit("team:t", "usd", "total", 2 * NANO, "UTC"))
+    run(rows, reserve("h1", ("user:a", "team:t"), usd=2 * NANO))
+    outcome = run(rows, Settle("h1", {"usd": 3 * NANO}, {}), NOW_US + 1)
+    assert outcome.events is not None
+    overrun = next(event for event in outcome.events if event.kind == "overrun")
+    assert overrun.detail == "over cap: user:a usd/day, team:t usd/total"
+    assert overrun.amounts == {"usd": Decimal(1)}
+
+
+def test_a_late_settle_is_flagged_an_overrun_only_past_the_cap() -> None:
+    def late_settle(cap: int, actual: int) -> str:
+        rows = Rows()
+        run(rows, SetLimit("user:a", "usd", "total", cap, "UTC"))
+        run(rows, reserve("h1", ttl_s=1, usd=NANO))
+        outcome = run(rows, Settle("h1", {"usd": actual}, {}), NOW_US + 5 * SECOND_US)
+        assert outcome.hold is not None
+        return outcome.hold.flags
+
+    assert late_settle(5 * NANO, 2 * NANO) == "late"  # above the hold, but it had expired
+    assert late_settle(NANO, 2 * NANO) == "late,overrun"
+
+
+def test_settling_a_settled_hold_differently_is_refused_with_how_it_settled() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", usd=NANO))
+    run(rows, Settle("h1", {"usd": 300_000_000}, {}))
+    journal = list(rows.journal)
+    again = run(rows, Settle("h1", {"usd": 300_000_000}, {}))
+    assert again.error is None  # the same settle twice is a no-op
+    different = run(rows, Settle("h1", {"usd": 400_000_000}, {}))
+    assert isinstance(different.error, HoldClosed)
+    assert (different.error.hold_id, different.error.state) == ("h1", "settled")
+    assert different.error.settled == {"usd": Decimal("0.3")}
+    assert rows.journal == journal
+    assert isinstance(run(rows, Settle("h_missing", {}, {})).error, HoldNotFound)
+
+
+def test_a_threshold_set_by_another_ledger_is_checked_in_full() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", 10 * NANO, "UTC"))
+    rows.account("user:a").alert_bp = 5000  # announced by a ledger with a 50% threshold
+    run(rows, reserve("h1", usd=9 * NANO))
+    outcome = run(rows, Settle("h1", {"usd": 8_500_000_000}, {}), NOW_US)
+    assert outcome.events == [threshold(NOW_US, "user:a", 0.8, "8.5", "10")]
+
+
+def test_past_the_last_threshold_a_settle_announces_nothing_more() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", 10 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=9_600_000_000))
+    first = run(rows, Settle("h1", {}, {}), NOW_US)
+    assert first.events == [
+        threshold(NOW_US, "user:a", 0.8, "9.6", "10"),
+        threshold(NOW_US, "user:a", 0.95, "9.6", "10"),
+    ]
+    run(rows, reserve("h2", usd=NANO // 10))
+    assert run(rows, Settle("h2", {}, {}), NOW_US).events is None
+
+
+def test_a_corrupted_counter_is_an_invariant_error_not_a_negative_balance() -> None:
+    for close in (Release("h1"), Settle("h1", {}, {})):
+        rows = Rows()
+        run(rows, reserve("h1", usd=NANO))
+        rows.account("user:a").held = NANO - 1  # less than the open hold it should contain
+        with pytest.raises(LedgerInvariantError):
+            run(rows, close)
+
+
+# --- set_limit -------------------------------------------------------------------------------
+
+
+def test_setting_a_limit_journals_it_and_starts_from_the_truth() -> None:
+    rows = Rows()
+    run(rows, reserve("h0", usd=NANO))
+    run(rows, Settle("h0", {}, {}))
+    run(rows, reserve("h1", usd=2 * NANO))
+    run(rows, reserve("h2", tokens=50))  # holds no usd
+    outcome = run(rows, SetLimit("user:a", "usd", "day", 9 * NANO, "Europe/Paris"), NOW_US + 1)
+    assert outcome.value is True
+    day = rows.account("user:a", period="day")
+    assert (day.cap, day.spent, day.held, day.tz) == (9 * NANO, NANO, 2 * NANO, "Europe/Paris")
+    entry = rows.journal[-1]
+    assert entry[:6] == (NOW_US + 1, "limit_set", None, None, ("user:a",), {"usd": 9 * NANO})
+    assert (entry[6]["period"], entry[6]["tz"], entry[7]) == ("day", "Europe/Paris", "")
+
+
+def test_a_new_cap_keeps_the_window_and_what_it_announced() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "30d", 10 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=9 * NANO))
+    run(rows, Settle("h1", {}, {}))
+    later = NOW_US + 5 * HOUR_US
+    assert run(rows, SetLimit("user:a", "usd", "30d", 20 * NANO, "UTC"), later).value is True
+    account = rows.account("user:a", period="30d")
+    assert (account.cap, account.spent, account.anchor_us, account.alert_bp) == (
+        20 * NANO,
+        9 * NANO,
+        NOW_US,
+        8000,
+    )
+    assert account.window_start_us == NOW_US
+
+
+def test_a_new_cap_after_the_window_ended_applies_to_the_new_window() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "day", 10 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=9 * NANO))
+    run(rows, Settle("h1", {}, {}))
+    tomorrow = NOW_US + 24 * HOUR_US
+    run(rows, SetLimit("user:a", "usd", "day", 5 * NANO, "UTC"), tomorrow)
+    day = rows.account("user:a", period="day")
+    assert (day.cap, day.spent, day.window_start_us) == (5 * NANO, 0, NOW_US + 12 * HOUR_US)
+
+
+def test_a_new_time_zone_keeps_the_windows_start_and_spend() -> None:
+    rows = Rows()
+    midnight_utc = NOW_US - 12 * HOUR_US
+    run(rows, SetLimit("user:a", "usd", "day", 10 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=NANO))
+    run(rows, Settle("h1", {}, {}))
+    day = rows.account("user:a", period="day")
+    # New York's day ends 5 hours after UTC's: the current window stretches to it.
+    run(rows, SetLimit("user:a", "usd", "day", 10 * NANO, "America/New_York"))
+    assert rows.account("user:a", period="day") is day  # changed in place
+    assert (day.tz, day.spent, day.window_start_us, day.window_end_us) == (
+        "America/New_York",
+        NANO,
+        midnight_utc,
+        midnight_utc + 29 * HOUR_US,
+    )
+
+
+def test_the_lifetime_total_keeps_its_account_whatever_the_time_zone() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", 10 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=9 * NANO))
+    run(rows, Settle("h1", {}, {}))
+    run(rows, SetLimit("user:a", "usd", "total", 20 * NANO, "Asia/Kolkata"))
+    total = rows.account("user:a")
+    assert (total.cap, total.spent, total.tz, total.alert_bp) == (20 * NANO, 9 * NANO, "UTC", 8000)
+
+
+def test_an_entry_keeps_what_it_is_given_and_has_no_flags_by_default() -> None:
+    entry = Entry(NOW_US, "reserved", "h1", "r1", ("user:a",), {"usd": 1}, {"k": "v"})
+    assert (entry.ts_us, entry.kind, entry.hold_id, entry.request_id) == (
+        NOW_US,
+        "reserved",
+        "h1",
+        "r1",
+    )
+    assert (entry.scopes, entry.amounts, entry.tags, entry.flags) == (
+        ("user:a",),
+        {"usd": 1},
+        {"k": "v"},
+        "",
+    )
+
+
+# --- batches and retries ---------------------------------------------------------------------
+
+
+def test_a_batch_is_decided_again_without_an_operation_that_raised() -> None:
+    stored = Rows()
+    run(stored, SetLimit("user:a", "usd", "total", 5 * NANO, "UTC"))
+    # An amount of the wrong type, past the ledger's checks: the decision creates the
+    # scope's accounts, then raises. Nothing it did may be kept.
+    broken = Reserve("h_bad", ("team:bad", "user:a"), {"usd": "1"}, SECOND_US, None, {}, "")  # type: ignore[dict-item]
+    ops = [reserve("h1", usd=NANO), broken, reserve("h2", usd=2 * NANO)]
+    state, outcomes = apply_isolated(lambda: copy.deepcopy(stored), ops, NOW_US, Config())
+    assert isinstance(outcomes[1].error, TypeError)
+    assert [outcome.error for outcome in (outcomes[0], outcomes[2])] == [None, None]
+    assert "team:bad" not in state.by_scope
+    assert state.account("user:a").held == 3 * NANO
+    assert sorted(state.holds) == ["h1", "h2"]
+
+
+def test_a_batch_with_no_failure_is_decided_once() -> None:
+    runs: list[Rows] = []
+
+    def fresh() -> Rows:
+        runs.append(Rows())
+        return runs[-1]
+
+    state, outcomes = apply_isolated(
+        fresh, [reserve("h1", usd=1), reserve("h2", usd=2)], NOW_US, Config()
+    )
+    assert (len(runs), state) == (1, runs[0])
+    assert [outcome.hold.id for outcome in outcomes] == ["h1", "h2"]  # type: ignore[union-attr]
+
+
+def test_retrying_a_request_whose_hold_has_closed_says_how_it_closed() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", request_id="r1", fingerprint="f", usd=NANO, tokens=10))
+    run(rows, Settle("h1", {"usd": 300_000_000}, {}))
+    outcome = run(rows, reserve("h_retry", request_id="r1", fingerprint="f", usd=NANO, tokens=10))
+    error = outcome.error
+    assert isinstance(error, IdempotentHoldClosed)
+    assert (error.request_id, error.hold_id, error.state) == ("r1", "h1", "settled")
+    assert error.settled == {"usd": Decimal("0.3"), "tokens": 10}
+    assert outcome.hold is not None
+    assert outcome.hold.id == "h1"
+    assert "h_retry" not in rows.holds

@@ -11,7 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from capledger._core.periods import duration_us, parse_period, parse_timezone, window
+from capledger._core.periods import (
+    duration_us,
+    parse_period,
+    parse_timezone,
+    retimed_end,
+    window,
+)
 from capledger.clock import from_us, to_us
 from capledger.errors import InvalidPeriod
 
@@ -170,3 +176,24 @@ def test_a_known_time_zone_is_returned() -> None:
     assert parse_timezone("Asia/Kolkata").utcoffset(datetime(2026, 1, 1)) == timedelta(
         hours=5, minutes=30
     )
+
+
+def test_an_hour_across_a_fall_back_is_one_real_hour() -> None:
+    # Paris repeats 02:00-03:00 on 2026-10-25 (00:00-02:00 UTC): each pass is its own hour.
+    first_pass = utc(2026, 10, 25, 0, 30)
+    assert bounds("hour", first_pass, "Europe/Paris") == (utc(2026, 10, 25), utc(2026, 10, 25, 1))
+    assert bounds("minute", utc(2026, 10, 25, 0, 59, 30), "Europe/Paris") == (
+        utc(2026, 10, 25, 0, 59),
+        utc(2026, 10, 25, 1),
+    )
+
+
+def test_a_retimed_window_ends_at_the_nearer_boundary_of_the_new_zone() -> None:
+    start, end = to_us(utc(2026, 1, 5)), to_us(utc(2026, 1, 6))
+    # New York's day ends 5 hours later: the window stretches to it.
+    assert retimed_end("day", "America/New_York", start, end) == to_us(utc(2026, 1, 6, 5))
+    # Kolkata's day ended 5.5 hours earlier, 18.5 hours before its next end: the window
+    # keeps its end, and the first Kolkata day starts there.
+    assert retimed_end("day", "Asia/Kolkata", start, end) == end
+    # Twelve hours either way: the later boundary, so no window is cut short.
+    assert retimed_end("day", "Etc/GMT-12", start, end) == to_us(utc(2026, 1, 6, 12))
