@@ -36,9 +36,10 @@ from capledger._core import (
     apply_one,
 )
 from capledger._core.decide import _refusal
-from capledger.bounds import MAX_AMOUNT
+from capledger.bounds import MAX_AMOUNT, MAX_COUNTER
 from capledger.errors import (
     BudgetExceeded,
+    CounterLimitReached,
     HoldClosed,
     HoldNotFound,
     IdempotentHoldClosed,
@@ -692,6 +693,7 @@ def test_setting_a_limit_journals_it_and_starts_from_the_truth() -> None:
     entry = rows.journal[-1]
     assert entry[:6] == (NOW_US + 1, "limit_set", None, None, ("user:a",), {"usd": 9 * NANO})
     assert (entry[6]["period"], entry[6]["tz"], entry[7]) == ("day", "Europe/Paris", "")
+    assert entry[6]["spent"] == str(NANO)  # where an audit of this window starts
 
 
 def test_a_new_cap_keeps_the_window_and_what_it_announced() -> None:
@@ -810,3 +812,13 @@ def test_retrying_a_request_whose_hold_has_closed_says_how_it_closed() -> None:
     assert outcome.hold is not None
     assert outcome.hold.id == "h1"
     assert "h_retry" not in rows.holds
+
+
+def test_an_uncapped_counter_full_to_its_bound_has_nothing_available() -> None:
+    rows = Rows()
+    run(rows, reserve("h0", tokens=1))
+    rows.account("user:a", "tokens").spent = MAX_COUNTER - 1  # one open token: full
+    outcome = run(rows, reserve("h1", tokens=1))
+    assert isinstance(outcome.error, CounterLimitReached)
+    assert (outcome.error.requested, outcome.error.available) == (1, 0)
+    assert "h1" not in rows.holds
