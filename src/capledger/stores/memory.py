@@ -296,17 +296,14 @@ class MemoryStore(Store):
     def executor(self, config: Config) -> Callable[[Op], Outcome]:
         """A function applying one operation under the store's lock, with no lists built:
         the path of every operation of a ``memory://`` ledger."""
-        rows, now_us, tick = self._rows, self.clock.now_us, self._tick
-        # Bound methods and try/finally instead of ``with``: a third fewer instructions
-        # around the lock, on a path taken twice per hold.
-        acquire, release = self._lock.acquire, self._lock.release
+        rows, now_us, lock, tick = self._rows, self.clock.now_us, self._lock, self._tick
 
         def execute_one(op: Op) -> Outcome:
-            acquire()
-            try:
+            # ``with``, not acquire() then try/finally: an interrupt (KeyboardInterrupt, a
+            # signal handler's exception) raised just as acquire() returns would fall
+            # outside the try and leave the lock held, blocking every later call for good.
+            with lock:
                 return apply_one(rows, op, now_us(), config, tick())
-            finally:
-                release()
 
         return execute_one
 

@@ -177,8 +177,13 @@ class SQLiteStore(Store):
         connection = self._connection
 
         def attempt() -> _T:
-            connection.execute("BEGIN IMMEDIATE")
             try:
+                # Every write goes through here under the lock, so a transaction already
+                # open was left by an attempt interrupted before its ROLLBACK: nothing of it
+                # was committed. BEGIN is inside the try for the same reason.
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                connection.execute("BEGIN IMMEDIATE")
                 result = body(connection)
                 connection.execute("COMMIT")
             except BaseException:
