@@ -62,7 +62,7 @@ def test_prices_cost_rejects_bad_counts(runner: CliRunner) -> None:
 
 def test_unknown_model_is_a_clean_error(runner: CliRunner) -> None:
     result = runner.invoke(main, ["prices", "show", "acme-llm-9"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input, as docs/cli.md says
     assert "no price is known for model 'acme-llm-9'" in result.output
 
 
@@ -99,5 +99,5 @@ def test_estimate_without_a_limit_says_what_to_pass(runner: CliRunner) -> None:
 
 def test_estimate_rejects_non_json(runner: CliRunner) -> None:
     result = runner.invoke(main, ["estimate", "--model", "gpt-4o"], input="{not json")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input
     assert "not JSON" in result.output
