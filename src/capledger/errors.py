@@ -100,6 +100,19 @@ class LedgerError(Exception):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
 
+    #: The keyword arguments an error with fields was built with (set by its ``__init__``).
+    _fields: dict[str, object]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields need help to cross a process boundary (multiprocessing): the
+        # error is rebuilt from its message and fields, then given back its attributes.
+        fields = getattr(self, "_fields", {})
+        return (_rebuild, (type(self), str(self), fields), self.__dict__)
+
+
+def _rebuild(kind: type[LedgerError], message: str, fields: dict[str, object]) -> LedgerError:
+    return kind(message, **fields)
+
 
 class BudgetExceeded(LedgerError):
     """The budget cannot pay for this request."""
@@ -121,6 +134,14 @@ class BudgetExceeded(LedgerError):
         self.requested = requested
         self.available = available
         self.retry_after = retry_after
+        self._fields = {
+            "scope": scope,
+            "unit": unit,
+            "period": period,
+            "requested": requested,
+            "available": available,
+            "retry_after": retry_after,
+        }
         if message is None:
             message = (
                 f"{scope} has {_amount_text(unit, available)} available in its {period} "
@@ -129,41 +150,6 @@ class BudgetExceeded(LedgerError):
             if retry_after is not None:
                 message += f" (the window resets in {_duration_text(retry_after)})"
         super().__init__(message)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Keyword-only fields need help to cross a process boundary (multiprocessing).
-        return (
-            _rebuild_budget_exceeded,
-            (
-                str(self),
-                self.scope,
-                self.unit,
-                self.period,
-                self.requested,
-                self.available,
-                self.retry_after,
-            ),
-        )
-
-
-def _rebuild_budget_exceeded(
-    message: str,
-    scope: str,
-    unit: str,
-    period: str,
-    requested: Decimal | int,
-    available: Decimal | int,
-    retry_after: timedelta | None,
-) -> BudgetExceeded:
-    return BudgetExceeded(
-        message,
-        scope=scope,
-        unit=unit,
-        period=period,
-        requested=requested,
-        available=available,
-        retry_after=retry_after,
-    )
 
 
 class CounterLimitReached(BudgetExceeded):
@@ -202,40 +188,8 @@ class CounterLimitReached(BudgetExceeded):
             requested=requested,
             available=available,
         )
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (
-            _rebuild_counter_limit_reached,
-            (
-                str(self),
-                self.scope,
-                self.unit,
-                self.period,
-                self.requested,
-                self.available,
-                self.bound,
-            ),
-        )
-
-
-def _rebuild_counter_limit_reached(
-    message: str,
-    scope: str,
-    unit: str,
-    period: str,
-    requested: Decimal | int,
-    available: Decimal | int,
-    bound: Decimal | int,
-) -> CounterLimitReached:
-    return CounterLimitReached(
-        message,
-        scope=scope,
-        unit=unit,
-        period=period,
-        requested=requested,
-        available=available,
-        bound=bound,
-    )
+        self._fields = {**self._fields, "bound": bound}
+        del self._fields["retry_after"]
 
 
 class HoldClosed(LedgerError):
@@ -258,6 +212,7 @@ class HoldClosed(LedgerError):
         self.hold_id = hold_id
         self.state = state
         self.settled = None if settled is None else dict(settled)
+        self._fields = {"hold_id": hold_id, "state": state, "settled": settled}
         if message is None and hold_id is not None:
             at = f" at {_amounts_text(settled)}" if settled else ""
             message = f"hold {hold_id} is already {state}{at}; a different settle is refused"
@@ -296,6 +251,7 @@ class IdempotentHoldClosed(HoldClosed):
                 "returns the closed hold instead)"
             )
         super().__init__(message, hold_id=hold_id, state=state, settled=settled)
+        self._fields = {**self._fields, "request_id": request_id}
 
 
 class HoldNotFound(LedgerError):

@@ -9,6 +9,12 @@ from decimal import Decimal
 import pytest
 
 from capledger import BudgetExceeded, HoldClosed, Ledger, ManualClock
+from capledger.errors import (
+    CounterLimitReached,
+    IdempotentHoldClosed,
+    InvalidAmount,
+    LedgerError,
+)
 
 
 def test_a_conflicting_settle_shows_what_the_hold_settled_at_in_dollars_and_tokens() -> None:
@@ -81,3 +87,34 @@ def test_a_real_refusal_message_from_the_ledger() -> None:
         "user:a has $0.25 available in its day limit; $0.50 requested "
         "(the window resets in 4:00:00)"
     )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        BudgetExceeded(
+            scope="user:a",
+            unit="usd",
+            period="day",
+            requested=Decimal("1"),
+            available=Decimal("0.5"),
+            retry_after=timedelta(seconds=3),
+        ),
+        CounterLimitReached(
+            scope="user:a",
+            unit="usd",
+            period="total",
+            requested=Decimal("1"),
+            available=Decimal("0"),
+            bound=Decimal("4611686018.427387904"),
+        ),
+        IdempotentHoldClosed(request_id="req-7", hold_id="h_1", state="released"),
+        InvalidAmount("the amount is too large"),
+    ],
+    ids=type,
+)
+def test_every_error_crosses_a_process_boundary_whole(error: LedgerError) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)
