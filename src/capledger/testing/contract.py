@@ -989,14 +989,7 @@ class LedgerContract:
         # PostgreSQL's text and jsonb refuse NUL, and libpq sends text parameters as C strings
         # (a hold id "id\x00junk" would reach the server as "id"); a lone surrogate has no
         # UTF-8 form. Every store refuses them the same way, before anything is written.
-        ledger.set_limit("user:a", usd="5")
-        hold = ledger.reserve("user:a", usd="0.5")
-        before = count_rows(ledger)
-        with pytest.raises(error):
-            call(ledger, hold)
-        assert count_rows(ledger) == before
-        assert [h.state for h in ledger.holds()] == ["open"]
-        assert balance_of(ledger, "user:a").held == Decimal("0.5")
+        self._refused_before_any_write(ledger, call, error)
 
     @pytest.mark.parametrize(
         ("call", "error"),
@@ -1047,6 +1040,13 @@ class LedgerContract:
     ) -> None:
         # Never a raw TypeError, ValueError (str() of a 5,001-digit int), OverflowError or
         # BackendUnavailable (a driver refusing a parameter), and nothing written.
+        self._refused_before_any_write(ledger, call, error)
+
+    @staticmethod
+    def _refused_before_any_write(
+        ledger: Ledger, call: Callable[[Ledger, Hold], object], error: type[Exception]
+    ) -> None:
+        """``call`` on a ledger with one open $0.50 hold raises ``error`` and writes nothing."""
         ledger.set_limit("user:a", usd="5")
         hold = ledger.reserve("user:a", usd="0.5")
         before = count_rows(ledger)
@@ -1054,6 +1054,7 @@ class LedgerContract:
             call(ledger, hold)
         assert count_rows(ledger) == before
         assert [h.state for h in ledger.holds()] == ["open"]
+        assert balance_of(ledger, "user:a").held == Decimal("0.5")
 
     def test_a_holds_limit_past_any_count_lists_them_all(self, ledger: Ledger) -> None:
         held = [ledger.reserve("user:a", usd="0.1").id for _ in range(3)]
