@@ -367,3 +367,53 @@ def test_a_window_stretched_to_a_new_time_zone_is_replayed_as_the_store_kept_it(
     assert day.spent == Decimal(3)
     report = ledger.verify()
     assert (report.ok, report.mismatches, report.breaches) == (True, [], [])
+
+
+def test_spend_at_the_first_instant_of_a_window_counts_in_a_limit_set_later() -> None:
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))  # midnight: the day's first instant
+    ledger = Ledger("memory://", clock=clock)
+    ledger.reserve("user:a", usd="1").settle()
+    clock.advance(timedelta(hours=1))
+    ledger.set_limit("user:a", usd="10", period="day")
+    (day,) = [b for b in ledger.balance("user:a") if b.period == "day"]
+    assert day.spent == Decimal(1)
+    report = ledger.verify()
+    assert (report.ok, report.mismatches) == (True, [])
+
+
+def test_a_total_limit_set_after_spending_keeps_the_lifetime_spend() -> None:
+    ledger = Ledger("memory://", clock=ManualClock())
+    ledger.reserve("user:a", usd="2").settle()
+    ledger.set_limit("user:a", usd="10")
+    ledger.reserve("user:a", usd="1").settle()
+    (total,) = ledger.balance("user:a")
+    assert total.spent == Decimal(3)
+    report = ledger.verify()
+    assert (report.ok, report.mismatches) == (True, [])
+
+
+def test_a_removed_limit_leaves_nothing_to_replay() -> None:
+    ledger = Ledger("memory://", clock=ManualClock())
+    ledger.set_limit("user:a", usd="10", period="day")
+    ledger.reserve("user:a", usd="1").settle()
+    ledger.remove_limit("user:a", period="day")
+    report = ledger.verify()
+    assert (report.ok, report.accounts_checked, report.mismatches) == (True, 1, [])
+
+
+def test_a_duration_removed_and_set_again_runs_from_its_new_start() -> None:
+    clock = ManualClock()
+    ledger = Ledger("memory://", clock=clock)
+    ledger.set_limit("user:a", usd="10", period="90s")
+    ledger.reserve("user:a", usd="1").settle()
+    ledger.remove_limit("user:a", period="90s")
+    clock.advance(30)
+    ledger.reserve("user:a", usd="2").settle()  # between the two limits: in neither
+    clock.advance(5)
+    ledger.set_limit("user:a", usd="10", period="90s")
+    clock.advance(10)
+    ledger.reserve("user:a", usd="4").settle()
+    (window,) = [b for b in ledger.balance("user:a") if b.period == "90s"]
+    assert window.spent == Decimal(4)
+    report = ledger.verify()
+    assert (report.ok, report.mismatches) == (True, [])
