@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> str:
@@ -17,6 +21,30 @@ def machine() -> str:
         f"{platform.machine()}, {cores} cores, {memory_gib:.0f} GiB, "
         f"Python {sys.version.split()[0]}, {platform.system()} {platform.release()}"
     )
+
+
+def checkout() -> str:
+    """The commit the figures come from: ``commit abc1234``, with ``+ uncommitted changes``
+    when the code (``src/``, ``benchmarks/``) differs from it.
+
+    Read-only: ``--no-optional-locks`` keeps git from refreshing its index.
+    """
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "--no-optional-locks", "-C", str(ROOT), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks")
+    except (OSError, subprocess.SubprocessError):
+        return "an unknown commit"
+    return f"commit {commit} + uncommitted changes" if dirty else f"commit {commit}"
 
 
 def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:

@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 INCLUDED = [
@@ -78,26 +80,6 @@ def demote(markdown: str) -> str:
             fenced = not fenced
         lines.append("#" + line if line.startswith("#") and not fenced else line)
     return "\n".join(lines)
-
-
-def checkout() -> str:
-    """The commit of this checkout, ``+ uncommitted changes`` when tracked files differ."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "--no-optional-locks", "-C", str(ROOT), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks")
-    except (OSError, subprocess.SubprocessError):
-        return "an unknown commit"
-    return f"commit {commit} + uncommitted changes" if dirty else f"commit {commit}"
 
 
 def included_pages() -> list[tuple[str, str]]:

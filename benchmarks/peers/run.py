@@ -35,6 +35,10 @@ from typing import Any
 
 import harness
 
+# The benchmarks folder: its _common module is shared with the other benchmark scripts.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import checkout
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ENVS = HERE / ".envs"
@@ -371,29 +375,6 @@ def findings(rows: list[Row], results: list[dict[str, Any]]) -> list[str]:
                 "holds."
             )
     return lines
-
-
-def checkout() -> str:
-    """The commit of this checkout, ``+ uncommitted changes`` when tracked files differ.
-
-    Read-only: ``--no-optional-locks`` keeps git from refreshing its index.
-    """
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "--no-optional-locks", "-C", str(ROOT), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown commit"
-    return f"{commit} + uncommitted changes" if dirty else commit
 
 
 def machine() -> list[str]:

@@ -31,6 +31,7 @@ def load(path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 @pytest.fixture
 def report(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run as a script
     return load(ROOT / "benchmarks" / "report.py", "capledger_benchmarks_report", monkeypatch)
 
 
