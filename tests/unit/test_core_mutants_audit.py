@@ -417,3 +417,23 @@ def test_a_duration_removed_and_set_again_runs_from_its_new_start() -> None:
     assert window.spent == Decimal(4)
     report = ledger.verify()
     assert (report.ok, report.mismatches) == (True, [])
+
+
+def test_an_account_that_never_held_anything_verifies() -> None:
+    report = verify([account(cap=NANO)], [], [limit_set("total", NANO)])
+    assert report == VerifyReport(ok=True, accounts_checked=1, open_holds=0, entries_read=1)
+
+
+def test_hold_rows_the_journal_never_placed_are_a_mismatch() -> None:
+    report = verify([account(held=NANO)], [open_hold("h1", usd=NANO)], [])
+    assert report.mismatches == [
+        Mismatch(
+            "user:a",
+            "usd",
+            "total",
+            "held",
+            0,
+            NANO,
+            "the journal's open holds disagree with the hold rows",
+        )
+    ]

@@ -36,7 +36,7 @@ from capledger._core import (
     apply_one,
 )
 from capledger._core.decide import _refusal
-from capledger.bounds import MAX_AMOUNT, MAX_COUNTER
+from capledger.bounds import COUNTER_STORAGE_MAX, MAX_AMOUNT, MAX_COUNTER
 from capledger.errors import (
     BudgetExceeded,
     CounterLimitReached,
@@ -822,3 +822,28 @@ def test_an_uncapped_counter_full_to_its_bound_has_nothing_available() -> None:
     assert isinstance(outcome.error, CounterLimitReached)
     assert (outcome.error.requested, outcome.error.available) == (1, 0)
     assert "h1" not in rows.holds
+
+
+def test_a_settle_may_fill_a_counters_storage_exactly_but_not_pass_it() -> None:
+    def settle_onto(spent: int, at_us: int = NOW_US) -> Outcome:
+        rows = Rows()
+        run(rows, reserve("h1", ttl_s=1, tokens=10))
+        rows.account("user:a", "tokens").spent = spent
+        return run(rows, Settle("h1", {}, {}), at_us)
+
+    assert settle_onto(COUNTER_STORAGE_MAX - 10).error is None
+    refused = settle_onto(COUNTER_STORAGE_MAX - 9)
+    assert isinstance(refused.error, CounterLimitReached)
+    assert refused.events is None
+    # Refused after the hold expired: the expiry stands, and is announced.
+    late = settle_onto(COUNTER_STORAGE_MAX - 9, NOW_US + 2 * SECOND_US)
+    assert isinstance(late.error, CounterLimitReached)
+    assert late.events == [
+        Event(
+            "expired",
+            NOW_US + 2 * SECOND_US,
+            hold_id="h1",
+            scopes=("user:a",),
+            amounts={"tokens": 10},
+        )
+    ]
