@@ -32,26 +32,20 @@ class Clock(Protocol):
 
 
 def _boot_id() -> str:
-    """This host's boot id: the kernel's on Linux.
-
-    Elsewhere it is derived from the wall-clock time of the boot (the wall clock less the
-    monotonic clock, to the hour), read once per process. That is a weaker id: processes
-    started either side of an hour boundary, or after a large wall-clock step, see two
-    boots, and a hold one of them stamped is then expired early by the other.
-    """
+    """This host's boot id, from the kernel (Linux); ``""`` where the kernel gives none."""
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
             return file.read().strip()
     except OSError:
-        booted_s = time.time() - time.monotonic()
-        return f"boot-{int(booted_s // 3600)}"
+        return ""
 
 
 #: The id of this host's current boot (see ``_boot_id``).
 BOOT_ID = _boot_id()
-# The boot-time clock counts the time the host was suspended too (a TTL is real time);
-# where there is none, the monotonic clock.
-_STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+# The boot-time clock counts the time the host was suspended too (a TTL is real time).
+# Without it or a boot id (macOS, Windows), no id could tell two processes whether they
+# count from the same boot: TTLs there are measured on the wall clock, as before.
+_STEADY_CLOCK: int | None = getattr(time, "CLOCK_BOOTTIME", None) if BOOT_ID else None
 
 
 def deadline_now(clock: Clock) -> tuple[str, int]:
@@ -86,7 +80,13 @@ class SystemClock:
         return now
 
     def deadline_now(self) -> tuple[str, int]:
-        """Return the boot id and the microseconds since boot, on a clock that never steps."""
+        """Return the boot id and the microseconds since boot, on a clock that never steps.
+
+        Where the host has no boot-time clock with a boot id (outside Linux), this is
+        ``("", wall-clock time)``: TTLs are measured on the wall clock.
+        """
+        if _STEADY_CLOCK is None:
+            return "", self.now_us()
         return BOOT_ID, time.clock_gettime_ns(_STEADY_CLOCK) // 1000
 
 
