@@ -40,8 +40,8 @@ test-envs: $(VENV)/.dev
 	$(BIN)/python tests/integrations/run_envs.py
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks conftest.py
+	$(BIN)/ruff format --check src tests benchmarks conftest.py
 	$(BIN)/mypy src/capledger
 
 ## Mutation testing of src/capledger/_core/ and src/capledger/money.py with mutmut, configured
