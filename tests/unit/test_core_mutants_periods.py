@@ -197,3 +197,16 @@ def test_a_retimed_window_ends_at_the_nearer_boundary_of_the_new_zone() -> None:
     assert retimed_end("day", "Asia/Kolkata", start, end) == end
     # Twelve hours either way: the later boundary, so no window is cut short.
     assert retimed_end("day", "Etc/GMT-12", start, end) == to_us(utc(2026, 1, 6, 12))
+
+
+def test_a_day_whose_midnight_is_skipped_starts_when_its_date_first_shows() -> None:
+    # Santiago springs forward at midnight on 2026-09-06: 23:59:59 -04 is followed by
+    # 01:00 -03 (04:00 UTC), so the 6th starts then and is 23 hours long.
+    assert bounds("day", utc(2026, 9, 6, 12), "America/Santiago") == (
+        utc(2026, 9, 6, 4),
+        utc(2026, 9, 7, 3),
+    )
+    assert bounds("day", utc(2026, 9, 6, 3, 30), "America/Santiago") == (
+        utc(2026, 9, 5, 4),
+        utc(2026, 9, 6, 4),
+    )
