@@ -847,3 +847,40 @@ def test_a_settle_may_fill_a_counters_storage_exactly_but_not_pass_it() -> None:
             amounts={"tokens": 10},
         )
     ]
+
+
+def test_a_hold_copy_carries_every_field_and_later_changes_do_not_reach_it() -> None:
+    hold = HoldRecord(
+        "h1",
+        "r1",
+        ("user:a",),
+        {"usd": 5},
+        "settled",
+        NOW_US,
+        NOW_US + 60,
+        {"k": "v"},
+        "fp",
+        settled={"usd": 4},
+        closed_us=NOW_US + 9,
+        flags="late",
+    )
+    twin = hold.copy()
+    fields = [
+        "id", "request_id", "scopes", "amounts", "state", "created_us", "expires_us", "tags",
+        "fingerprint", "settled", "closed_us", "flags",
+    ]  # fmt: skip
+    assert [getattr(twin, name) for name in fields] == [getattr(hold, name) for name in fields]
+    hold.state = "open"
+    assert twin.state == "settled"
+
+
+def test_the_total_a_first_reserve_creates_is_uncapped_and_in_utc() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", usd=1))
+    total = rows.account("user:a")
+    assert (total.cap, total.tz, total.window_start_us, total.window_end_us) == (
+        None,
+        "UTC",
+        0,
+        None,
+    )
