@@ -884,3 +884,37 @@ def test_the_total_a_first_reserve_creates_is_uncapped_and_in_utc() -> None:
         0,
         None,
     )
+
+
+def test_a_retried_hold_id_returns_the_hold_it_made_in_any_state() -> None:
+    rows = Rows()
+    first = run(rows, reserve("h1", usd=NANO))
+    again = run(rows, reserve("h1", usd=NANO))
+    assert (again.error, again.hold.id) == (None, "h1")  # type: ignore[union-attr]
+    assert again.hold is not first.hold
+    assert held(rows) == NANO
+    assert [entry[1] for entry in rows.journal] == ["reserved"]
+    run(rows, Settle("h1", {}, {}))
+    after_settle = run(rows, reserve("h1", usd=NANO))
+    assert after_settle.error is None  # the store's own retry, not a caller's: no error
+    assert after_settle.hold is not None
+    assert after_settle.hold.state == "settled"
+
+
+def test_a_refused_reserve_announces_the_denial() -> None:
+    rows = Rows()
+    run(rows, SetLimit("team:t", "tokens", "day", 100, "UTC"))
+    outcome = run(rows, reserve("h1", ("user:a", "team:t"), tokens=101), NOW_US + 6)
+    assert isinstance(outcome.error, BudgetExceeded)
+    assert outcome.events == [
+        Event(
+            "denied",
+            NOW_US + 6,
+            scopes=("user:a", "team:t"),
+            amounts={"tokens": 101},
+            scope="team:t",
+            unit="tokens",
+            period="day",
+            detail=str(outcome.error),
+        )
+    ]
