@@ -903,17 +903,17 @@ def test_a_retried_hold_id_returns_the_hold_it_made_in_any_state() -> None:
 
 def test_a_refused_reserve_announces_the_denial() -> None:
     rows = Rows()
-    run(rows, SetLimit("team:t", "tokens", "day", 100, "UTC"))
-    outcome = run(rows, reserve("h1", ("user:a", "team:t"), tokens=101), NOW_US + 6)
+    run(rows, SetLimit("team:t", "usd", "day", NANO, "UTC"))
+    outcome = run(rows, reserve("h1", ("user:a", "team:t"), usd=1_010_000_000), NOW_US + 6)
     assert isinstance(outcome.error, BudgetExceeded)
     assert outcome.events == [
         Event(
             "denied",
             NOW_US + 6,
             scopes=("user:a", "team:t"),
-            amounts={"tokens": 101},
+            amounts={"usd": Decimal("1.01")},
             scope="team:t",
-            unit="tokens",
+            unit="usd",
             period="day",
             detail=str(outcome.error),
         )
