@@ -864,6 +864,7 @@ def test_a_hold_copy_carries_every_field_and_later_changes_do_not_reach_it() -> 
         closed_us=NOW_US + 9,
         flags="late",
     )
+    assert (hold.settled, hold.closed_us, hold.flags) == ({"usd": 4}, NOW_US + 9, "late")
     twin = hold.copy()
     fields = [
         "id", "request_id", "scopes", "amounts", "state", "created_us", "expires_us", "tags",
@@ -893,7 +894,8 @@ def test_a_retried_hold_id_returns_the_hold_it_made_in_any_state() -> None:
     assert (again.error, again.hold.id) == (None, "h1")  # type: ignore[union-attr]
     assert again.hold is not first.hold
     assert held(rows) == NANO
-    assert [entry[1] for entry in rows.journal] == ["reserved"]
+    assert rows.journal == [(NOW_US, "reserved", "h1", None, ("user:a",), {"usd": NANO}, {}, "")]
+    assert (first.hold.flags, first.hold.closed_us, first.hold.settled) == ("", None, None)  # type: ignore[union-attr]
     run(rows, Settle("h1", {}, {}))
     after_settle = run(rows, reserve("h1", usd=NANO))
     assert after_settle.error is None  # the store's own retry, not a caller's: no error
@@ -918,3 +920,19 @@ def test_a_refused_reserve_announces_the_denial() -> None:
             detail=str(outcome.error),
         )
     ]
+
+
+def test_each_sweep_of_a_batch_counts_only_what_it_expired() -> None:
+    rows = Rows()
+    run(rows, reserve("h1", ttl_s=1, usd=1))
+    later = NOW_US + 2 * SECOND_US
+    outcomes = apply_batch(rows, [Sweep(limit=10), Sweep(limit=10)], later, Config())
+    assert [outcome.value for outcome in outcomes] == [1, 0]
+
+
+def test_a_batch_of_one_operation_uses_the_ledgers_settings() -> None:
+    rows = Rows()
+    run(rows, SetLimit("user:a", "usd", "total", 10 * NANO, "UTC"))
+    run(rows, reserve("h1", usd=9 * NANO))
+    (outcome,) = apply_batch(rows, [Settle("h1", {}, {})], NOW_US, listening("settled"))
+    assert [event.kind for event in outcome.events or []] == ["settled", "threshold"]
