@@ -210,3 +210,11 @@ def test_a_day_whose_midnight_is_skipped_starts_when_its_date_first_shows() -> N
         utc(2026, 9, 5, 4),
         utc(2026, 9, 6, 4),
     )
+
+
+def test_a_minute_follows_a_wall_clock_that_is_seconds_off_utc() -> None:
+    # Monrovia kept UTC-00:44:30 until 1972: its minutes began at :30 seconds UTC.
+    assert bounds("minute", utc(1970, 6, 1, 12, 0, 45), "Africa/Monrovia") == (
+        utc(1970, 6, 1, 12, 0, 30),
+        utc(1970, 6, 1, 12, 1, 30),
+    )
