@@ -505,7 +505,13 @@ def _threshold_bps(thresholds: Sequence[float | Decimal | str]) -> tuple[int, ..
             raise ConfigurationError(f"threshold {fraction!r} is not a number") from None
         if not value.is_finite() or not 0 < value <= 1:
             raise ConfigurationError(f"thresholds are fractions in (0, 1], not {fraction!r}")
-        bps.append(int(value.scaleb(4, _THRESHOLD_CONTEXT)))  # exact, whatever the caller's
+        scaled = value.scaleb(4, _THRESHOLD_CONTEXT)  # exact, whatever the caller's context
+        if scaled != scaled.to_integral_value(context=_THRESHOLD_CONTEXT):
+            # Truncating would move the threshold, or drop one below 0.0001 to nothing.
+            raise ConfigurationError(
+                f"thresholds are counted in steps of 0.0001 (one basis point), not {fraction!r}"
+            )
+        bps.append(int(scaled))
     return tuple(sorted(set(bps)))
 
 
