@@ -83,4 +83,5 @@ lock:
 	PYTHON=$(PYTHON) UV=.venv-lock/bin/uv bash requirements/lock.sh
 
 clean:
-	rm -rf $(VENV) .venv-ci .venv-lock capledger-demo.db* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-ci .venv-lock .venv-litellm .venv-llm $(MUTATION_VENV) mutants build \
+		capledger-demo.db* .pytest_cache .mypy_cache .ruff_cache
