@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Final
+from typing import Final, TypeGuard
 
 from capledger.bounds import (
     MAX_HOLD_ID_LENGTH,
@@ -142,26 +142,30 @@ def ttl_us_of(ttl: float | int | Decimal | timedelta | None) -> int | None:
 
 
 def _short(value: object) -> str:
-    """``repr(value)`` for a message, without writing out a huge integer (whose ``repr``
-    past ``sys.get_int_max_str_digits()`` raises, and takes quadratic time before that)."""
+    """``repr(value)`` for a message, kept short: a huge integer by its size (its ``repr``
+    past ``sys.get_int_max_str_digits()`` raises, and takes quadratic time before that), a
+    long text cut after 50 characters."""
     if isinstance(value, int) and value.bit_length() > 128:
         return f"an integer of {value.bit_length()} bits"
+    if isinstance(value, str) and len(value) > 60:
+        return f"{value[:50]!r}... ({len(value)} characters)"
     return repr(value)
+
+
+def _is_printable_id(value: object, max_length: int) -> TypeGuard[str]:
+    """Whether ``value`` is an id every store can keep: a non-empty printable string of at
+    most ``max_length`` characters (printable excludes NUL and lone surrogates)."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and value.isprintable()
 
 
 def request_id_of(request_id: str | None) -> str | None:
     """Validate a request_id: a non-empty printable string of bounded length."""
     if request_id is None:
         return None
-    if (
-        not isinstance(request_id, str)
-        or not request_id
-        or len(request_id) > MAX_REQUEST_ID_LENGTH
-        or not request_id.isprintable()
-    ):
+    if not _is_printable_id(request_id, MAX_REQUEST_ID_LENGTH):
         raise InvalidInput(
             f"request_id must be 1 to {MAX_REQUEST_ID_LENGTH} printable characters, "
-            f"not {request_id!r}"
+            f"not {_short(request_id)}"
         )
     return request_id
 
@@ -175,15 +179,8 @@ def hold_id_of(hold_id: object) -> str:
     Raises:
         InvalidInput: anything else.
     """
-    if (
-        not isinstance(hold_id, str)
-        or not hold_id
-        or len(hold_id) > MAX_HOLD_ID_LENGTH
-        or not hold_id.isprintable()
-    ):
-        shown = repr(hold_id) if isinstance(hold_id, str) else f"a {type(hold_id).__name__}"
-        if len(shown) > 60:
-            shown = f"{shown[:50]}... ({len(shown)} characters)"
+    if not _is_printable_id(hold_id, MAX_HOLD_ID_LENGTH):
+        shown = _short(hold_id) if isinstance(hold_id, str) else f"a {type(hold_id).__name__}"
         raise InvalidInput(
             f"a hold id is 1 to {MAX_HOLD_ID_LENGTH} printable characters (hold.id), not {shown}"
         )
@@ -212,8 +209,7 @@ def unstorable_text(text: str, what: str) -> InvalidInput | None:
     """
     if _storable_text(text):
         return None
-    shown = repr(text) if len(text) <= 60 else f"{text[:50]!r}... ({len(text)} characters)"
-    return InvalidInput(f"{what} holds a NUL or a lone surrogate: {shown}")
+    return InvalidInput(f"{what} holds a NUL or a lone surrogate: {_short(text)}")
 
 
 def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
