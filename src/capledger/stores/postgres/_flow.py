@@ -12,7 +12,7 @@ A batch is two round trips:
    of the oldest overdue holds, then read them again (see ``lock_accounts`` in
    ``queries.sql``: a statement that waited for a lock does not see rows added meanwhile);
    lock the overdue holds (``SKIP LOCKED``); read the server's clock and the transaction id.
-2. Run ``apply_batch`` on a ``BufferedState`` served from those rows, then send every write
+2. Run ``apply_isolated`` on a ``BufferedState`` served from those rows, then send every write
    as one statement (writable CTEs, one JSON array of rows per table, whatever the batch
    size) and ``COMMIT``.
 
@@ -50,7 +50,7 @@ from capledger._core import (
     SetLimit,
     Settle,
     Sweep,
-    apply_batch,
+    apply_isolated,
 )
 from capledger.bounds import MAX_EXPIRE_PER_STEP
 
@@ -367,23 +367,22 @@ def batch_plan(
     )
     decided_at_us = server_now_us if now_us is None else now_us
 
-    # Each run starts from the rows as read: a run that asked for a missing row, or in which
-    # an operation failed (decided again without it, as ``apply_isolated`` does), leaves
-    # nothing behind.
-    failed: dict[int, Outcome] = {}
-    while True:
+    def fresh() -> BufferedState:
         source.restart()
-        state = BufferedState(source, wanted.absent_ids)
-        known = len(failed)
+        return BufferedState(source, wanted.absent_ids)
+
+    # Each run starts from the rows as read: a run that asked for a missing row, or in which
+    # an operation failed (``apply_isolated`` decides again without it), leaves nothing
+    # behind.
+    while True:
         try:
-            outcomes = apply_batch(state, ops, decided_at_us, config, failed)
+            state, outcomes = apply_isolated(fresh, ops, decided_at_us, config)
         except _Missing as missing:
             replies = yield Round(missing.statements)
             source.learn(missing, replies[-1] or [])
             learned_scopes.update(source.learned_scopes)
             continue
-        if len(failed) == known:
-            break
+        break
 
     writes = _writes(state)
     statements = [_one_statement(writes)] if writes else []
