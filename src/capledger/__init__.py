@@ -27,6 +27,7 @@ from capledger.errors import (
     InvalidTTL,
     InvalidUnit,
     LedgerError,
+    UnguardedRequest,
     UnknownModel,
 )
 from capledger.integrations import Clamp, Downgrade, ShortBudget, guard, wrap
@@ -75,6 +76,7 @@ __all__ = [
     "Mismatch",
     "ShortBudget",
     "SystemClock",
+    "UnguardedRequest",
     "UnknownModel",
     "UnsettledHoldWarning",
     "VerifyReport",

@@ -18,7 +18,8 @@ The tree::
     │   └── InvalidTag          not a string key with a scalar value, or too large
     ├── ConfigurationError      a bad URL, option or environment variable
     ├── BackendUnavailable      the store cannot be reached; the driver error is the cause
-    └── UnknownModel            no price is known for a model and the policy says raise
+    ├── UnknownModel            no price is known for a model and the policy says raise
+    └── UnguardedRequest        a wrapped client's request cannot be priced or bounded; not sent
 
 Invariant failures (a bug in capledger itself) are not ``LedgerError``: they raise
 ``LedgerInvariantError`` so that no ``except LedgerError`` swallows them.
@@ -55,6 +56,7 @@ __all__ = [
     "InvalidUnit",
     "LedgerError",
     "LedgerInvariantError",
+    "UnguardedRequest",
     "UnknownModel",
 ]
 
@@ -300,6 +302,21 @@ class BackendUnavailable(LedgerError):
 
 class UnknownModel(LedgerError):
     """No price is known for this model."""
+
+
+class UnguardedRequest(LedgerError):
+    """capledger cannot price or bound this request, so it was not sent.
+
+    ``endpoint`` names the request (``POST /v1/images/generations``, or a server-side tool);
+    ``reason`` says why it cannot be held. ``wrap(unguarded=[...])`` lets a named endpoint
+    through unheld, journaled as such.
+    """
+
+    def __init__(self, message: str | None = None, *, endpoint: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self._fields = {"endpoint": endpoint, "reason": reason}
+        self.endpoint = endpoint
+        self.reason = reason
 
 
 class LedgerInvariantError(AssertionError):

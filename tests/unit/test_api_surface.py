@@ -69,6 +69,7 @@ def test_pinned_public_names() -> None:
         "InvalidScope",
         "ConfigurationError",
         "BackendUnavailable",
+        "UnguardedRequest",
         "UnknownModel",
         "LedgerError",
     }

@@ -93,7 +93,7 @@ class Meter:
 
     def feed(self, event: object) -> bool:
         """Account for one event; True when the running figure may have grown."""
-        if self.shape == "chat":
+        if self.shape in ("chat", "completions"):
             return self._feed_chat(event)
         if self.shape == "responses":
             return self._feed_responses(event)
@@ -108,6 +108,7 @@ class Meter:
             delta = _get(choice, "delta")
             if delta is not None:
                 size += _chat_delta_bytes(delta)
+            size += _bytes(_get(choice, "text"))  # the legacy Completions API
         self.counted_bytes += size
         return size > 0
 

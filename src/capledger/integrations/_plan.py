@@ -37,10 +37,11 @@ __all__ = [
     "adrive",
     "drive",
     "reserve_flow",
+    "scopes_of",
     "settlement",
 ]
 
-Shape: TypeAlias = Literal["chat", "responses", "anthropic"]
+Shape: TypeAlias = Literal["chat", "responses", "anthropic", "embeddings", "completions"]
 IncompletePolicy: TypeAlias = Literal["observed", "held"]
 
 #: Per-call keyword arguments the wrappers take out of the request before it is sent.
@@ -61,11 +62,15 @@ class Endpoint:
         limit_keys: the keys that bound the output; the first is set when none is given.
         price_name: the (model, provider) to price a request's model name as (LiteLLM's
             ``provider/model`` names); the provider of ``wrap(provider=...)`` wins.
+        sets_limit: a request without an output limit is given ``default_max_tokens``
+            (False where the API's own default is small and documented, or there is no
+            output).
     """
 
     shape: Shape
     limit_keys: tuple[str, ...]
     price_name: Callable[[str], tuple[str, str | None]] = _same_model
+    sets_limit: bool = True
 
 
 CHAT: Final = Endpoint("chat", ("max_completion_tokens", "max_tokens"))
@@ -73,6 +78,9 @@ CHAT: Final = Endpoint("chat", ("max_completion_tokens", "max_tokens"))
 LITELLM_CHAT: Final = Endpoint("chat", ("max_tokens", "max_completion_tokens"))
 RESPONSES: Final = Endpoint("responses", ("max_output_tokens",))
 MESSAGES: Final = Endpoint("anthropic", ("max_tokens",))
+EMBEDDINGS: Final = Endpoint("embeddings", (), sets_limit=False)
+# The legacy Completions API writes at most 16 tokens when no max_tokens is given.
+COMPLETIONS: Final = Endpoint("completions", ("max_tokens",), sets_limit=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +98,11 @@ class Settings:
             makes such a request an error.
         hold_tokens, hold_requests: also hold tokens (input bound + output limit) and one
             request, so token and request caps are enforced too.
-        settle_incomplete: what a stream that did not finish settles: ``observed`` (the
-            input bound plus the output received) or ``held`` (the whole worst case).
+        settle_incomplete: what a stream that ended without the provider's usage settles:
+            ``held`` (the whole worst case) or ``observed`` (the input bound plus the output
+            received; unsafe for reasoning models, whose hidden tokens are not seen).
+        unguarded: endpoints (``images/generations``) or functions let through unheld,
+            journaled as unguarded.
     """
 
     scopes: tuple[str, ...]
@@ -104,6 +115,7 @@ class Settings:
     hold_tokens: bool
     hold_requests: bool
     settle_incomplete: IncompletePolicy
+    unguarded: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -159,7 +171,12 @@ Step: TypeAlias = ReserveStep | BalanceStep
 Flow: TypeAlias = Generator[Step, Any, "tuple[Prepared, Any]"]
 
 
-def _scopes_of(settings: Settings, extra: object) -> tuple[str, ...]:
+def scopes_of(settings: Settings, extra: object) -> tuple[str, ...]:
+    """The scopes a call is charged to: ``wrap``'s, the attribution's and the call's own.
+
+    Raises:
+        ConfigurationError: none at all. InvalidScope: a malformed one.
+    """
     given: list[str] = [*settings.scopes, *attribution.current_scopes()]
     if extra is not None:
         given.extend([extra] if isinstance(extra, str) else list(extra))  # type: ignore[call-overload]
@@ -311,14 +328,16 @@ def reserve_flow(
         ConfigurationError: the call has no scope.
         InvalidInput, UnknownModel: the request cannot be estimated.
     """
-    scopes = _scopes_of(settings, options.get("capledger_scopes"))
+    scopes = scopes_of(settings, options.get("capledger_scopes"))
     tags: dict[str, object] = {**attribution.current_tags(), **settings.tags}
     extra_tags = options.get("capledger_tags")
     if extra_tags:
         tags.update(extra_tags)
     body = dict(request)
-    if settings.default_max_tokens is not None and all(
-        body.get(key) is None for key in endpoint.limit_keys
+    if (
+        endpoint.sets_limit
+        and settings.default_max_tokens is not None
+        and all(body.get(key) is None for key in endpoint.limit_keys)
     ):
         # G2 needs the provider to enforce an output limit: give the request one.
         body[endpoint.limit_keys[0]] = settings.default_max_tokens

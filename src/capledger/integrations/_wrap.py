@@ -1,4 +1,10 @@
-"""``wrap(client, ledger, ...)``: the one line that guards a client the user already has."""
+"""``wrap(client, ledger, ...)``: the one line that guards a client the user already has.
+
+An OpenAI or Anthropic client is guarded at the wire: the result is a copy of the SDK client
+(the SDK's own class, so every method, helper and namespace is there) whose HTTP client sends
+through a capledger transport (``_transport``). The ``litellm`` module is guarded at its
+functions (``_litellm``), since LiteLLM sends through several HTTP stacks.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,11 @@ from typing import Any, Final
 
 from capledger.bounds import MAX_TTL_S
 from capledger.errors import ConfigurationError
-from capledger.integrations._clients import AnthropicProxy, OpenAIProxy
 from capledger.integrations._engine import Engine
 from capledger.integrations._litellm import LiteLLMProxy
 from capledger.integrations._plan import IncompletePolicy, Settings
 from capledger.integrations._policy import PolicyLike, normalise_policy
+from capledger.integrations._transport import AsyncGuardTransport, Family, GuardTransport
 from capledger.ledger import AsyncLedger, Ledger
 from capledger.pricing import Pricebook
 from capledger.scopes import parse_scopes
@@ -23,7 +29,8 @@ __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_TTL_S", "make_settings", "wrap"]
 #: The output limit given to a request that sets none (the provider must enforce one for
 #: the hold to be a bound). Pass ``default_max_tokens=`` to change it.
 DEFAULT_MAX_TOKENS: Final = 4096
-#: How long a guarded call may run before its hold expires: long enough for a slow stream.
+#: How long a guarded LiteLLM call may run before its hold expires: long enough for a slow
+#: stream. A wrapped SDK client's holds last its own timeout times its attempts.
 DEFAULT_TTL_S: Final = 600
 _UNITS: Final = frozenset({"usd", "tokens", "requests"})
 
@@ -39,6 +46,7 @@ def make_settings(
     default_max_tokens: int | None,
     units: Sequence[str],
     settle_incomplete: IncompletePolicy,
+    unguarded: Sequence[str] = (),
 ) -> Settings:
     """Check the options of ``wrap`` once, so a call never fails on a configuration typo.
 
@@ -66,7 +74,11 @@ def make_settings(
             f"default_max_tokens must be a whole number >= 1 or None, not {default_max_tokens!r}"
         )
     if settle_incomplete not in ("observed", "held"):
-        raise ConfigurationError("settle_incomplete must be 'observed' or 'held'")
+        raise ConfigurationError("settle_incomplete must be 'held' or 'observed'")
+    if isinstance(unguarded, str) or not all(isinstance(name, str) for name in unguarded):
+        raise ConfigurationError(
+            f"unguarded must be a list of endpoint or function names, not {unguarded!r}"
+        )
     return Settings(
         scopes=scope_tuple,
         policy=normalise_policy(policy),
@@ -78,6 +90,7 @@ def make_settings(
         hold_tokens="tokens" in unit_set,
         hold_requests="requests" in unit_set,
         settle_incomplete=settle_incomplete,
+        unguarded=frozenset(name.strip("/") for name in unguarded),
     )
 
 
@@ -108,26 +121,35 @@ def wrap(
     *,
     scopes: str | Sequence[str] = (),
     policy: PolicyLike = "raise",
-    ttl: float = DEFAULT_TTL_S,
+    ttl: float | None = None,
     tags: Mapping[str, object] | None = None,
     provider: str | None = None,
     pricebook: Pricebook | None = None,
     default_max_tokens: int | None = DEFAULT_MAX_TOKENS,
     units: Sequence[str] = ("usd", "tokens", "requests"),
-    settle_incomplete: IncompletePolicy = "observed",
+    settle_incomplete: IncompletePolicy = "held",
+    unguarded: Sequence[str] = (),
 ) -> Any:
-    """Return ``client`` with every billable call held, clamped, settled and attributed.
+    """Return ``client`` with every billable request held, clamped, settled and attributed.
 
-    Each guarded call: resolves its scopes (``scopes`` + ambient ``capledger.attribute`` +
-    ``capledger_scopes=`` on the call); holds its worst case (input upper bound x input
-    rate + output limit x output rate, ``capledger.estimate``) on every scope at once;
-    applies ``policy`` when that does not fit; sends; settles the exact cost from the
-    response's usage (``capledger.pricing``; cached and reasoning tokens included), tagged
-    with the model, provider and token counts. A request without an output limit is given
-    ``default_max_tokens``, which the provider then enforces (guarantee G2).
+    An OpenAI or Anthropic client comes back as a copy of itself (same class, every method
+    and helper) whose HTTP transport guards each request that leaves: a priced endpoint
+    (Chat Completions, Responses, Embeddings, legacy Completions, Anthropic Messages) is
+    estimated from the body as sent, held at its worst case on every scope at once (input
+    upper bound x input rate + output limit x output rate, ``capledger.estimate``), clamped
+    or refused by ``policy``, and settled from the provider's own usage in the reply (JSON
+    or SSE; cached, reasoning and audio tokens and the billed tier included). A free
+    endpoint (reads, deletions, token counting, uploads) passes. Any other request raises
+    ``UnguardedRequest`` before it is sent, unless ``unguarded`` names it. A request without
+    an output limit is given ``default_max_tokens``, which the provider then enforces
+    (guarantee G2). Each SDK retry is its own hold. A request that may have reached the
+    provider is never released: a failure after sending settles the whole hold.
 
-    Per-call options (taken out before the request is sent): ``capledger_scopes=``,
-    ``capledger_tags=``, ``capledger_request_id=`` (idempotency key; generated if absent).
+    The ``litellm`` module is guarded at its functions: see docs/integrations/litellm.md.
+
+    Scopes: ``scopes`` + the ambient ``capledger.attribute`` + the call's own, given as
+    ``extra_headers=capledger.integrations.call_options(scopes=..., tags=...,
+    request_id=...)`` (removed before sending).
 
     Args:
         client: ``openai.OpenAI`` / ``AsyncOpenAI`` (and Azure), ``anthropic.Anthropic`` /
@@ -137,7 +159,8 @@ def wrap(
         scopes: charged on every call.
         policy: ``raise`` (``BudgetExceeded`` before anything is sent), ``clamp`` /
             ``Clamp(floor=...)``, ``Downgrade({...})`` or a callable(``ShortBudget``).
-        ttl: seconds a call may take before its hold expires (at most a day).
+        ttl: seconds a hold lasts before it expires (at most a day); by default the SDK
+            client's timeout times its attempts (``DEFAULT_TTL_S`` for LiteLLM).
         tags: journaled with every call.
         provider: a genai-prices provider id, when the model name does not say (an
             OpenAI-compatible endpoint of another provider).
@@ -146,9 +169,13 @@ def wrap(
             such a request an error (``InvalidInput`` naming the key).
         units: what to hold: always ``usd``; ``tokens`` and ``requests`` so that token and
             request caps are enforced too.
-        settle_incomplete: what a stream that did not finish (error, early close, garbage
-            collection) or a call that timed out settles: ``observed`` (input bound plus
-            output received; a timeout before output releases) or ``held`` (the worst case).
+        settle_incomplete: what a stream that ends without the provider's usage (broken,
+            closed early, abandoned) settles: ``held`` (the whole worst case, the default)
+            or ``observed`` (input bound plus the output received). ``observed`` is unsafe
+            for reasoning models: their hidden tokens are billed but never seen.
+        unguarded: endpoints (``"images/generations"``, the path after ``/v1/``) or
+            LiteLLM functions (``"image_generation"``) to let through unheld; each such call
+            is journaled as a zero hold tagged ``unguarded``.
 
     Raises:
         ConfigurationError: an unknown client, a sync/async mismatch with the ledger, or a
@@ -167,22 +194,77 @@ def wrap(
         )
     if not isinstance(ledger, Ledger | AsyncLedger):
         raise ConfigurationError(f"expected a Ledger or AsyncLedger, not {ledger!r}")
-    engine = Engine(
-        ledger,
-        make_settings(
-            scopes=scopes,
-            policy=policy,
-            ttl=ttl,
-            tags=tags,
-            provider=provider,
-            pricebook=pricebook,
-            default_max_tokens=default_max_tokens,
-            units=units,
-            settle_incomplete=settle_incomplete,
-        ),
+    settings = make_settings(
+        scopes=scopes,
+        policy=policy,
+        ttl=_sdk_ttl(client) if ttl is None and kind != "litellm" else ttl or DEFAULT_TTL_S,
+        tags=tags,
+        provider=provider,
+        pricebook=pricebook,
+        default_max_tokens=default_max_tokens,
+        units=units,
+        settle_incomplete=settle_incomplete,
+        unguarded=unguarded,
     )
-    if kind == "openai":
-        return OpenAIProxy(client, engine)
-    if kind == "anthropic":
-        return AnthropicProxy(client, engine)
-    return LiteLLMProxy(client, engine)
+    if kind == "litellm":
+        return LiteLLMProxy(client, Engine(ledger, settings))
+    family: Family = "openai" if kind == "openai" else "anthropic"
+    return _guarded_copy(client, ledger, settings, family, is_async=bool(is_async))
+
+
+def _seconds(timeout: object) -> float | None:
+    """The longest figure of an SDK timeout (a number or an httpx ``Timeout``)."""
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        return float(timeout)
+    figures = [getattr(timeout, name, None) for name in ("connect", "read", "write", "pool")]
+    numbers = [float(f) for f in figures if isinstance(f, int | float) and f > 0]
+    return max(numbers) if numbers else None
+
+
+def _sdk_ttl(client: Any) -> float:
+    """How long a hold must last: the SDK's timeout times its attempts, within the bound."""
+    timeout = _seconds(getattr(client, "timeout", None)) or DEFAULT_TTL_S
+    retries = getattr(client, "max_retries", 0)
+    attempts = 1 + (retries if isinstance(retries, int) and retries > 0 else 0)
+    return float(min(MAX_TTL_S, math.ceil(timeout * attempts)))
+
+
+def _http_client_class(http_client: Any, is_async: bool) -> type[Any]:
+    """The httpx / httpx2 ``Client`` or ``AsyncClient`` class the SDK's client derives from."""
+    wanted = "AsyncClient" if is_async else "Client"
+    for cls in type(http_client).__mro__:
+        if cls.__module__.partition(".")[0] in ("httpx", "httpx2") and cls.__name__ == wanted:
+            return cls
+    raise ConfigurationError(
+        f"capledger.wrap needs an SDK client built on httpx, not {type(http_client).__name__}"
+    )
+
+
+def _guarded_copy(
+    client: Any, ledger: Ledger | AsyncLedger, settings: Settings, family: Family, *, is_async: bool
+) -> Any:
+    """A copy of ``client`` whose HTTP client sends through a guard transport.
+
+    The guard wraps the transport the SDK's HTTP client already had (its pool, proxies and
+    mounts, or a test's mock), and keeps that HTTP client alive: closing the guarded copy
+    closes it.
+    """
+    http_client = client._client
+    client_class = _http_client_class(http_client, is_async)
+
+    def guarded(inner: Any) -> Any:
+        if is_async:
+            return AsyncGuardTransport(inner, ledger, settings, family, owner=http_client)  # type: ignore[arg-type]
+        return GuardTransport(inner, ledger, settings, family, owner=http_client)  # type: ignore[arg-type]
+
+    guarded_http = client_class(
+        transport=guarded(http_client._transport),
+        timeout=http_client.timeout,
+        follow_redirects=http_client.follow_redirects,
+    )
+    # Proxy mounts (from the environment or the caller) are guarded too.
+    guarded_http._mounts = {
+        pattern: None if transport is None else guarded(transport)
+        for pattern, transport in http_client._mounts.items()
+    }
+    return client.copy(http_client=guarded_http)

@@ -1,0 +1,823 @@
+"""The guard at the wire: an httpx transport that holds every billable request before it leaves.
+
+``wrap()`` gives an OpenAI or Anthropic SDK client a copy of its HTTP client whose transport is
+a ``GuardTransport`` / ``AsyncGuardTransport``. Whatever SDK method, helper, raw-response
+variant, ``beta`` namespace, middleware or retry produced a request, it arrives here as bytes:
+
+1. ``route`` classifies it by method and path: **priced** (Chat Completions, Responses,
+   Embeddings, legacy Completions, Anthropic Messages) is held and settled; **free** (reads,
+   deletions, token counting, moderation, uploads) passes; anything else is refused with
+   ``UnguardedRequest`` before it is sent, unless ``wrap(unguarded=[...])`` names it (then it
+   passes unheld and is journaled as such).
+2. A priced request's JSON body, as the SDK serialised it (``extra_body`` merged, schemas
+   converted), is estimated, held and clamped by ``reserve_flow``; the body sent is the one
+   the policy chose.
+3. The provider's own usage settles the hold: from the JSON reply, or from the SSE events as
+   they pass (``_EventStream``).
+
+Money that may have been billed is never released. Once a request may have reached the
+provider, every failure (timeouts, disconnects, an unreadable reply, a cancelled task, a 5xx)
+settles the whole hold; only a failure known to happen before sending (connection refused,
+DNS, a pool timeout) or a reply the provider does not bill (4xx, 429, 503, 529) releases it.
+Each SDK retry is its own request here, so it is its own hold. A stream that ends without the
+provider's usage settles the whole hold, unless ``settle_incomplete="observed"``.
+
+Everything that decides is pure (``_Exchange``, ``_EventStream``); the two transports only
+do the I/O, one with ``await``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+
+from capledger.errors import InvalidInput, LedgerError, UnguardedRequest
+from capledger.integrations._meter import Meter
+from capledger.integrations._plan import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    MESSAGES,
+    RESPONSES,
+    Endpoint,
+    Flow,
+    Prepared,
+    Settings,
+    adrive,
+    drive,
+    reserve_flow,
+    scopes_of,
+    settlement,
+)
+
+if TYPE_CHECKING:
+    from capledger.ledger import AsyncLedger, Ledger
+
+__all__ = [
+    "AsyncGuardTransport",
+    "GuardTransport",
+    "call_options",
+    "classify",
+    "route",
+]
+
+_LOG = logging.getLogger("capledger.integrations")
+
+Family: TypeAlias = Literal["openai", "anthropic"]
+Kind: TypeAlias = Literal["priced", "free", "refused"]
+
+#: Request headers that carry capledger's per-call options; removed before the request leaves.
+SCOPES_HEADER: Final = "capledger-scopes"
+TAGS_HEADER: Final = "capledger-tags"
+REQUEST_ID_HEADER: Final = "capledger-request-id"
+_OWN_HEADERS: Final = (SCOPES_HEADER, TAGS_HEADER, REQUEST_ID_HEADER)
+#: The SDKs number their attempts in this header (0 for the first).
+_RETRY_HEADER: Final = "x-stainless-retry-count"
+
+_ID: Final = r"[^/]+"
+_Rule: TypeAlias = tuple[str, re.Pattern[str], Kind, "Endpoint | None"]
+
+
+def _rules(*rules: tuple[str, str, Kind, Endpoint | None]) -> tuple[_Rule, ...]:
+    return tuple((method, re.compile(pattern), kind, end) for method, pattern, kind, end in rules)
+
+
+#: (method, path tail after the API version, route). The first match wins; a request that
+#: matches none is refused. Reads and deletions are free whatever the path.
+_RULES: Final[dict[Family, tuple[_Rule, ...]]] = {
+    "openai": _rules(
+        ("POST", r"chat/completions", "priced", CHAT),
+        ("POST", r"responses", "priced", RESPONSES),
+        ("POST", r"embeddings", "priced", EMBEDDINGS),
+        ("POST", r"completions", "priced", COMPLETIONS),
+        ("POST", r"responses/input_tokens", "free", None),
+        ("POST", rf"responses/{_ID}/cancel", "free", None),
+        ("POST", rf"chat/completions/{_ID}", "free", None),  # metadata update
+        ("POST", r"moderations", "free", None),
+        ("POST", r"files", "free", None),
+        ("POST", r"uploads", "free", None),
+        ("POST", rf"uploads/{_ID}/(parts|complete|cancel)", "free", None),
+        ("POST", rf"(batches|fine_tuning/jobs)/{_ID}/(cancel|pause|resume)", "free", None),
+        ("POST", r"conversations", "free", None),
+        ("POST", rf"conversations/{_ID}(/items)?", "free", None),
+    ),
+    "anthropic": _rules(
+        ("POST", r"messages", "priced", MESSAGES),
+        ("POST", r"messages/count_tokens", "free", None),
+        ("POST", rf"messages/batches/{_ID}/cancel", "free", None),
+        ("POST", r"files", "free", None),
+    ),
+}
+_FREE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+#: Azure OpenAI puts the deployment in the path; the API's own path follows it.
+_PATH_PREFIX: Final = re.compile(r"^.*?/(?:v1|openai/deployments/[^/]+|openai)/")
+
+
+def _tail(path: str) -> str:
+    """The API path after its version prefix: ``/v1/chat/completions`` -> ``chat/completions``."""
+    stripped = path.rstrip("/")
+    match = _PATH_PREFIX.match(stripped + "/")
+    tail = stripped[match.end() :] if match and match.end() <= len(stripped) else stripped
+    return tail.lstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the guard does with one request.
+
+    Args:
+        kind: ``priced`` (held and settled), ``free`` (passes) or ``refused``.
+        label: ``METHOD path`` with the version prefix removed (``POST images/generations``).
+        endpoint: for a priced request, where its API keeps the output limit.
+    """
+
+    kind: Kind
+    label: str
+    endpoint: Endpoint | None = None
+
+
+def route(method: str, path: str, family: Family) -> Route:
+    """Classify a request by its method and URL path (pure).
+
+    Args:
+        method: the HTTP method.
+        path: the URL path (``/v1/chat/completions``; Azure deployment paths too).
+        family: ``openai`` or ``anthropic``: which API the client speaks.
+    """
+    method = method.upper()
+    tail = _tail(path)
+    label = f"{method} {tail}"
+    for rule_method, pattern, kind, endpoint in _RULES[family]:
+        if method == rule_method and pattern.fullmatch(tail):
+            return Route(kind, label, endpoint)
+    if method in _FREE_METHODS:
+        return Route("free", label)
+    return Route("refused", label)
+
+
+def classify(method: str, path: str, family: Family) -> tuple[Kind, str]:
+    """``(kind, label)`` of a request: the audit's view of ``route``."""
+    found = route(method, path, family)
+    return found.kind, found.label
+
+
+def call_options(
+    *,
+    scopes: str | list[str] | tuple[str, ...] | None = None,
+    tags: Mapping[str, object] | None = None,
+    request_id: str | None = None,
+) -> dict[str, str]:
+    """Per-call options for a wrapped client, as ``extra_headers=``; removed before sending.
+
+    >>> call_options(scopes="feature:search", request_id="req-7")
+    {'capledger-scopes': 'feature:search', 'capledger-request-id': 'req-7'}
+
+    Args:
+        scopes: charged to this call too, beside ``wrap(scopes=...)`` and the attribution.
+        tags: journaled with this call.
+        request_id: the idempotency key of the first attempt (each SDK retry adds
+            ``:retry-N``); generated when absent.
+
+    Raises:
+        InvalidInput: a scope list containing a comma, or tags that are not JSON.
+    """
+    headers: dict[str, str] = {}
+    if scopes is not None:
+        listed = [scopes] if isinstance(scopes, str) else list(scopes)
+        if any("," in scope for scope in listed):
+            raise InvalidInput(f"a scope cannot contain a comma: {listed!r}")
+        headers[SCOPES_HEADER] = ",".join(listed)
+    if tags is not None:
+        try:
+            headers[TAGS_HEADER] = json.dumps(dict(tags), separators=(",", ":"))
+        except (TypeError, ValueError) as error:
+            raise InvalidInput(f"tags must be JSON-serialisable: {error}") from None
+    if request_id is not None:
+        headers[REQUEST_ID_HEADER] = request_id
+    return headers
+
+
+def _options(headers: Any) -> dict[str, Any]:
+    """capledger's per-call options read from the request headers (``call_options``)."""
+    options: dict[str, Any] = {}
+    scopes = headers.get(SCOPES_HEADER)
+    if scopes:
+        options["capledger_scopes"] = [scope.strip() for scope in scopes.split(",")]
+    tags = headers.get(TAGS_HEADER)
+    if tags:
+        try:
+            parsed = json.loads(tags)
+        except ValueError:
+            raise InvalidInput(f"the {TAGS_HEADER} header is not JSON: {tags[:80]!r}") from None
+        if not isinstance(parsed, dict):
+            raise InvalidInput(f"the {TAGS_HEADER} header must be a JSON object")
+        options["capledger_tags"] = parsed
+    attempt = _attempt(headers)
+    given = headers.get(REQUEST_ID_HEADER)
+    if given:
+        options["capledger_request_id"] = given if attempt == 0 else f"{given}:retry-{attempt}"
+    else:
+        options["capledger_request_id"] = "cl-" + uuid.uuid4().hex
+    return options
+
+
+def _attempt(headers: Any) -> int:
+    try:
+        return max(0, int(headers.get(_RETRY_HEADER) or 0))
+    except ValueError:
+        return 0
+
+
+def _refusal(label: str) -> UnguardedRequest:
+    endpoint = label.partition(" ")[2]
+    return UnguardedRequest(
+        f"capledger cannot price {label}, so it was not sent. Every request a wrapped client "
+        f"sends is held first; pass wrap(..., unguarded=[{endpoint!r}]) to let this endpoint "
+        "through unheld (journaled as unguarded).",
+        endpoint=label,
+        reason="no price or bound is known for this endpoint",
+    )
+
+
+# --- the pure part of one exchange ----------------------------------------------------------
+
+#: Failures that happen before a byte of the request left: nothing can have been billed.
+_UNSENT_ERRORS: Final = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
+#: Replies the provider does not bill: it refused the request or did not process it.
+_UNBILLED_SERVER_STATUSES: Final = frozenset({429, 503, 529})
+
+
+def failure_releases(error: BaseException) -> bool:
+    """Whether a request that raised ``error`` certainly did not reach the provider.
+
+    Only a connection that was never made qualifies; a timeout or disconnect after sending,
+    a cancelled task or an interrupt may come after the provider started billing.
+    """
+    return any(cls.__name__ in _UNSENT_ERRORS for cls in type(error).__mro__)
+
+
+def status_releases(status: int) -> bool:
+    """Whether an error reply means the provider did not bill (4xx but 408, and 429/503/529)."""
+    if status in _UNBILLED_SERVER_STATUSES:
+        return True
+    return 400 <= status < 500 and status != 408
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One priced request: what was held, what to send, how to settle."""
+
+    settings: Settings
+    endpoint: Endpoint
+    family: Family
+    label: str
+    #: The caller asked for a chat stream's usage chunk itself (else it is hidden).
+    caller_wants_usage: bool = True
+    prepared: Prepared | None = None
+
+    def body_to_send(self) -> dict[str, Any]:
+        """The request body the policy chose, asked for its usage when it streams."""
+        assert self.prepared is not None
+        body = dict(self.prepared.request)
+        if body.get("stream") and self.endpoint.shape in _USAGE_ON_REQUEST:
+            options = dict(body.get("stream_options") or {})
+            options["include_usage"] = True
+            body["stream_options"] = options
+        return body
+
+    def settle_reply(self, status: int, content: bytes) -> dict[str, Any] | None:
+        """``hold.settle`` keyword arguments for a whole reply; ``None`` releases the hold."""
+        if status >= 400:
+            if status_releases(status):
+                return None
+            return {"tags": {"status": status}}
+        try:
+            reply = json.loads(content)
+        except ValueError:
+            _LOG.warning("capledger: an unreadable reply to %s settles its hold", self.label)
+            return {"tags": {"usage": "unreadable"}}
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        return self._settle_usage(usage, _reply_tier(reply, self.family))
+
+    def _settle_usage(self, usage: object, tier: object) -> dict[str, Any]:
+        assert self.prepared is not None
+        if usage is None:
+            return {"tags": {"usage": "missing"}}
+        try:
+            done = settlement(self.settings, self.prepared, usage, service_tier=tier)
+        except (InvalidInput, LedgerError):
+            _LOG.warning(
+                "capledger: unreadable usage in a reply to %s; settling the hold", self.label
+            )
+            return {"tags": {"usage": "unreadable"}}
+        return {
+            "usd": done.usd,
+            "tokens": done.tokens,
+            "requests": done.requests,
+            "tags": done.tags,
+        }
+
+    def stream(self) -> _EventStream:
+        """The reader of this exchange's SSE reply."""
+        return _EventStream(self)
+
+
+def _reply_tier(reply: object, family: Family) -> object:
+    """The service tier a reply says it was billed at."""
+    if not isinstance(reply, dict):
+        return None
+    if family == "anthropic":
+        usage = reply.get("usage")
+        return usage.get("service_tier") if isinstance(usage, dict) else None
+    return reply.get("service_tier")
+
+
+#: Streams that report usage only when asked (``stream_options.include_usage``).
+_USAGE_ON_REQUEST: Final = frozenset({"chat", "completions"})
+_EVENT_END: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+@dataclass(slots=True)
+class _EventStream:
+    """Reads an SSE reply as it passes: meters it, and hides the usage chunk capledger asked
+    for from a caller who did not (so ``chunk.choices[0]`` keeps working)."""
+
+    exchange: _Exchange
+    meter: Meter = field(init=False)
+    buffer: bytes = b""
+    tier: object = None
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        assert self.exchange.prepared is not None
+        self.meter = Meter(self.exchange.endpoint.shape, self.exchange.prepared)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take raw bytes; return the bytes to hand on (whole events only)."""
+        self.buffer += chunk
+        out: list[bytes] = []
+        while True:
+            match = _EVENT_END.search(self.buffer)
+            if match is None:
+                break
+            raw = self.buffer[: match.end()]
+            self.buffer = self.buffer[match.end() :]
+            if self._read(raw):
+                out.append(raw)
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        """What is left at the end of the stream (an event with no final blank line)."""
+        rest, self.buffer = self.buffer, b""
+        if rest and self._read(rest):
+            return rest
+        return b""
+
+    def _read(self, raw: bytes) -> bool:
+        """Meter one event; False when it is the usage chunk to hide."""
+        data = b"".join(
+            line[5:].lstrip(b" ") for line in raw.splitlines() if line.startswith(b"data:")
+        )
+        if not data or data == b"[DONE]":
+            return True
+        try:
+            event = json.loads(data)
+        except ValueError:
+            return True
+        if not isinstance(event, dict):
+            return True
+        self.meter.feed(event)
+        self._note_tier(event)
+        usage_chunk = event.get("usage") is not None and not event.get("choices")
+        if usage_chunk and self.exchange.endpoint.shape in _USAGE_ON_REQUEST:
+            return self.exchange.caller_wants_usage
+        return True
+
+    def _note_tier(self, event: dict[str, Any]) -> None:
+        tier = event.get("service_tier")
+        response = event.get("response")
+        if isinstance(response, dict):
+            tier = response.get("service_tier", tier)
+        message = event.get("message")
+        for usage in (
+            event.get("usage"),
+            message.get("usage") if isinstance(message, dict) else None,
+        ):
+            if isinstance(usage, dict) and usage.get("service_tier") is not None:
+                tier = usage["service_tier"]
+        if tier is not None:
+            self.tier = tier
+
+    def closing(self, how: str) -> dict[str, Any]:
+        """``hold.settle`` keyword arguments for a stream that ended ``how``."""
+        exchange = self.exchange
+        if self.meter.final is not None:
+            plan = exchange._settle_usage(self.meter.final, self.tier)
+            plan["tags"] = {**plan["tags"], "stream": how}
+            return plan
+        if exchange.settings.settle_incomplete == "observed":
+            usd, tokens = self.meter.running()
+            settings = exchange.settings
+            return {
+                "usd": usd,
+                "tokens": tokens if settings.hold_tokens else None,
+                "requests": 1 if settings.hold_requests else None,
+                "tags": {"usage": "bound", "stream": how},
+            }
+        return {"tags": {"usage": "missing", "stream": how}}
+
+
+def _http_module(request: Any) -> ModuleType:
+    """``httpx`` or ``httpx2``: the module the SDK's request objects come from."""
+    return sys.modules[type(request).__module__.partition(".")[0]]
+
+
+def _outgoing(request: Any, body: Mapping[str, Any]) -> Any:
+    """A copy of ``request`` with ``body`` as its JSON and capledger's headers removed."""
+    http = _http_module(request)
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = [
+        (name, value)
+        for name, value in request.headers.multi_items()
+        if name.lower() not in _OWN_HEADERS and name.lower() != "content-length"
+    ]
+    return http.Request(
+        request.method, request.url, headers=headers, content=content, extensions=request.extensions
+    )
+
+
+def _stripped(request: Any) -> Any:
+    """``request`` without capledger's headers (for a free or unguarded request)."""
+    if not any(name in request.headers for name in _OWN_HEADERS):
+        return request
+    for name in _OWN_HEADERS:
+        request.headers.pop(name, None)
+    return request
+
+
+def _reply_headers(response: Any) -> list[tuple[str, str]]:
+    """The reply's headers for decoded content (no encoding, length recomputed)."""
+    dropped = ("content-encoding", "content-length", "transfer-encoding")
+    return [
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in dropped
+    ]
+
+
+def _is_stream(response: Any) -> bool:
+    return "text/event-stream" in response.headers.get("content-type", "")
+
+
+class _WireGuard:
+    """What both transports share: the settings and the per-request decisions."""
+
+    def __init__(self, settings: Settings, family: Family) -> None:
+        self.settings = settings
+        self.family = family
+
+    def open(self, request: Any) -> tuple[Route, _Exchange | None, Flow | None]:
+        """Route ``request``; for a priced one, the exchange and its reserve flow.
+
+        Raises:
+            UnguardedRequest: refused, and not named in ``unguarded``.
+            InvalidInput: a priced request whose body is not a JSON object.
+        """
+        found = route(request.method, request.url.path, self.family)
+        if found.kind == "refused":
+            if found.label.partition(" ")[2] in self.settings.unguarded:
+                return found, None, None
+            raise _refusal(found.label)
+        if found.kind == "free" or found.endpoint is None:
+            return found, None, None
+        try:
+            body = json.loads(request.read() or b"null")
+        except ValueError:
+            raise InvalidInput(f"the body of {found.label} is not JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidInput(f"the body of {found.label} must be a JSON object")
+        options = _options(request.headers)
+        caller_wants_usage = True
+        if found.endpoint.shape in _USAGE_ON_REQUEST and body.get("stream"):
+            stream_options = body.get("stream_options")
+            caller_wants_usage = isinstance(stream_options, dict) and bool(
+                stream_options.get("include_usage")
+            )
+        exchange = _Exchange(
+            self.settings, found.endpoint, self.family, found.label, caller_wants_usage
+        )
+        return found, exchange, reserve_flow(self.settings, found.endpoint, body, options)
+
+    def unguarded_hold(self, request: Any, label: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The scopes and ``reserve`` keyword arguments of the zero hold that journals an
+        unguarded call."""
+        options = _options(request.headers)
+        scopes = scopes_of(self.settings, options.get("capledger_scopes"))
+        return scopes, {
+            "usd": Decimal(0),
+            "request_id": options["capledger_request_id"],
+            "ttl": self.settings.ttl_s,
+            "tags": {**self.settings.tags, "unguarded": label},
+        }
+
+
+def _close_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
+    try:
+        if plan is None:
+            hold.release()
+        else:
+            hold.settle(**plan)
+    except LedgerError:  # the caller's own error matters more; ours goes to the log
+        _LOG.exception("capledger could not close hold %s", hold.id)
+
+
+async def _aclose_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
+    try:
+        if plan is None:
+            await hold.release()
+        else:
+            await hold.settle(**plan)
+    except LedgerError:
+        _LOG.exception("capledger could not close hold %s", hold.id)
+
+
+def _failure_plan(error: BaseException) -> dict[str, Any] | None:
+    if failure_releases(error):
+        return None
+    return {"tags": {"error": type(error).__name__}}
+
+
+class GuardTransport:
+    """A synchronous httpx transport that holds, sends through ``inner`` and settles.
+
+    Args:
+        inner: the transport the SDK client had (its connection pool, proxies, mocks).
+        ledger: the ``Ledger`` holds are placed in.
+        settings: what ``wrap`` was told.
+        family: ``openai`` or ``anthropic``.
+        owner: the HTTP client ``inner`` belongs to: kept alive (an SDK client closes its
+            HTTP client when collected), and closed with this transport.
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        ledger: Ledger,
+        settings: Settings,
+        family: Family,
+        *,
+        owner: Any = None,
+    ) -> None:
+        self._inner = inner
+        self._owner = owner
+        self._ledger = ledger
+        self._guard = _WireGuard(settings, family)
+
+    def handle_request(self, request: Any) -> Any:
+        """Guard one request (see the module docstring)."""
+        found, exchange, flow = self._guard.open(request)
+        if exchange is None or flow is None:
+            if found.kind == "free":
+                return self._inner.handle_request(_stripped(request))
+            return self._unguarded(request, found.label)
+        exchange.prepared, hold = drive(flow, self._ledger)
+        outgoing = _outgoing(request, exchange.body_to_send())
+        try:
+            response = self._inner.handle_request(outgoing)
+        except BaseException as error:
+            _close_quietly(hold, _failure_plan(error))
+            raise
+        http = _http_module(request)
+        if response.status_code < 400 and _is_stream(response):
+            stream = _SyncStream(response, hold, exchange.stream())
+            return http.Response(
+                response.status_code,
+                headers=_reply_headers(response),
+                stream=stream,
+                extensions=response.extensions,
+                request=outgoing,
+            )
+        try:
+            content = response.read()
+        except BaseException as error:
+            _close_quietly(hold, {"tags": {"error": type(error).__name__}})
+            raise
+        finally:
+            response.close()
+        plan = exchange.settle_reply(response.status_code, content)
+        if plan is None:
+            hold.release()
+        else:
+            hold.settle(**plan)
+        return http.Response(
+            response.status_code,
+            headers=_reply_headers(response),
+            content=content,
+            extensions=response.extensions,
+            request=outgoing,
+        )
+
+    def _unguarded(self, request: Any, label: str) -> Any:
+        scopes, options = self._guard.unguarded_hold(request, label)
+        hold = self._ledger.reserve(scopes, **options)
+        try:
+            return self._inner.handle_request(_stripped(request))
+        finally:
+            hold.settle(usd=0)
+
+    def close(self) -> None:
+        """Close the inner transport (through the HTTP client that owns it)."""
+        if self._owner is not None:
+            self._owner.close()
+        else:
+            self._inner.close()
+
+
+class _SyncStream:
+    """The body of a guarded SSE reply: passes whole events on, settles when it ends.
+
+    The reading is a generator started at once (primed), so that a reply nobody reads or
+    closes is still settled when it is collected: closing a started generator runs its
+    ``finally``.
+    """
+
+    def __init__(self, response: Any, hold: Any, events: _EventStream) -> None:
+        self._chunks = self._generate(response, hold, events)
+        next(self._chunks)
+
+    @staticmethod
+    def _generate(response: Any, hold: Any, events: _EventStream) -> Generator[bytes, None, None]:
+        how = "abandoned"
+        try:
+            yield b""
+            for chunk in response.iter_bytes():
+                passed = events.feed(chunk)
+                if passed:
+                    yield passed
+            rest = events.flush()
+            if rest:
+                yield rest
+            how = "completed"
+        except GeneratorExit:
+            raise
+        except BaseException:
+            how = "failed"
+            raise
+        finally:
+            response.close()
+            plan = events.closing(how)
+            if how == "completed":
+                hold.settle(**plan)
+            else:
+                _close_quietly(hold, plan)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Stop reading: the connection closes and the hold settles."""
+        self._chunks.close()
+
+
+class AsyncGuardTransport:
+    """The asynchronous ``GuardTransport``: the same decisions, awaited.
+
+    Args:
+        inner: the async transport the SDK client had.
+        ledger: the ``AsyncLedger`` holds are placed in.
+        settings: what ``wrap`` was told.
+        family: ``openai`` or ``anthropic``.
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        ledger: AsyncLedger,
+        settings: Settings,
+        family: Family,
+        *,
+        owner: Any = None,
+    ) -> None:
+        self._inner = inner
+        self._owner = owner
+        self._ledger = ledger
+        self._guard = _WireGuard(settings, family)
+
+    async def handle_async_request(self, request: Any) -> Any:
+        """Guard one request (see the module docstring)."""
+        found, exchange, flow = self._guard.open(request)
+        if exchange is None or flow is None:
+            if found.kind == "free":
+                return await self._inner.handle_async_request(_stripped(request))
+            return await self._unguarded(request, found.label)
+        exchange.prepared, hold = await adrive(flow, self._ledger)
+        outgoing = _outgoing(request, exchange.body_to_send())
+        try:
+            response = await self._inner.handle_async_request(outgoing)
+        except BaseException as error:
+            await _aclose_quietly(hold, _failure_plan(error))
+            raise
+        http = _http_module(request)
+        if response.status_code < 400 and _is_stream(response):
+            stream = _AsyncStream(response, hold, exchange.stream())
+            await stream.start()
+            return http.Response(
+                response.status_code,
+                headers=_reply_headers(response),
+                stream=stream,
+                extensions=response.extensions,
+                request=outgoing,
+            )
+        try:
+            content = await response.aread()
+        except BaseException as error:
+            await _aclose_quietly(hold, {"tags": {"error": type(error).__name__}})
+            raise
+        finally:
+            await response.aclose()
+        plan = exchange.settle_reply(response.status_code, content)
+        if plan is None:
+            await hold.release()
+        else:
+            await hold.settle(**plan)
+        return http.Response(
+            response.status_code,
+            headers=_reply_headers(response),
+            content=content,
+            extensions=response.extensions,
+            request=outgoing,
+        )
+
+    async def _unguarded(self, request: Any, label: str) -> Any:
+        scopes, options = self._guard.unguarded_hold(request, label)
+        hold = await self._ledger.reserve(scopes, **options)
+        try:
+            return await self._inner.handle_async_request(_stripped(request))
+        finally:
+            await hold.settle(usd=0)
+
+    async def aclose(self) -> None:
+        """Close the inner transport (through the HTTP client that owns it)."""
+        if self._owner is not None:
+            await self._owner.aclose()
+        else:
+            await self._inner.aclose()
+
+
+class _AsyncStream:
+    """The async body of a guarded SSE reply.
+
+    The reading is an async generator started before the reply is handed back: asyncio
+    then closes it (running its ``finally``, which settles) when it is collected unread, and
+    before its event loop closes (``shutdown_asyncgens``) when it is abandoned open.
+    """
+
+    def __init__(self, response: Any, hold: Any, events: _EventStream) -> None:
+        self._chunks = self._generate(response, hold, events)
+
+    async def start(self) -> None:
+        """Start the generator, so that asyncio tracks it from now on."""
+        await anext(self._chunks)
+
+    @staticmethod
+    async def _generate(
+        response: Any, hold: Any, events: _EventStream
+    ) -> AsyncGenerator[bytes, None]:
+        how = "abandoned"
+        try:
+            yield b""
+            async for chunk in response.aiter_bytes():
+                passed = events.feed(chunk)
+                if passed:
+                    yield passed
+            rest = events.flush()
+            if rest:
+                yield rest
+            how = "completed"
+        except GeneratorExit:
+            raise
+        except BaseException:
+            how = "failed"
+            raise
+        finally:
+            await response.aclose()
+            plan = events.closing(how)
+            if how == "completed":
+                await hold.settle(**plan)
+            else:
+                await _aclose_quietly(hold, plan)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        """Stop reading: the connection closes and the hold settles."""
+        await self._chunks.aclose()
