@@ -28,6 +28,7 @@ do the I/O, one with ``await``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -37,7 +38,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, 
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
 from capledger.errors import InvalidInput, LedgerError, UnguardedRequest
 from capledger.integrations._meter import Meter
@@ -70,6 +71,7 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger("capledger.integrations")
+_StreamT = TypeVar("_StreamT", "_SyncStream", "_AsyncStream")
 
 Family: TypeAlias = Literal["openai", "anthropic"]
 Kind: TypeAlias = Literal["priced", "free", "refused"]
@@ -473,6 +475,13 @@ def _reply_headers(response: Any) -> list[tuple[str, str]]:
     ]
 
 
+@functools.cache
+def _stream_class(http: ModuleType, guarded: type[_StreamT]) -> type[_StreamT]:
+    """``guarded`` as a subclass of the module's byte stream class, which httpx checks for."""
+    base = http.AsyncByteStream if guarded is _AsyncStream else http.SyncByteStream
+    return type(guarded.__name__, (guarded, base), {})
+
+
 def _is_stream(response: Any) -> bool:
     return "text/event-stream" in response.headers.get("content-type", "")
 
@@ -597,7 +606,7 @@ class GuardTransport:
             raise
         http = _http_module(request)
         if response.status_code < 400 and _is_stream(response):
-            stream = _SyncStream(response, hold, exchange.stream())
+            stream = _stream_class(http, _SyncStream)(response, hold, exchange.stream())
             return http.Response(
                 response.status_code,
                 headers=_reply_headers(response),
@@ -727,7 +736,7 @@ class AsyncGuardTransport:
             raise
         http = _http_module(request)
         if response.status_code < 400 and _is_stream(response):
-            stream = _AsyncStream(response, hold, exchange.stream())
+            stream = _stream_class(http, _AsyncStream)(response, hold, exchange.stream())
             await stream.start()
             return http.Response(
                 response.status_code,
