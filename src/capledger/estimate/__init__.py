@@ -28,9 +28,12 @@ from capledger.estimate._estimate import (
     input_token_bound,
     worst_case_cost,
 )
+from capledger.estimate._shapes import SHAPES, Shape
 
 __all__ = [
+    "SHAPES",
     "Estimate",
+    "Shape",
     "affordable_max_tokens",
     "estimate",
     "input_token_bound",

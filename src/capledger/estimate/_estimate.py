@@ -15,6 +15,7 @@ from capledger.estimate._shapes import (
     IMAGE_TOKENS_BY_PROVIDER,
     IMAGE_TOKENS_DEFAULT,
     RequestParts,
+    Shape,
     read_request,
 )
 from capledger.estimate._tokens import byte_bound, encoding_for_model, exact_counter
@@ -32,10 +33,12 @@ __all__ = [
 #: The largest output ceiling ``affordable_max_tokens`` returns (for a free output rate).
 MAX_OUTPUT_TOKENS: Final = MAX_AMOUNT["tokens"]
 
-_LIMIT_KEYS: Final = {
+_LIMIT_KEYS: Final[dict[Shape, str]] = {
     "chat": "max_completion_tokens (or max_tokens)",
     "responses": "max_output_tokens",
     "anthropic": "max_tokens",
+    "embeddings": "max_output_tokens= (embeddings produce none)",
+    "completions": "max_tokens",
 }
 
 
@@ -44,7 +47,19 @@ class Estimate:
     """The worst case of one request, with how it was reached.
 
     ``worst_case_usd = ceil_nano((input_tokens_bound x input_usd_per_token +
-    output_tokens_bound x output_usd_per_token) x choices)``.
+    (output_tokens_bound + extra_output_tokens) x output_usd_per_token) x choices)``.
+
+    Args:
+        output_tokens_bound: the output limit (the request's ``max_tokens`` or its
+            equivalent, or ``max_output_tokens=``), which the provider enforces; a clamp
+            writes a smaller one back into the request.
+        extra_output_tokens: output billed per choice beyond that limit, whatever it is
+            (rejected chat ``prediction`` tokens, a legacy completion's ``echo``).
+        min_output_tokens: the smallest output limit the provider accepts for this request
+            (``thinking.budget_tokens + 1`` with Anthropic extended thinking, 0 for
+            embeddings, else 1): a clamp below it makes the request fail, not cheaper.
+        shape: the request shape that was read (``chat``, ``responses``, ``anthropic``,
+            ``embeddings``, ``completions``).
     """
 
     model: str
@@ -57,6 +72,9 @@ class Estimate:
     input_usd_per_token: Decimal
     output_usd_per_token: Decimal
     worst_case_usd: Decimal
+    extra_output_tokens: int = 0
+    min_output_tokens: int = 1
+    shape: Shape = "chat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +82,18 @@ class _InputSide:
     parts: RequestParts
     provider: str
     tokens_bound: int
+    extra_output_tokens: int
     method: Literal["tokenizer", "bytes"]
     encoding: str | None
     rates: Rates
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    input_tokens: int
+    extra_output_tokens: int
+    method: Literal["tokenizer", "bytes"]
+    encoding: str | None
 
 
 def _image_tokens(model: str, provider: str) -> int:
@@ -84,20 +111,19 @@ def _count_input(
     provider: str,
     context_window_tokens: int | None,
     file_tokens: int | None,
-) -> tuple[int, Literal["tokenizer", "bytes"], str | None]:
+) -> _Counted:
     encoding = None
     if parts.shape != "anthropic":
         encoding = encoding_for_model(model, provider)
     counter = exact_counter(encoding) if encoding is not None else None
+    method: Literal["tokenizer", "bytes"] = "tokenizer"
     if counter is None:
-        text_tokens = sum(byte_bound(text) for text in parts.texts)
-        method: Literal["tokenizer", "bytes"] = "bytes"
-        encoding = None
-    else:
-        text_tokens = sum(counter(text) for text in parts.texts)
-        method = "tokenizer"
-    tokens = text_tokens + sum(byte_bound(text) for text in parts.opaque_texts)
+        counter, method, encoding = byte_bound, "bytes", None
+    tokens = sum(counter(text) for text in parts.texts) + parts.given_tokens
+    tokens += sum(byte_bound(text) for text in parts.opaque_texts)
     tokens += parts.framing_tokens + parts.images * _image_tokens(model, provider)
+    extra_output = sum(counter(text) for text in parts.extra_output_texts)
+    extra_output += parts.extra_output_given_tokens
     if parts.files:
         per_file = file_tokens if file_tokens is not None else context_window_tokens
         if per_file is None:
@@ -110,12 +136,13 @@ def _count_input(
         # The stored part is unknown offline; the whole input never exceeds the window.
         if context_window_tokens is None:
             raise InvalidInput(
-                f"the request continues stored state (previous_response_id, conversation or "
-                f"prompt) and the context window of {model!r} is unknown, so its input has "
-                "no bound: send the whole input instead"
+                f"the request continues stored state (previous_response_id, conversation, "
+                f"prompt, an item reference or an earlier audio reply) and the context "
+                f"window of {model!r} is unknown, so its input has no bound: send the whole "
+                "input instead"
             )
         tokens = max(tokens, context_window_tokens)
-    return tokens, method, encoding
+    return _Counted(tokens, extra_output, method, encoding)
 
 
 def _input_side(
@@ -123,6 +150,8 @@ def _input_side(
     request: Mapping[str, Any],
     provider: str | None,
     *,
+    shape: Shape | None,
+    max_output_tokens: int | None,
     file_tokens: int | None,
     pricebook: Pricebook | None,
     at: datetime | None,
@@ -134,25 +163,37 @@ def _input_side(
     # The price lookup names the provider and the underlying model (through aliases), which
     # pick the request shape and the tokenizer.
     known = book.price(model, provider, at=at)
-    parts = read_request(request, known.provider)
-    tokens, method, encoding = _count_input(
+    parts = read_request(request, known.provider, shape)
+    counted = _count_input(
         parts,
         model=known.model,
         provider=known.provider,
         context_window_tokens=known.context_window_tokens,
         file_tokens=file_tokens,
     )
+    # An embedding model has no output price; it needs none while nothing is output.
+    limit = parts.output_tokens_bound if max_output_tokens is None else max_output_tokens
+    output_possible = limit != 0 or counted.extra_output_tokens > 0
     rates = book.worst_case_rates(
         model,
         provider,
-        input_tokens_bound=tokens,
+        input_tokens_bound=counted.input_tokens,
         cache_writes=parts.cache_writes,
         modalities=frozenset(parts.modalities),
         at=at,
         batch=batch,
         service_tier=parts.service_tier,
+        require_output=output_possible,
     )
-    return _InputSide(parts, known.provider, tokens, method, encoding, rates)
+    return _InputSide(
+        parts,
+        known.provider,
+        counted.input_tokens,
+        counted.extra_output_tokens,
+        counted.method,
+        counted.encoding,
+        rates,
+    )
 
 
 def input_token_bound(
@@ -160,6 +201,7 @@ def input_token_bound(
     request: Mapping[str, Any],
     provider: str | None = None,
     *,
+    shape: Shape | None = None,
     file_tokens: int | None = None,
     pricebook: Pricebook | None = None,
 ) -> int:
@@ -170,22 +212,36 @@ def input_token_bound(
     (``bpe-openai``) and otherwise bounded by its UTF-8 bytes (+1); see ``capledger.estimate``
     for the figures and what is proven. A Responses request that continues stored state
     (``previous_response_id``, ``conversation``, a stored ``prompt``) is billed for input it
-    does not carry, so its bound is at least the model's context window.
+    does not carry, so its bound is at least the model's context window. Top-level keys the
+    shape does not know are counted as input, by the bytes of their JSON.
 
     Args:
         model: the model the request is for (aliases and overrides apply).
-        request: an OpenAI chat, OpenAI Responses or Anthropic Messages request body.
+        request: the JSON body of an OpenAI chat, Responses, Embeddings or legacy
+            Completions request, or an Anthropic Messages request; SDK objects inside it
+            (a response message appended to ``messages``) are read through ``model_dump``.
         provider: a genai-prices provider id; ``None`` infers it from the model.
+        shape: ``chat``, ``responses``, ``anthropic``, ``embeddings`` or ``completions``
+            (the endpoint the body goes to); ``None`` recognises the first three by their
+            keys, and the last two must be named.
         file_tokens: an upper bound per attached file; defaults to the context window.
         pricebook: where the model is looked up; the default pricebook if ``None``.
 
     Raises:
         UnknownModel: the model has no known price (the lookup names its provider).
         InvalidInput: the request is malformed, or carries files or stored state with no
-            bound available.
+            bound available, or ``shape`` is not one of the five.
     """
     return _input_side(
-        model, request, provider, file_tokens=file_tokens, pricebook=pricebook, at=None, batch=False
+        model,
+        request,
+        provider,
+        shape=shape,
+        max_output_tokens=None,
+        file_tokens=file_tokens,
+        pricebook=pricebook,
+        at=None,
+        batch=False,
     ).tokens_bound
 
 
@@ -194,6 +250,7 @@ def estimate(
     request: Mapping[str, Any],
     provider: str | None = None,
     *,
+    shape: Shape | None = None,
     max_output_tokens: int | None = None,
     file_tokens: int | None = None,
     pricebook: Pricebook | None = None,
@@ -202,27 +259,40 @@ def estimate(
 ) -> Estimate:
     """The worst-case cost of a request, with its token bounds and rates.
 
-    ``worst = ceil_nano((input bound x input rate + output limit x output rate) x n)``: the
-    rates are the highest that could apply (tiers reached by the input bound, cache writes
-    when the request sets ``cache_control``, media rates, time-of-day prices, the request's
-    ``service_tier``); the output limit is the request's ``max_completion_tokens`` /
-    ``max_tokens`` / ``max_output_tokens``, which includes reasoning tokens; ``n`` is the
-    number of choices (chat ``n``), and the input is counted once per choice to stay safe.
+    ``worst = ceil_nano((input bound x input rate + (output limit + extra output) x output
+    rate) x n)``: the rates are the highest that could apply (tiers reached by the input
+    bound, cache writes when the request sets ``cache_control``, media rates, time-of-day
+    prices, the request's ``service_tier``); the output limit is the request's
+    ``max_completion_tokens`` / ``max_tokens`` / ``max_output_tokens``, which includes
+    reasoning tokens (0 for embeddings, 16 for a legacy completion that sets none); extra
+    output is billed beyond it (rejected ``prediction`` tokens, an ``echo``-ed prompt);
+    ``n`` is the number of choices (chat ``n``; a legacy completion's ``max(n, best_of)``
+    per prompt), and the input is counted once per choice to stay safe.
 
     Args:
         max_output_tokens: the output limit, overriding the request's.
         at: when the call will run; now if ``None``. ``batch``: sent via a batch API.
-        model, request, provider, file_tokens, pricebook: as for ``input_token_bound``.
+        model, request, provider, shape, file_tokens, pricebook: as for
+            ``input_token_bound``.
 
     Raises:
         InvalidInput: the request sets no output limit (the message names the key to pass).
         UnknownModel: the model, or its per-token prices, are unknown (whatever the policy).
     """
+    if max_output_tokens is not None:
+        _check_output_override(max_output_tokens)
     side = _input_side(
-        model, request, provider, file_tokens=file_tokens, pricebook=pricebook, at=at, batch=batch
+        model,
+        request,
+        provider,
+        shape=shape,
+        max_output_tokens=max_output_tokens,
+        file_tokens=file_tokens,
+        pricebook=pricebook,
+        at=at,
+        batch=batch,
     )
     output_tokens = _output_limit(side.parts, max_output_tokens)
-    worst = _worst_case_usd(side, output_tokens)
     return Estimate(
         model=model,
         provider=side.provider,
@@ -233,14 +303,20 @@ def estimate(
         encoding=side.encoding,
         input_usd_per_token=side.rates.input_usd_per_token,
         output_usd_per_token=side.rates.output_usd_per_token,
-        worst_case_usd=worst,
+        worst_case_usd=_worst_case_usd(side, output_tokens),
+        extra_output_tokens=side.extra_output_tokens,
+        min_output_tokens=side.parts.min_output_tokens,
+        shape=side.parts.shape,
     )
+
+
+def _check_output_override(override: object) -> None:
+    if isinstance(override, bool) or not isinstance(override, int) or override < 0:
+        raise InvalidInput(f"max_output_tokens must be a whole number >= 0, not {override!r}")
 
 
 def _output_limit(parts: RequestParts, override: int | None) -> int:
     if override is not None:
-        if isinstance(override, bool) or not isinstance(override, int) or override < 0:
-            raise InvalidInput(f"max_output_tokens must be a whole number >= 0, not {override!r}")
         return override
     if parts.output_tokens_bound is None:
         raise InvalidInput(
@@ -253,7 +329,8 @@ def _output_limit(parts: RequestParts, override: int | None) -> int:
 def _unrounded_usd(side: _InputSide, output_tokens: int) -> Decimal:
     rates = side.rates
     per_choice = (
-        side.tokens_bound * rates.input_usd_per_token + output_tokens * rates.output_usd_per_token
+        side.tokens_bound * rates.input_usd_per_token
+        + (output_tokens + side.extra_output_tokens) * rates.output_usd_per_token
     )
     return per_choice * side.parts.choices
 
@@ -267,6 +344,7 @@ def worst_case_cost(
     request: Mapping[str, Any],
     provider: str | None = None,
     *,
+    shape: Shape | None = None,
     max_output_tokens: int | None = None,
     file_tokens: int | None = None,
     pricebook: Pricebook | None = None,
@@ -278,6 +356,7 @@ def worst_case_cost(
         model,
         request,
         provider,
+        shape=shape,
         max_output_tokens=max_output_tokens,
         file_tokens=file_tokens,
         pricebook=pricebook,
@@ -292,6 +371,7 @@ def affordable_max_tokens(
     available: AmountLike,
     provider: str | None = None,
     *,
+    shape: Shape | None = None,
     file_tokens: int | None = None,
     pricebook: Pricebook | None = None,
     at: datetime | None = None,
@@ -299,30 +379,40 @@ def affordable_max_tokens(
 ) -> int:
     """The largest output limit whose worst case fits in ``available`` USD.
 
-    The largest ``k`` with ``ceil_nano((input bound x input rate + k x output rate) x n) <=
-    available``; 0 when even the input cannot be paid; at most ``MAX_OUTPUT_TOKENS`` (1e12)
-    when output is free. The request's own output limit is ignored (the caller takes the
-    smaller of the two, which is what the ``clamp`` policy does).
+    The largest ``k`` with ``ceil_nano((input bound x input rate + (k + extra output) x
+    output rate) x n) <= available``; 0 when even the input (and the extra output) cannot be
+    paid; at most ``MAX_OUTPUT_TOKENS`` (1e12) when output is free. The request's own output
+    limit is ignored (the caller takes the smaller of the two, which is what the ``clamp``
+    policy does), and so is ``Estimate.min_output_tokens``: a ``k`` below it cannot be sent.
 
     Args:
         available: the budget in USD (``Decimal``, ``int``, ``str`` or ``float`` via ``str``).
-        model, request, provider, file_tokens, pricebook, at, batch: as for ``estimate``.
+        model, request, provider, shape, file_tokens, pricebook, at, batch: as for
+            ``estimate``.
 
     Raises:
         InvalidAmount: ``available`` is negative, not a number, or past the bound.
     """
     available_nano = to_units("usd", available)
     side = _input_side(
-        model, request, provider, file_tokens=file_tokens, pricebook=pricebook, at=at, batch=batch
+        model,
+        request,
+        provider,
+        shape=shape,
+        max_output_tokens=None,
+        file_tokens=file_tokens,
+        pricebook=pricebook,
+        at=at,
+        batch=batch,
     )
     budget_usd = Decimal(available_nano) / Decimal(10**9)
-    input_usd = _unrounded_usd(side, 0)
-    if input_usd > budget_usd:
+    fixed_usd = _unrounded_usd(side, 0)
+    if fixed_usd > budget_usd:
         return 0
     rate = side.rates.output_usd_per_token * side.parts.choices
     if rate == 0:
         return MAX_OUTPUT_TOKENS
-    guess = ((budget_usd - input_usd) / rate).to_integral_value(rounding=ROUND_FLOOR)
+    guess = ((budget_usd - fixed_usd) / rate).to_integral_value(rounding=ROUND_FLOOR)
     tokens = min(int(guess), MAX_OUTPUT_TOKENS)
     # Decimal division carries 28 digits; step down past any rounding of the guess.
     while tokens > 0 and _unrounded_usd(side, tokens) > budget_usd:

@@ -39,6 +39,10 @@ ENCODING_BY_MODEL_PREFIX: Final = {
     "gpt-4": "cl100k_base",
     "gpt-3.5-turbo": "cl100k_base",
     "gpt-35-turbo": "cl100k_base",
+    "text-embedding-3": "cl100k_base",
+    "text-embedding-ada-002": "cl100k_base",
+    "davinci-002": "cl100k_base",
+    "babbage-002": "cl100k_base",
 }
 #: Providers that serve OpenAI's models with OpenAI's tokenizers.
 OPENAI_TOKENIZER_PROVIDERS: Final = frozenset({"openai", "azure"})

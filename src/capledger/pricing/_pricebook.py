@@ -592,6 +592,7 @@ class Pricebook:
         at: datetime | None = None,
         batch: bool = False,
         service_tier: str | None = None,
+        require_output: bool = True,
     ) -> Rates:
         """The highest per-token input and output rates that could bill a call.
 
@@ -606,6 +607,8 @@ class Pricebook:
             cache_writes: the request may write the prompt cache (Anthropic
                 ``cache_control``), which can bill input above the input rate.
             modalities: ``image``, ``audio``, ``video`` present in the request.
+            require_output: ``False`` when the call outputs no tokens (embeddings): a
+                missing output price is then 0 instead of an error.
 
         Raises:
             UnknownModel: no price, or no per-token input or output price, is known.
@@ -634,6 +637,8 @@ class Pricebook:
             for prices in price_sets
             for key in output_keys
         )
+        if output_rate is None and not require_output:
+            output_rate = Decimal(0)
         if input_rate is None or output_rate is None:
             raise UnknownModel(
                 f"{model!r} has no per-token input and output price, so no worst case can "
