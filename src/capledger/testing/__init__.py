@@ -6,6 +6,7 @@ drives any ledger against a plain model. Both need pytest and hypothesis install
 """
 
 from capledger.testing.contract import AsyncLedgerContract, LedgerContract, count_rows
+from capledger.testing.fake_provider import FakeProvider as FakeProvider
 from capledger.testing.stateful import build_ledger_machine
 
 __all__ = ["AsyncLedgerContract", "LedgerContract", "build_ledger_machine", "count_rows"]
