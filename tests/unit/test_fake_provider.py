@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 import pytest
 from pydantic import BaseModel
@@ -614,6 +615,124 @@ async def test_async_sdks_round_trip(fake: FakeProvider) -> None:
     assert message.usage.output_tokens == 5
     assert embedded.usage.prompt_tokens == math.ceil(len('{"input":"a"}') / 3)
     assert len(fake.calls) == 5
+
+
+def test_streams_of_every_shape_can_be_cut(fake: FakeProvider, claude: anthropic.Anthropic) -> None:
+    fake.drop_after = 1
+    for path, body in [
+        ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "stream": True}),
+        (
+            "/v1/messages",
+            {"model": "claude-haiku-4-5", "max_tokens": 9, "messages": MESSAGES, "stream": True},
+        ),
+    ]:
+        connection = http.client.HTTPConnection("127.0.0.1", int(fake.url.rsplit(":", 1)[1]))
+        try:
+            connection.request("POST", path, json.dumps(body))
+            response = connection.getresponse()
+            with pytest.raises(http.client.IncompleteRead) as cut:
+                response.read()
+        finally:
+            connection.close()
+        text = cut.value.partial.decode()
+        assert text.count('"tok "') == 1, path  # one delta, then the cut
+    # The Anthropic SDK lets the transport's error out of a stream.
+    with (
+        pytest.raises(httpx2.RemoteProtocolError),
+        claude.messages.stream(
+            model="claude-haiku-4-5",
+            max_tokens=9,
+            messages=MESSAGES,  # type: ignore[arg-type]
+        ) as stream,
+    ):
+        for _ in stream:
+            pass
+    assert fake.wait_idle()
+    assert [call.completed for call in fake.calls] == [False] * 3
+    assert all(call.billed > 0 for call in fake.calls)
+
+
+def test_omit_usage_leaves_an_anthropic_stream_without_usage(
+    fake: FakeProvider, claude: anthropic.Anthropic
+) -> None:
+    fake.omit_usage = True
+    events = list(
+        claude.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=9,
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=True,
+        )
+    )
+    assert events[0].type == "message_start" and "usage" not in events[0].message.model_fields_set
+    assert [event.type for event in events][-1] == "message_stop"
+    assert fake.calls[0].usage["output_tokens"] == 5 and fake.bill > 0
+
+
+def test_want_and_reasoning_may_depend_on_the_request() -> None:
+    def want(body: dict[str, Any]) -> int:
+        return len(body.get("messages", []))
+
+    with FakeProvider(want=want, reasoning=lambda body: 3) as fake:
+        two = [*MESSAGES, {"role": "assistant", "content": "x"}]
+        _, reply = post(fake, "/v1/chat/completions", {"model": "o4-mini", "messages": two})
+        assert reply["choices"][0]["message"]["content"] == "tok tok "
+        assert reply["usage"]["completion_tokens"] == 5
+
+
+def test_n_choices_stream_one_after_another(fake: FakeProvider) -> None:
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES, "n": 2, "stream": True, "max_tokens": 2}
+    _, text = post(fake, "/v1/chat/completions", body)
+    chunks = [chunk for chunk in sse_data(text) if chunk != "[DONE]"]
+    content = {0: "", 1: ""}
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            content[choice["index"]] += choice["delta"].get("content") or ""
+    assert content == {0: "tok tok ", 1: "tok tok "}
+    finishes = [
+        c["choices"][0]["finish_reason"] for c in chunks if c["choices"][0]["finish_reason"]
+    ]
+    assert finishes == ["length", "length"]
+    assert fake.calls[0].output_tokens == 4
+
+
+def test_a_chunked_request_body_is_read(fake: FakeProvider) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", int(fake.url.rsplit(":", 1)[1]))
+    try:
+        body = json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES}).encode()
+        connection.request(
+            "POST", "/v1/chat/completions", iter([body[:10], body[10:]]), encode_chunked=True
+        )
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    assert fake.bill == usd(16, "0.15") + usd(5, "0.60")
+
+
+def test_a_bad_script_answers_500_unbilled(fake: FakeProvider) -> None:
+    fake.script = lambda path, body, attempt: Behaviour(status=200)
+    status, reply = post(
+        fake, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": MESSAGES}
+    )
+    assert status == 500 and "status" in reply["error"]["message"]
+    assert fake.bill == 0
+
+
+def test_concurrent_calls_add_up_exactly() -> None:
+    with FakeProvider(want=3) as fake:
+        body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+        threads = [
+            threading.Thread(target=post, args=(fake, "/v1/chat/completions", body))
+            for _ in range(24)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert fake.wait_idle()
+        assert fake.bill == 24 * (usd(16, "0.15") + usd(3, "0.60"))
+        assert sorted(call.attempt for call in fake.calls) == list(range(1, 25))
+        assert all(call.completed for call in fake.calls)
 
 
 # -- lifecycle ----------------------------------------------------------------------------

@@ -10,52 +10,73 @@ Example::
 
     with FakeProvider(want=5) as fake:
         client = openai.OpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
-        client.chat.completions.create(model="gpt-4o-mini", messages=[...])
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+        )
         client.close()
-        fake.bill    # Decimal('0.000005550')
+        fake.bill    # Decimal('0.000005400'): 16 input tokens x $0.15/M + 5 x $0.60/M
 
-How a call is billed (every figure an integer, every amount a ``Decimal``):
+OpenAI clients use ``base_url=fake.url + "/v1"``, Anthropic clients ``base_url=fake.url``;
+paths without the ``/v1`` prefix are served too.
+
+How a call is billed (every count an integer, every amount a ``Decimal``):
 
 - **input tokens** = ``ceil(B / 3)`` where ``B`` is the UTF-8 byte length of
   ``json.dumps(parts, separators=(",", ":"), sort_keys=True, ensure_ascii=False)`` and
   ``parts`` is the dict of the request's input-bearing keys that are present, among
   ``INPUT_KEYS`` (messages, input, system, instructions, prompt, tools, functions,
   response_format, text, output_config, output_format): schemas and tools are input, as
-  providers bill them. ``count_tokens`` answers the same figure.
-- **output tokens**: the model wants ``want`` visible tokens (each the text ``"tok "``, or
-  a piece of a JSON value matching the requested schema); a reasoning model (OpenAI
-  ``o<digit>...`` and ``gpt-5...``, Anthropic requests with ``thinking`` not disabled) first
-  spends ``reasoning`` hidden tokens. Per choice, ``reasoning_used = min(reasoning, limit)``
-  and ``visible = min(want, limit - reasoning_used)``, where ``limit`` is the request's
-  ``max_completion_tokens`` / ``max_tokens`` / ``max_output_tokens``, or
-  ``default_output_limit`` (32,768) when absent. Output = ``n x (reasoning_used +
-  visible)``; the reply is cut (``length`` / ``incomplete`` / ``max_tokens``) when
-  ``reasoning + want > limit``.
+  providers bill them. ``count_tokens`` / ``input_tokens`` answer the same figure.
+- **output tokens**: the model wants ``want`` visible tokens (each the text ``"tok "``; with
+  a JSON schema or JSON object format, the pieces of a small JSON value the schema accepts,
+  so the SDKs' ``parse`` helpers work); a reasoning model (OpenAI ``o<digit>...`` and
+  ``gpt-5...``, Anthropic requests whose ``thinking`` is not disabled) first spends
+  ``reasoning`` hidden tokens. Per choice, ``reasoning_used = min(reasoning, limit)`` and
+  ``visible = min(want, limit - reasoning_used)``, where ``limit`` is the request's
+  ``max_completion_tokens`` (else ``max_tokens``) / ``max_output_tokens`` / ``max_tokens``,
+  or ``default_output_limit`` (32,768) when absent. Output = ``n x (reasoning_used +
+  visible)``; the reply is cut (``finish_reason="length"``, ``status="incomplete"``,
+  ``stop_reason="max_tokens"``) when ``reasoning + want > limit``. Embeddings have no
+  output. Reasoning is reported as ``reasoning_tokens`` (OpenAI) and inside
+  ``output_tokens`` (Anthropic: a thinking block with an empty text and a signature).
 - **cost** = ``(input - cached - cache_write) x input_rate + cached x cached_rate +
   cache_write x cache_write_rate + output x output_rate``, rates in USD per million tokens,
   rounded up to 1e-9 USD per call. Cached and cache-write tokens come only from the script
   (``Behaviour.cached_tokens`` / ``cache_write_tokens``, capped at the input); a missing
   cached or cache-write rate bills those tokens at the input rate. OpenAI endpoints ignore
-  cache writes (OpenAI does not bill them).
-- **priority**: a request with ``service_tier="priority"``, or one that pins no tier
-  (absent or ``"auto"``) while the fake's ``project_tier`` is ``"priority"``, is billed at
-  the priority rates (``FakePrices.priority_*``, else the standard rates times
-  ``priority_multiplier``) and reports tier ``priority``; others report ``default``
-  (OpenAI) or ``standard`` (Anthropic).
+  cache writes (OpenAI does not bill them). Anthropic reports ``input_tokens`` without the
+  cached and written tokens, as Anthropic does; OpenAI reports them inside the input.
+- **tier**: a request with ``service_tier="priority"``, or one that pins no tier (absent or
+  ``"auto"``) while the fake's ``project_tier`` is ``"priority"``, is billed at priority
+  rates (``FakePrices.priority_*``, else the standard rates times ``priority_multiplier``)
+  and reports tier ``priority``; every other request is billed at standard rates and
+  reports ``default`` (OpenAI) or ``standard`` (Anthropic).
 - The bill is recorded **when processing starts** (body read and validated), for the whole
   generation, before any delay or byte of the reply: a client that times out or hangs up
-  mid-stream has still been charged. Validation errors (4xx), scripted 4xx/429/503/529 and
-  free endpoints (``GET`` anything, ``/v1/models``, ``/v1/messages/count_tokens``,
-  ``/v1/responses/input_tokens``) are never billed; any other ``POST`` (images, audio,
-  batches, files, legacy completions, ...) answers a small JSON and bills ``other_fee``.
+  mid-stream has still been charged. Validation errors (4xx: bad JSON, no model, unknown
+  model, no messages or input, Anthropic without ``max_tokens``), scripted 4xx, 503 and 529
+  errors and the free endpoints are never billed. Free: every ``GET`` (``/v1/models``,
+  ``/v1/models/{id}``, anything), ``DELETE``/``PUT``/``PATCH``, ``POST
+  /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``. Any other ``POST``
+  (images, audio, batches, files, legacy completions, ``responses/compact``, ...) answers a
+  small JSON and bills ``other_fee``.
 
-The input figure is about one token per 3 bytes of the request's JSON: close to a real
-tokenizer for ordinary text, and below capledger's byte bound. Text made of 1- or 2-byte
+The input figure is about one token per 3 bytes of the request's JSON: near a real
+tokenizer for ordinary text, and under capledger's byte bound. Text made of 1- or 2-byte
 tokens (``"a a a a"``) counts fewer tokens here than OpenAI's exact tokenizer does.
 
-Faults come from ``script(path, body, attempt)`` (``attempt`` is 1 for the first request
-to that path since the last ``reset``), returning a :class:`Behaviour` or ``None``; the
-constructor's knobs are the defaults for every request.
+Faults come from ``script(path, body, attempt)``, called for every ``POST``: ``path`` is the
+canonical path (``/v1/chat/completions``), ``body`` the parsed JSON object (``None`` if the
+body is not one), ``attempt`` 1 for the first request to that path since construction or
+``reset``. It returns a :class:`Behaviour` or ``None``; fields it leaves ``None`` fall back
+to the constructor's knobs. Streams are sent with ``Transfer-Encoding: chunked`` and
+``Connection: close``: a ``drop_after`` cut is an unfinished chunked body, which the SDKs
+raise as a connection error (``openai.APIConnectionError``, ``httpx2.RemoteProtocolError``
+from the Anthropic stream).
+
+With ``omit_usage`` an Anthropic stream has no ``usage`` in ``message_start`` nor in
+``message_delta``: the raw stream (``messages.create(stream=True)``) reads it, but the
+SDK's ``messages.stream`` helper fails on it (it needs a usage to update).
 """
 
 from __future__ import annotations
@@ -66,15 +87,17 @@ import itertools
 import json
 import math
 import re
+import selectors
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, localcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
+from types import MappingProxyType
 from typing import Any, Final, Literal, cast
 
 __all__ = [
@@ -213,35 +236,37 @@ class FakePrices:
 
 
 #: genai-prices (provider openai / anthropic, standard tier, with OpenAI's priority rates).
-DEFAULT_PRICES: Final[Mapping[str, FakePrices]] = {
-    "gpt-4o-mini": FakePrices(
-        "0.15",
-        "0.60",
-        "0.075",
-        priority_input="0.25",
-        priority_output="1.00",
-        priority_cached_input="0.125",
-    ),
-    "gpt-4.1-nano": FakePrices(
-        "0.10",
-        "0.40",
-        "0.025",
-        priority_input="0.20",
-        priority_output="0.80",
-        priority_cached_input="0.05",
-    ),
-    "o4-mini": FakePrices(
-        "1.10",
-        "4.40",
-        "0.275",
-        priority_input="2.00",
-        priority_output="8.00",
-        priority_cached_input="0.50",
-    ),
-    "text-embedding-3-small": FakePrices("0.02", "0"),
-    "claude-haiku-4-5": FakePrices("1", "5", "0.10", "1.25"),
-    "claude-sonnet-4-5": FakePrices("3", "15", "0.30", "3.75"),
-}
+DEFAULT_PRICES: Final[Mapping[str, FakePrices]] = MappingProxyType(
+    {
+        "gpt-4o-mini": FakePrices(
+            "0.15",
+            "0.60",
+            "0.075",
+            priority_input="0.25",
+            priority_output="1.00",
+            priority_cached_input="0.125",
+        ),
+        "gpt-4.1-nano": FakePrices(
+            "0.10",
+            "0.40",
+            "0.025",
+            priority_input="0.20",
+            priority_output="0.80",
+            priority_cached_input="0.05",
+        ),
+        "o4-mini": FakePrices(
+            "1.10",
+            "4.40",
+            "0.275",
+            priority_input="2.00",
+            priority_output="8.00",
+            priority_cached_input="0.50",
+        ),
+        "text-embedding-3-small": FakePrices("0.02", "0"),
+        "claude-haiku-4-5": FakePrices("1", "5", "0.10", "1.25"),
+        "claude-sonnet-4-5": FakePrices("3", "15", "0.30", "3.75"),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +298,8 @@ class Behaviour:
     cache_write_tokens: int | None = None
 
 
-Script = Callable[[str, "dict[str, Any] | None", int], "Behaviour | None"]
+#: ``(path, body, attempt) -> Behaviour | None``; see :class:`FakeProvider`.
+Script = Callable[[str, dict[str, Any] | None, int], Behaviour | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +333,7 @@ class _Record:
     method: str
     body: Any
     attempt: int
+    generation: int
     status: int = 0
     billed: Decimal = Decimal(0)
     model: str | None = None
@@ -503,8 +530,12 @@ def _count(name: str, value: object, *, low: int = 0) -> int:
 
 
 def _check_knob(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= MAX_TOKENS_PER_CALL
+    ):
+        raise ValueError(f"{name} must be an integer in [0, {MAX_TOKENS_PER_CALL}], got {value!r}")
     return value
 
 
@@ -513,6 +544,10 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    # Tests open many connections at once; the default backlog (5) would make the kernel
+    # drop SYNs and a client wait a second to retry.
+    request_queue_size = 1024
+    timeout = 0  # handle_request is only called once the listening socket is readable
 
     def __init__(self, fake: FakeProvider) -> None:
         self.fake = fake
@@ -624,21 +659,34 @@ class FakeProvider:
         self.cache_write_tokens = _check_knob("cache_write_tokens", cache_write_tokens)
         self._lock = threading.Lock()
         self._records: list[_Record] = []
+        self._generation = 0  # bumped by reset: a reply in flight then bills nothing
         self._bill = Decimal(0)
+        self._in_flight = 0
+        self._idle = threading.Condition(self._lock)
         self._attempts: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._closed = False
-        self.stopping = threading.Event()
+        self._stopping = threading.Event()
         self._server = _Server(self)
         port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{port}"
+        # serve_forever polls for its stop flag; a socket pair wakes our loop at once, so
+        # close() takes no polling interval (tests open and close one fake each).
+        self._wake_reader, self._wake_writer = socket.socketpair()
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="capledger-fake-provider",
-            daemon=True,
+            target=self._serve, name="capledger-fake-provider", daemon=True
         )
         self._thread.start()
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_reader:
+                        return
+                    self._server.handle_request()  # ready: accepts without waiting
 
     def __enter__(self) -> FakeProvider:
         return self
@@ -666,20 +714,41 @@ class FakeProvider:
         """Forget the calls, the bill and the attempt counts (replies in flight included)."""
         with self._lock:
             self._records = []
+            self._generation += 1
             self._bill = Decimal(0)
             self._attempts = {}
+
+    def wait_idle(self, timeout_s: float = CLOSE_JOIN_TIMEOUT_S) -> bool:
+        """Wait until no request is being answered; ``False`` if ``timeout_s`` passed first.
+
+        A client can finish (or give up) before the fake has finished writing: read
+        ``calls`` after this to see every reply's final ``completed``.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout_s)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
 
     def close(self) -> None:
         """Stop serving, shut every connection and join the server's threads."""
         if self._closed:
             return
         self._closed = True
-        self.stopping.set()
-        self._server.shutdown()
+        self._stopping.set()
+        self._wake_writer.send(b"x")
+        self._thread.join(CLOSE_JOIN_TIMEOUT_S)
         self._server.server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
         for thread in self._server.end_connections():
             thread.join(CLOSE_JOIN_TIMEOUT_S)
-        self._thread.join(CLOSE_JOIN_TIMEOUT_S)
 
     # -- bookkeeping used by the handler -------------------------------------------------
 
@@ -687,14 +756,16 @@ class FakeProvider:
         with self._lock:
             attempt = self._attempts.get(path, 0) + 1
             self._attempts[path] = attempt
-            record = _Record(path=path, method=method, body=body, attempt=attempt)
+            record = _Record(
+                path=path, method=method, body=body, attempt=attempt, generation=self._generation
+            )
             self._records.append(record)
             return record
 
     def _charge(self, record: _Record, amount: Decimal) -> None:
         with self._lock:
             record.billed = amount
-            if any(existing is record for existing in self._records):
+            if record.generation == self._generation:
                 self._bill += amount
 
     def _update(self, record: _Record, **changes: Any) -> None:
@@ -720,11 +791,18 @@ class FakeProvider:
         reasoning = behaviour.reasoning
         if reasoning is None:
             reasoning = self.reasoning(request) if callable(self.reasoning) else self.reasoning
+        status = behaviour.status
+        if status is not None and (isinstance(status, bool) or status not in range(400, 600)):
+            raise ValueError(f"Behaviour.status must be an HTTP error status, got {status!r}")
+        delay_s = float(pick(behaviour.delay_s, self.delay_s))
+        if not 0 <= delay_s < math.inf:
+            raise ValueError(f"delay_s must be >= 0, got {delay_s!r}")
+        drop_after = pick(behaviour.drop_after, self.drop_after)
         return _Knobs(
-            status=behaviour.status,
+            status=status,
             billed=behaviour.billed,
-            delay_s=float(pick(behaviour.delay_s, self.delay_s)),
-            drop_after=pick(behaviour.drop_after, self.drop_after),
+            delay_s=delay_s,
+            drop_after=None if drop_after is None else _check_knob("drop_after", drop_after),
             omit_usage=bool(pick(behaviour.omit_usage, self.omit_usage)),
             want=_check_knob("want", want),
             reasoning=_check_knob("reasoning", reasoning),
@@ -931,7 +1009,7 @@ def _sse(data: Any, event: str | None = None) -> bytes:
 
 def _chat_events(
     plan: _Plan, ident: str, created: int, body: Mapping[str, Any], omit_usage: bool
-) -> list[_Event]:
+) -> Iterator[_Event]:
     options = body.get("stream_options")
     include_usage = (
         isinstance(options, Mapping) and options.get("include_usage") is True and not omit_usage
@@ -954,23 +1032,21 @@ def _chat_events(
     def choice(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
 
-    events: list[_Event] = []
     for index in range(plan.choices):
         opening = {"role": "assistant", "content": "", "refusal": None}
-        events.append(("head", _sse(chunk([choice(index, opening, None)]))))
+        yield ("head", _sse(chunk([choice(index, opening, None)])))
     for index in range(plan.choices):
-        events.extend(
+        yield from (
             ("content", _sse(chunk([choice(index, {"content": piece}, None)])))
             for piece in plan.pieces
         )
     for index in range(plan.choices):
-        events.append(("tail", _sse(chunk([choice(index, {}, _finish_reason(plan))]))))
+        yield ("tail", _sse(chunk([choice(index, {}, _finish_reason(plan))])))
     if include_usage:
         final = chunk([])
         final["usage"] = _chat_usage(plan)
-        events.append(("tail", _sse(final)))
-    events.append(("tail", _sse("[DONE]")))
-    return events
+        yield ("tail", _sse(final))
+    yield ("tail", _sse("[DONE]"))
 
 
 def _responses_object(
@@ -1050,7 +1126,7 @@ def _responses_json(
 
 def _responses_events(
     plan: _Plan, ident: int, created: int, body: Mapping[str, Any], omit_usage: bool
-) -> list[_Event]:
+) -> Iterator[_Event]:
     sequence = itertools.count(0)
     response_id = f"resp_fake{ident}"
     message_id = f"msg_fake{ident}"
@@ -1061,37 +1137,25 @@ def _responses_events(
     pending = _responses_object(
         plan, response_id, created, body, status="in_progress", output=[], usage=None
     )
-    events: list[_Event] = [
-        ("head", event("response.created", response=pending)),
-        ("head", event("response.in_progress", response=pending)),
-    ]
+    yield ("head", event("response.created", response=pending))
+    yield ("head", event("response.in_progress", response=pending))
     final_items = _responses_items(plan, ident, done=True)
     message_index = len(final_items) - 1
     if plan.reasoning_tokens:
         reasoning_item = final_items[0]
-        events.append(
-            ("head", event("response.output_item.added", output_index=0, item=reasoning_item))
-        )
-        events.append(
-            ("head", event("response.output_item.done", output_index=0, item=reasoning_item))
-        )
+        yield ("head", event("response.output_item.added", output_index=0, item=reasoning_item))
+        yield ("head", event("response.output_item.done", output_index=0, item=reasoning_item))
     opened = _responses_items(plan, ident, done=False)[-1]
     where = {"item_id": message_id, "output_index": message_index, "content_index": 0}
-    events.append(
-        ("head", event("response.output_item.added", output_index=message_index, item=opened))
-    )
-    events.append(("head", event("response.content_part.added", **where, part=_output_text(""))))
-    events.extend(
+    yield ("head", event("response.output_item.added", output_index=message_index, item=opened))
+    yield ("head", event("response.content_part.added", **where, part=_output_text("")))
+    yield from (
         ("content", event("response.output_text.delta", **where, delta=piece, logprobs=[]))
         for piece in plan.pieces
     )
-    events.append(
-        ("tail", event("response.output_text.done", **where, text=plan.text, logprobs=[]))
-    )
-    events.append(
-        ("tail", event("response.content_part.done", **where, part=_output_text(plan.text)))
-    )
-    events.append(
+    yield ("tail", event("response.output_text.done", **where, text=plan.text, logprobs=[]))
+    yield ("tail", event("response.content_part.done", **where, part=_output_text(plan.text)))
+    yield (
         (
             "tail",
             event(
@@ -1103,8 +1167,7 @@ def _responses_events(
     )
     final = _responses_json(plan, ident, created, body, omit_usage)
     kind = "response.incomplete" if plan.truncated else "response.completed"
-    events.append(("tail", event(kind, response=final)))
-    return events
+    yield ("tail", event(kind, response=final))
 
 
 def _stop_reason(plan: _Plan) -> str:
@@ -1135,7 +1198,7 @@ def _anthropic_json(plan: _Plan, ident: int, omit_usage: bool) -> dict[str, Any]
     return message
 
 
-def _anthropic_events(plan: _Plan, ident: int, omit_usage: bool) -> list[_Event]:
+def _anthropic_events(plan: _Plan, ident: int, omit_usage: bool) -> Iterator[_Event]:
     def event(kind: str, **fields: Any) -> bytes:
         return _sse({"type": kind, **fields}, kind)
 
@@ -1152,19 +1215,19 @@ def _anthropic_events(plan: _Plan, ident: int, omit_usage: bool) -> list[_Event]
         # As Anthropic does: the input side is final here, the output count is a placeholder
         # that message_delta replaces with the cumulative total.
         started["usage"] = {**_anthropic_usage(plan), "output_tokens": min(1, plan.output_tokens)}
-    events: list[_Event] = [("head", event("message_start", message=started))]
+    yield ("head", event("message_start", message=started))
     index = 0
     if plan.thinking and plan.reasoning_tokens:
         block = {"type": "thinking", "thinking": "", "signature": ""}
-        events.append(("head", event("content_block_start", index=0, content_block=block)))
+        yield ("head", event("content_block_start", index=0, content_block=block))
         signature = {"type": "signature_delta", "signature": "fake-signature"}
-        events.append(("head", event("content_block_delta", index=0, delta=signature)))
-        events.append(("head", event("content_block_stop", index=0)))
+        yield ("head", event("content_block_delta", index=0, delta=signature))
+        yield ("head", event("content_block_stop", index=0))
         index = 1
     if plan.pieces or not plan.thinking:
         text_block = {"type": "text", "text": "", "citations": None}
-        events.append(("head", event("content_block_start", index=index, content_block=text_block)))
-        events.extend(
+        yield ("head", event("content_block_start", index=index, content_block=text_block))
+        yield from (
             (
                 "content",
                 event(
@@ -1175,16 +1238,15 @@ def _anthropic_events(plan: _Plan, ident: int, omit_usage: bool) -> list[_Event]
             )
             for piece in plan.pieces
         )
-        events.append(("tail", event("content_block_stop", index=index)))
+        yield ("tail", event("content_block_stop", index=index))
     delta: dict[str, Any] = {
         "delta": {"stop_reason": _stop_reason(plan), "stop_sequence": None},
     }
     if not omit_usage:
         usage = _anthropic_usage(plan)
         delta["usage"] = {key: value for key, value in usage.items() if key != "service_tier"}
-    events.append(("tail", event("message_delta", **delta)))
-    events.append(("tail", event("message_stop")))
-    return events
+    yield ("tail", event("message_delta", **delta))
+    yield ("tail", event("message_stop"))
 
 
 def _embeddings_json(plan: _Plan, body: Mapping[str, Any], omit_usage: bool) -> dict[str, Any]:
@@ -1298,7 +1360,11 @@ class _Handler(BaseHTTPRequestHandler):
             parts: list[bytes] = []
             total = 0
             while True:
-                size = int(self.rfile.readline(64).split(b";", 1)[0].strip() or b"0", 16)
+                line = self.rfile.readline(64).split(b";", 1)[0].strip()
+                try:
+                    size = int(line or b"0", 16)
+                except ValueError:
+                    raise _BadRequest(400, "bad chunk size") from None
                 if size == 0:
                     while self.rfile.readline(8192).strip():
                         pass  # trailers
@@ -1308,7 +1374,10 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _BadRequest(413, "request body too large")
                 parts.append(self.rfile.read(size))
                 self.rfile.readline(8)
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise _BadRequest(400, "bad Content-Length") from None
         if length > MAX_BODY_BYTES:
             raise _BadRequest(413, "request body too large")
         return self.rfile.read(length) if length > 0 else b""
@@ -1362,12 +1431,20 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _wait(self, delay_s: float) -> None:
-        if delay_s > 0 and self.fake.stopping.wait(delay_s):
+        if delay_s > 0 and self.fake._stopping.wait(delay_s):
             raise _Dropped
 
-    def _stream(self, record: _Record, events: list[_Event], drop_after: int | None) -> None:
+    def _stream(self, record: _Record, events: Iterator[_Event], drop_after: int | None) -> None:
+        """Write SSE events, one chunk each; with ``drop_after``, cut the body short.
+
+        The cut comes after the ``drop_after``-th content event, or before the first closing
+        event when the stream has fewer. The last event and the chunked terminator go out in
+        one write, after the call is marked completed, so a client never sees the end of a
+        stream before the fake does.
+        """
         request_id = self._request_id()
         self.close_connection = True
+        self.fake._update(record, status=200)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
@@ -1375,52 +1452,59 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.send_header("x-request-id", request_id)
         self.send_header("request-id", request_id)
-        self.fake._update(record, status=200)
-        cut = len(events)
-        if drop_after is not None:
-            contents = [index for index, (kind, _) in enumerate(events) if kind == "content"]
-            if drop_after > 0 and contents:
-                cut = contents[min(drop_after, len(contents)) - 1] + 1
-            else:
-                cut = next(
-                    (index for index, (kind, _) in enumerate(events) if kind != "head"),
-                    len(events),
-                )
+        content_written = 0
         try:
             self.end_headers()
-            for position, (_, data) in enumerate(events[:cut]):
-                chunk = b"%x\r\n%s\r\n" % (len(data), data)
-                if drop_after is None and position == len(events) - 1:
-                    self.fake._update(record, completed=True)
-                    chunk += b"0\r\n\r\n"
-                self.wfile.write(chunk)
-                if self.fake.stopping.is_set():
+            pending: bytes | None = None
+            for kind, data in events:
+                if drop_after is not None and (
+                    kind == "tail" or (kind == "content" and content_written >= drop_after)
+                ):
+                    break
+                if pending is not None:
+                    self.wfile.write(pending)
+                if self.fake._stopping.is_set():
                     raise _Dropped
-            if drop_after is not None:
-                self._drop()
-            elif not events:
+                pending = b"%x\r\n%s\r\n" % (len(data), data)
+                content_written += kind == "content"
+            else:
                 self.fake._update(record, completed=True)
-                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.write((pending or b"") + b"0\r\n\r\n")
+                return
+            if pending is not None:
+                self.wfile.write(pending)
+            self._drop()
         except _CONNECTION_ERRORS:
             self.fake._update(record, completed=False)
 
     # -- dispatch --------------------------------------------------------------------
 
+    def _tracked(self, answer: Callable[[], None]) -> None:
+        self.fake._enter()
+        try:
+            answer()
+        finally:
+            self.fake._leave()
+
     def do_GET(self) -> None:
         """Free: the model list and anything else read-only."""
-        self._free_request()
+        self._tracked(self._free_request)
 
     def do_DELETE(self) -> None:
         """Free, like every request that is not a POST."""
-        self._free_request()
+        self._tracked(self._free_request)
 
     def do_PUT(self) -> None:
         """Free, like every request that is not a POST."""
-        self._free_request()
+        self._tracked(self._free_request)
 
     def do_PATCH(self) -> None:
         """Free, like every request that is not a POST."""
-        self._free_request()
+        self._tracked(self._free_request)
+
+    def do_POST(self) -> None:
+        """Billed endpoints, free counting endpoints, and the flat fee of the rest."""
+        self._tracked(self._post)
 
     def _free_request(self) -> None:
         path = _canonical(self.path)
@@ -1443,8 +1527,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(record, 200, {"object": "fake.free", "path": path})
 
-    def do_POST(self) -> None:
-        """Billed endpoints, free counting endpoints, and the flat fee of the rest."""
+    def _post(self) -> None:
         path = _canonical(self.path)
         try:
             raw = self._read_body()
