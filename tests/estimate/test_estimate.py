@@ -17,7 +17,12 @@ from capledger.pricing import Pricebook
 
 M = D(1_000_000)
 AT = datetime(2026, 11, 2, 20, 0, tzinfo=UTC)
-HELLO = {"messages": [{"role": "user", "content": "hello"}], "max_completion_tokens": 100}
+# "default" pins OpenAI's standard tier; an unpinned request is held at the dearest tier.
+HELLO = {
+    "messages": [{"role": "user", "content": "hello"}],
+    "max_completion_tokens": 100,
+    "service_tier": "default",
+}
 
 
 def test_openai_chat_uses_the_exact_tokenizer_plus_framing() -> None:
@@ -67,7 +72,12 @@ def test_anthropic_tools_add_the_tool_use_system_prompt() -> None:
 
 
 def test_responses_request_counts_instructions_and_input() -> None:
-    request = {"instructions": "be brief", "input": "hello", "max_output_tokens": 50}
+    request = {
+        "instructions": "be brief",
+        "input": "hello",
+        "max_output_tokens": 50,
+        "service_tier": "default",
+    }
     found = estimate("gpt-5", request, "openai", at=AT)
     # 4 + "developer" (1) + "be brief" (2) + 4 + "user" (1) + "hello" (1) + 3 + 16 = 32
     assert found.input_tokens_bound == 32
@@ -207,7 +217,7 @@ def test_affordable_max_tokens_refuses_a_negative_budget() -> None:
 def test_stored_responses_input_is_bounded_by_the_context_window(stored: dict[str, Any]) -> None:
     # The provider prepends the stored turns and bills them as input: the request's own text
     # is no bound, the context window is.
-    request = {"input": "and then?", "max_output_tokens": 10, **stored}
+    request = {"input": "and then?", "max_output_tokens": 10, "service_tier": "default", **stored}
     found = estimate("gpt-4o", request, "openai", at=AT)
     assert found.input_tokens_bound == 128_000
     assert found.worst_case_usd == (128_000 * D("2.5") + 10 * D(10)) / M

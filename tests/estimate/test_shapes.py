@@ -153,15 +153,14 @@ def test_an_earlier_audio_reply_by_id_is_bounded_by_the_context_window() -> None
 
 def test_a_chat_prediction_is_held_as_output_beyond_the_limit() -> None:
     prediction = {"type": "content", "content": " ".join(["word"] * 300)}  # 300 tokens
-    found = estimate("gpt-4o", {**CHAT, "prediction": prediction}, "openai", at=AT)
+    request = {**CHAT, "prediction": prediction, "service_tier": "default"}
+    found = estimate("gpt-4o", request, "openai", at=AT)
     assert found.output_tokens_bound == 100  # the limit a clamp may lower stays the limit
     assert found.extra_output_tokens == 300
     assert found.worst_case_usd == (found.input_tokens_bound * D("2.5") + 400 * D(10)) / M
     # The extra output is paid whatever limit a clamp picks.
     fixed = (found.input_tokens_bound * D("2.5") + 300 * D(10)) / M
-    tokens = affordable_max_tokens(
-        "gpt-4o", {**CHAT, "prediction": prediction}, fixed + 7 * D(10) / M, "openai", at=AT
-    )
+    tokens = affordable_max_tokens("gpt-4o", request, fixed + 7 * D(10) / M, "openai", at=AT)
     assert tokens == 7
 
 

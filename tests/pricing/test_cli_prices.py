@@ -86,8 +86,8 @@ def test_estimate_reads_the_request_from_stdin(runner: CliRunner) -> None:
     lines = result.output.splitlines()
     assert "input tokens (upper bound)  25" in lines
     assert "counted by                  o200k_base" in lines
-    # (25 x $2.50 + 100 x $10) / 1e6
-    assert "worst case USD              $0.0010625" in lines
+    # No service tier pinned: held at gpt-4o's dearest tier, (25 x $4.25 + 100 x $17) / 1e6
+    assert "worst case USD              $0.00180625" in lines
 
 
 def test_estimate_without_a_limit_says_what_to_pass(runner: CliRunner) -> None:

@@ -10,8 +10,22 @@ here is an upper bound:
   conservative per-item figures for images and files (see ``capledger.estimate._shapes``
   and docs/estimate.md for each figure and why);
 - **output tokens**: the request's ``max_tokens`` (reasoning included), which the provider
-  enforces;
-- **rates**: the highest that could apply (see ``Pricebook.worst_case_rates``).
+  enforces, plus output billed beyond it (rejected ``prediction`` tokens, an ``echo``);
+- **rates**: the highest that could apply (see ``Pricebook.worst_case_rates``), including
+  the dearest service tier genai-prices knows when the request pins none (no
+  ``service_tier``, or ``auto``): the project's default tier may be priority. A pinned
+  tier is held at its own rate, and refused (``UnknownModel``) when genai-prices cannot
+  price it;
+- **server-side tools** (web search, file search, MCP, web fetch): each call is held at its
+  genai-prices fee plus another turn of at most the context window, when the calls are
+  capped (Responses ``max_tool_calls``, Anthropic ``max_uses``). A server-side tool whose
+  calls are not capped, whose fee is unknown, or that capledger cannot price at all (code
+  execution, image generation, a hosted shell, Chat Completions ``web_search_options``, the
+  search models) makes ``estimate`` raise ``UnguardedRequest`` naming the tool.
+
+Top-level keys a shape does not know are counted as input by the bytes of their JSON, so a
+field merged in through ``extra_body`` is never free; embeddings and legacy completions
+need ``shape=``. docs/estimate.md has every figure and decision.
 
 Example::
 

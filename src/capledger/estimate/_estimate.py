@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,12 +10,13 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Final, Literal
 
 from capledger.bounds import MAX_AMOUNT
-from capledger.errors import InvalidInput
+from capledger.errors import InvalidInput, UnguardedRequest
 from capledger.estimate._shapes import (
     IMAGE_TOKENS_BY_MODEL_PREFIX,
     IMAGE_TOKENS_BY_PROVIDER,
     IMAGE_TOKENS_DEFAULT,
     RequestParts,
+    ServerTool,
     Shape,
     read_request,
 )
@@ -33,6 +35,9 @@ __all__ = [
 #: The largest output ceiling ``affordable_max_tokens`` returns (for a free output rate).
 MAX_OUTPUT_TOKENS: Final = MAX_AMOUNT["tokens"]
 
+#: Models that search the web on every call, for a fee genai-prices does not carry.
+_SEARCH_MODEL: Final = re.compile(r"search-(preview|api)")
+
 _LIMIT_KEYS: Final[dict[Shape, str]] = {
     "chat": "max_completion_tokens (or max_tokens)",
     "responses": "max_output_tokens",
@@ -47,7 +52,8 @@ class Estimate:
     """The worst case of one request, with how it was reached.
 
     ``worst_case_usd = ceil_nano((input_tokens_bound x input_usd_per_token +
-    (output_tokens_bound + extra_output_tokens) x output_usd_per_token) x choices)``.
+    (output_tokens_bound + extra_output_tokens) x output_usd_per_token) x choices +
+    tool_fees_usd)``.
 
     Args:
         output_tokens_bound: the output limit (the request's ``max_tokens`` or its
@@ -60,6 +66,11 @@ class Estimate:
             embeddings, else 1): a clamp below it makes the request fail, not cheaper.
         shape: the request shape that was read (``chat``, ``responses``, ``anthropic``,
             ``embeddings``, ``completions``).
+        server_tool_calls: the most calls the provider may make to tools it runs itself
+            (web search, file search...); each is held as another turn that re-reads up to
+            the context window, included in ``input_tokens_bound``.
+        tool_fees_usd: the per-call fees of those calls (genai-prices' web and file search
+            fees x the calls), unrounded.
     """
 
     model: str
@@ -75,6 +86,8 @@ class Estimate:
     extra_output_tokens: int = 0
     min_output_tokens: int = 1
     shape: Shape = "chat"
+    server_tool_calls: int = 0
+    tool_fees_usd: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,8 @@ class _InputSide:
     method: Literal["tokenizer", "bytes"]
     encoding: str | None
     rates: Rates
+    server_tool_calls: int
+    tool_fees_usd: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,29 +186,110 @@ def _input_side(
         context_window_tokens=known.context_window_tokens,
         file_tokens=file_tokens,
     )
+    tool_calls = _server_tool_calls(parts, known.model)
+    input_tokens = _with_tool_turns(
+        parts, counted.input_tokens, tool_calls, known.model, known.context_window_tokens
+    )
     # An embedding model has no output price; it needs none while nothing is output.
     limit = parts.output_tokens_bound if max_output_tokens is None else max_output_tokens
     output_possible = limit != 0 or counted.extra_output_tokens > 0
     rates = book.worst_case_rates(
         model,
         provider,
-        input_tokens_bound=counted.input_tokens,
+        input_tokens_bound=input_tokens,
         cache_writes=parts.cache_writes,
         modalities=frozenset(parts.modalities),
         at=at,
         batch=batch,
         service_tier=parts.service_tier,
+        speed=parts.speed,
         require_output=output_possible,
     )
     return _InputSide(
         parts,
         known.provider,
-        counted.input_tokens,
+        input_tokens,
         counted.extra_output_tokens,
         counted.method,
         counted.encoding,
         rates,
+        tool_calls,
+        _server_tool_fees(parts, rates, tool_calls, known.model),
     )
+
+
+def _refuse_tool(model: str, tool: str, reason: str) -> UnguardedRequest:
+    return UnguardedRequest(
+        f"the request to {model!r} has no bounded cost: the provider runs {tool!r} itself "
+        f"and {reason}",
+        endpoint=tool,
+        reason=reason,
+    )
+
+
+def _unbounded_reason(tool: ServerTool) -> str:
+    if tool.name == "web_search_options":
+        return "Chat Completions sets no cap on the number of searches (use Responses)"
+    if tool.name == "mcp_servers":
+        return "the MCP connector sets no cap on its calls"
+    return "capledger knows no price for it"
+
+
+def _server_tool_calls(parts: RequestParts, model: str) -> int:
+    """The most calls the provider may make to tools it runs; refuses what has no bound."""
+    if _SEARCH_MODEL.search(model):
+        raise _refuse_tool(
+            model, "web_search", "the model searches on every call, for a fee genai-prices lacks"
+        )
+    if not parts.server_tools:
+        return 0
+    for tool in parts.server_tools:
+        if not tool.bounded:
+            raise _refuse_tool(model, tool.name, _unbounded_reason(tool))
+    if parts.shape == "anthropic":
+        for tool in parts.server_tools:
+            if tool.max_calls is None:
+                raise _refuse_tool(model, tool.name, "the tool sets no max_uses")
+        return sum(tool.max_calls or 0 for tool in parts.server_tools)
+    if parts.max_tool_calls is None:
+        raise _refuse_tool(model, parts.server_tools[0].name, "the request sets no max_tool_calls")
+    return parts.max_tool_calls
+
+
+def _with_tool_turns(
+    parts: RequestParts, tokens: int, calls: int, model: str, context_window: int | None
+) -> int:
+    """The input bound once each tool call has started another turn.
+
+    Each call hands its results back to the model, which reads the whole conversation again
+    and is billed for it as input: at most the context window per turn.
+    """
+    if not parts.server_tools:
+        return tokens
+    if context_window is None:
+        raise _refuse_tool(
+            model, parts.server_tools[0].name, "the model's context window is unknown"
+        )
+    if any(tool.loads_definitions for tool in parts.server_tools):
+        tokens = max(tokens, context_window)  # definitions fetched from the server
+    return tokens + calls * context_window
+
+
+def _server_tool_fees(parts: RequestParts, rates: Rates, calls: int, model: str) -> Decimal:
+    fees: list[tuple[ServerTool, Decimal]] = []
+    for tool in parts.server_tools:
+        fee = Decimal(0) if tool.fee is None else rates.tool_usd_per_call.get(tool.fee)
+        if fee is None:
+            raise _refuse_tool(
+                model, tool.name, f"genai-prices knows no {tool.fee} fee for this model"
+            )
+        fees.append((tool, fee))
+    if not fees:
+        return Decimal(0)
+    if parts.shape == "anthropic":
+        return sum((fee * (tool.max_calls or 0) for tool, fee in fees), Decimal(0))
+    # max_tool_calls caps every built-in tool together: each call may be the dearest.
+    return calls * max(fee for _, fee in fees)
 
 
 def input_token_bound(
@@ -307,6 +403,8 @@ def estimate(
         extra_output_tokens=side.extra_output_tokens,
         min_output_tokens=side.parts.min_output_tokens,
         shape=side.parts.shape,
+        server_tool_calls=side.server_tool_calls,
+        tool_fees_usd=side.tool_fees_usd,
     )
 
 
@@ -332,7 +430,7 @@ def _unrounded_usd(side: _InputSide, output_tokens: int) -> Decimal:
         side.tokens_bound * rates.input_usd_per_token
         + (output_tokens + side.extra_output_tokens) * rates.output_usd_per_token
     )
-    return per_choice * side.parts.choices
+    return per_choice * side.parts.choices + side.tool_fees_usd
 
 
 def _worst_case_usd(side: _InputSide, output_tokens: int) -> Decimal:

@@ -68,7 +68,7 @@ from typing import Any, Final, Literal, get_args
 
 from capledger.errors import InvalidInput
 
-__all__ = ["SHAPES", "RequestParts", "Shape", "read_request"]
+__all__ = ["SHAPES", "RequestParts", "ServerTool", "Shape", "read_request"]
 
 Shape = Literal["chat", "responses", "anthropic", "embeddings", "completions"]
 SHAPES: Final[tuple[Shape, ...]] = get_args(Shape)
@@ -96,6 +96,50 @@ COMPLETIONS_DEFAULT_MAX_TOKENS: Final = 16
 #: dozen levels, and an unbounded depth would end in a RecursionError.
 MAX_REQUEST_DEPTH: Final = 256
 
+#: Tools the client runs whose description the provider writes, by type prefix: Anthropic
+#: publishes 245 tokens for bash, 700 for the text editor, and 466-499 of system prompt plus
+#: 735 per definition for computer use (1,234 at most); memory and OpenAI's client tools
+#: have no published figure. We take 300, 800 and 1,500, and 1,500 for the rest.
+CLIENT_TOOL_PROMPT_TOKENS: Final = {
+    "bash_": 300,
+    "text_editor_": 800,
+    "computer": 1_500,
+    "memory_": 1_500,
+    "local_shell": 1_500,
+    "shell": 1_500,
+    "apply_patch": 1_500,
+}
+#: Types of tools the client executes (the provider only writes the call), per shape.
+_CLIENT_TOOL_TYPES: Final[Mapping[str, tuple[str, ...]]] = {
+    "chat": ("function", "custom"),
+    "responses": (
+        "function",
+        "custom",
+        "namespace",
+        "computer_use_preview",
+        "computer",
+        "local_shell",
+        "shell",
+        "apply_patch",
+    ),
+    # Type prefixes (the versions are dated: bash_20250124, computer_20251124...).
+    "anthropic": ("custom", "bash_", "text_editor_", "computer_", "memory_"),
+}
+#: Server-side tools we can bound, by type prefix: the genai-prices fee each call bills
+#: (None: the provider documents no fee beyond tokens), and whether the tool loads
+#: definitions the request does not carry (an MCP server's tool list).
+_BOUNDED_SERVER_TOOLS: Final[Mapping[str, Mapping[str, tuple[str | None, bool]]]] = {
+    "responses": {
+        "web_search": ("web_searches", False),  # web_search, web_search_preview, dated
+        "file_search": ("storage_searches", False),
+        "mcp": (None, True),
+    },
+    "anthropic": {
+        "web_search_": ("web_searches", False),
+        "web_fetch_": (None, False),
+    },
+}
+
 IMAGE_TOKENS_DEFAULT: Final = 5_000
 IMAGE_TOKENS_BY_PROVIDER: Final = {"openai": 4_000, "azure": 4_000}
 IMAGE_TOKENS_BY_MODEL_PREFIX: Final = {"gpt-4o-mini": 48_169}
@@ -104,7 +148,6 @@ _TEXT_PART_TYPES: Final = frozenset({"text", "input_text", "output_text", "refus
 _IMAGE_PART_TYPES: Final = frozenset({"image", "image_url", "input_image"})
 _FILE_PART_TYPES: Final = frozenset({"file", "input_file", "document"})
 _AUDIO_PART_TYPES: Final = frozenset({"input_audio", "audio"})
-_PASSIVE_TIERS: Final = frozenset({"auto", "default"})
 #: Responses keys that make the provider add stored input the request does not carry.
 _STORED_INPUT_KEYS: Final = ("previous_response_id", "conversation", "prompt")
 
@@ -130,6 +173,7 @@ _READ_KEYS: Final[Mapping[Shape, frozenset[str]]] = {
             "n",
             "service_tier",
             "prediction",
+            "web_search_options",
         }
     ),
     "responses": frozenset(
@@ -140,6 +184,7 @@ _READ_KEYS: Final[Mapping[Shape, frozenset[str]]] = {
             "tool_choice",
             "text",
             "max_output_tokens",
+            "max_tool_calls",
             "service_tier",
             *_STORED_INPUT_KEYS,
         }
@@ -155,7 +200,9 @@ _READ_KEYS: Final[Mapping[Shape, frozenset[str]]] = {
             "output_config",
             "output_format",
             "service_tier",
+            "speed",
             "cache_control",
+            "mcp_servers",
         }
     ),
     "embeddings": frozenset({"input"}),
@@ -217,6 +264,27 @@ _MESSAGE_KEYS: Final = frozenset(
 _ANTHROPIC_MESSAGE_KEYS: Final = frozenset({"role", "content"})
 
 
+@dataclass(frozen=True, slots=True)
+class ServerTool:
+    """A tool the provider runs itself during the call, billed beyond the tokens sent.
+
+    Args:
+        name: its type as sent (``web_search_20250305``, ``file_search``, ``mcp``...).
+        fee: the genai-prices fee each call bills (``web_searches``, ``storage_searches``),
+            or ``None`` when the provider bills only tokens.
+        bounded: whether capledger can bound it at all (a known fee or none, and a known
+            way to cap its calls); an unbounded tool is refused.
+        max_calls: the tool's own cap on calls (Anthropic ``max_uses``), if any.
+        loads_definitions: the provider adds tool definitions the request does not carry.
+    """
+
+    name: str
+    fee: str | None = None
+    bounded: bool = False
+    max_calls: int | None = None
+    loads_definitions: bool = False
+
+
 @dataclass(slots=True)
 class RequestParts:
     """What a request puts in front of the model, before counting."""
@@ -242,7 +310,13 @@ class RequestParts:
     #: The smallest output limit the provider accepts for this request.
     min_output_tokens: int = 1
     choices: int = 1
+    #: Tools the provider runs itself, and the request's cap on their calls together
+    #: (Responses ``max_tool_calls``).
+    server_tools: list[ServerTool] = field(default_factory=list)
+    max_tool_calls: int | None = None
+    #: The request's ``service_tier`` and Anthropic ``speed``, as sent.
     service_tier: str | None = None
+    speed: str | None = None
 
 
 def _json(value: object) -> str:
@@ -327,9 +401,13 @@ def read_request(
     shape = shape or _detect_shape(request, provider)
     parts = RequestParts(shape)
     parts.cache_writes = "cache_control" in _json(request)
-    tier = request.get("service_tier")
-    if isinstance(tier, str) and tier not in _PASSIVE_TIERS:
-        parts.service_tier = tier
+    for key in ("service_tier", "speed"):
+        value = request.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"request {key} must be a string, not {value!r}")
+    # As sent: the pricebook decides what an unpinned or unknown tier is held at.
+    parts.service_tier = request.get("service_tier")
+    parts.speed = request.get("speed") if shape == "anthropic" else None
     _READERS[shape](request, parts)
     _read_unknown_keys(request, _READ_KEYS[shape] | _CONTROL_KEYS[shape], parts)
     return parts
@@ -376,6 +454,10 @@ def _read_chat(request: Mapping[str, Any], parts: RequestParts) -> None:
     _read_schema(request.get("response_format"), parts)
     _read_prediction(request.get("prediction"), parts)
     _read_output_modalities(request, parts)
+    if request.get("web_search_options") is not None:
+        # Chat Completions searches with no cap on the number of searches.
+        parts.opaque_texts.append(_json(request["web_search_options"]))
+        parts.server_tools.append(ServerTool("web_search_options", "web_searches"))
 
 
 def _read_prediction(prediction: object, parts: RequestParts) -> None:
@@ -496,10 +578,42 @@ def _read_tools(tools: object, parts: RequestParts) -> None:
     for tool in tools:
         parts.framing_tokens += TOKENS_PER_TOOL_DEFINITION
         parts.texts.append(_json(tool))
+        _classify_tool(tool, parts)
+
+
+def _classify_tool(tool: object, parts: RequestParts) -> None:
+    """Note a tool the provider runs itself, and the prompt a typed client tool adds."""
+    kind = _field(tool, "type")
+    if parts.shape == "anthropic" and kind is None:
+        return  # a custom tool: name, description and input_schema
+    if parts.shape == "chat" and kind is None and _field(tool, "name") is not None:
+        return  # a legacy ``functions`` entry
+    if not isinstance(kind, str):
+        raise InvalidInput(f"each tool needs a 'type' string, not {tool!r}")
+    if parts.shape == "responses" and kind == "shell":
+        # A hosted shell runs in OpenAI's containers; a local one on the client.
+        environment = _field(_field(tool, "environment"), "type")
+        if environment not in (None, "local"):
+            parts.server_tools.append(ServerTool(f"shell ({environment})"))
+            return
+    client_types = _CLIENT_TOOL_TYPES.get(parts.shape, ())
+    if any(kind == prefix or kind.startswith(prefix) for prefix in client_types):
+        for prefix, tokens in CLIENT_TOOL_PROMPT_TOKENS.items():
+            if kind.startswith(prefix):
+                parts.framing_tokens += tokens
+                break
+        return
+    for prefix, (fee, loads) in _BOUNDED_SERVER_TOOLS.get(parts.shape, {}).items():
+        if kind.startswith(prefix):
+            max_uses = _whole(tool, "max_uses", minimum=0) if isinstance(tool, Mapping) else None
+            parts.server_tools.append(ServerTool(kind, fee, True, max_uses, loads))
+            return
+    parts.server_tools.append(ServerTool(kind))
 
 
 def _read_responses(request: Mapping[str, Any], parts: RequestParts) -> None:
     _read_output_limit(request, ("max_output_tokens",), parts)
+    parts.max_tool_calls = _whole(request, "max_tool_calls", minimum=0)
     parts.stored_input = any(request.get(key) is not None for key in _STORED_INPUT_KEYS)
     for key in _STORED_INPUT_KEYS:
         # A stored prompt's variables are sent along: count them too.
@@ -568,6 +682,10 @@ def _read_anthropic(request: Mapping[str, Any], parts: RequestParts) -> None:
     _read_tools(tools, parts)
     if tools:
         parts.framing_tokens += ANTHROPIC_TOOL_SYSTEM_PROMPT_TOKENS
+    if request.get("mcp_servers"):
+        # The MCP connector: Anthropic calls remote servers, with no cap on calls.
+        parts.opaque_texts.append(_json(request["mcp_servers"]))
+        parts.server_tools.append(ServerTool("mcp_servers"))
     if isinstance(request.get("tool_choice"), Mapping):
         parts.texts.append(_json(request["tool_choice"]))
     schemas = [request.get(key) for key in ("output_config", "output_format")]

@@ -20,6 +20,7 @@ __all__ = [
     "prices_at",
     "snapshot",
     "tiered_type",
+    "variant_values",
 ]
 
 
@@ -60,6 +61,17 @@ def prices_at(provider: Any, model_info: Any, at: datetime, context: dict[str, s
     if context and not any(model_info is own for own in provider.models):
         context = None
     return model_info.get_prices(at, context)
+
+
+def variant_values(provider: Any, model_info: Any, key: str) -> frozenset[str]:
+    """The values of one request-context key (``service_tier``, ``speed``) the model's price
+    variants know; none for a model borrowed from another provider (its variants are not
+    applied, see ``prices_at``)."""
+    if not any(model_info is own for own in provider.models):
+        return frozenset()
+    return frozenset(
+        str(variant.when[key]) for variant in model_info.price_variants or () if key in variant.when
+    )
 
 
 def is_time_of_day_priced(model_info: Any) -> bool:

@@ -7,7 +7,7 @@ import threading
 import tomllib
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -53,6 +53,21 @@ _OUTPUT_KEYS: Final = (
     "output_text_reasoning_mtok",
 )
 MODALITIES: Final = frozenset({"image", "audio", "video"})
+#: The service tier a request names when it lets the provider choose (as sending none
+#: does): the project's default tier may be any tier, so a hold takes the dearest one
+#: genai-prices knows for the model.
+PASSIVE_TIERS: Final = frozenset({"auto"})
+#: Service tiers that mean the standard price: OpenAI's ``default`` ("the standard pricing
+#: and performance for the selected model"), Anthropic's ``standard_only`` in a request and
+#: ``standard`` in a response.
+STANDARD_TIERS: Final = frozenset({"default", "standard", "standard_only"})
+#: Per-call fees, as genai-prices names their price keys (per thousand calls).
+TOOL_FEE_KEYS: Final = {
+    "web_searches": "web_searches_kcount",
+    "storage_searches": "storage_searches_kcount",
+    "code_executions": "code_executions_kcount",
+}
+_PER_THOUSAND: Final = Decimal(1000)
 #: How many unknown model names ``unpriced_calls`` counts one by one; model names can come
 #: from user input, so past this the calls are counted together under ``OTHER_UNPRICED``.
 MAX_UNPRICED_MODELS: Final = 1_000
@@ -117,6 +132,9 @@ class Rates:
     output_usd_per_token: Decimal
     context_window_tokens: int | None
     source: PriceSource
+    #: The highest fee per call of each priced server-side tool (``web_searches``,
+    #: ``storage_searches``, ``code_executions``); a tool with no known fee is absent.
+    tool_usd_per_call: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +453,7 @@ class Pricebook:
         at: datetime | None = None,
         batch: bool = False,
         service_tier: str | None = None,
+        speed: str | None = None,
     ) -> Decimal:
         """The cost in USD of one call, rounded up to the nano-USD.
 
@@ -451,7 +470,12 @@ class Pricebook:
             at: when the call ran (prices change over time, some by time of day); now if
                 ``None``.
             batch: the call went through the provider's batch API.
-            service_tier: the tier the provider reports it billed (``flex``, ``priority``).
+            service_tier: the tier the provider reports it billed, as reported: OpenAI's
+                ``default`` / ``flex`` / ``priority`` / ``scale``..., Anthropic's
+                ``standard`` / ``priority`` / ``batch`` (``batch`` is the batch price). A
+                tier genai-prices does not price for the model is billed at the dearest
+                tier it knows (never below the standard price).
+            speed: Anthropic's reported ``speed`` (``fast`` mode is priced apart).
 
         Raises:
             UnknownModel: no price is known and the policy is ``raise``.
@@ -462,14 +486,20 @@ class Pricebook:
         resolved = self._resolve(model, provider)
         if resolved is None:
             return self._unpriced(model, provider, _check_policy(policy or self._policy))
-        model_price = self._model_price(
-            resolved, when, _context(batch=batch, service_tier=service_tier)
+        if service_tier == "batch":
+            batch, service_tier = True, None
+        contexts = _tier_contexts(
+            resolved, batch=batch, service_tier=service_tier, speed=speed, settled=True
         )
-        try:
-            total: Decimal = model_price.calc_price(_to_genai(parsed))["total_price"]
-        except ValueError as error:
-            raise InvalidInput(f"cannot price this usage for {model!r}: {error}") from None
-        return round_up_usd(total)
+        genai_usage = _to_genai(parsed)
+        totals: list[Decimal] = []
+        for context in contexts:
+            model_price = self._model_price(resolved, when, context)
+            try:
+                totals.append(model_price.calc_price(genai_usage)["total_price"])
+            except ValueError as error:
+                raise InvalidInput(f"cannot price this usage for {model!r}: {error}") from None
+        return round_up_usd(max(totals))
 
     def _unpriced(self, model: str, provider: str | None, policy: Policy) -> Decimal:
         message = _unknown_message(model, provider)
@@ -592,6 +622,7 @@ class Pricebook:
         at: datetime | None = None,
         batch: bool = False,
         service_tier: str | None = None,
+        speed: str | None = None,
         require_output: bool = True,
     ) -> Rates:
         """The highest per-token input and output rates that could bill a call.
@@ -600,22 +631,36 @@ class Pricebook:
         modality) / 1e6``, ``output = max(output, reasoning, modality output rates) / 1e6``,
         each at the highest tier the input bound reaches, over every price that could be in
         effect from ``at`` until the longest hold expires (``MAX_TTL_S``), daily off-peak
-        windows included. The policy does not apply: a hold never treats a call as free.
+        windows included, and over every service tier the call could be billed at. The
+        policy does not apply: a hold never treats a call as free.
+
+        Service tiers: a request that pins none (``None`` or ``auto``) may be billed at the
+        project's default tier, so every tier genai-prices knows for the model is considered
+        (standard, ``flex``, ``priority``, ``fast``...); ``default``, ``standard`` and
+        ``standard_only`` are the standard price; any other pinned tier is held at its own
+        rate, and refused when genai-prices does not price it for the model (``scale``, for
+        one). User prices (``set_price``) have no tiers and apply whatever the tier.
 
         Args:
             input_tokens_bound: an upper bound on the call's input tokens (picks the tier).
             cache_writes: the request may write the prompt cache (Anthropic
                 ``cache_control``), which can bill input above the input rate.
             modalities: ``image``, ``audio``, ``video`` present in the request.
+            service_tier: the tier the request names, as sent (``None`` if it names none).
+            speed: Anthropic's ``speed`` as sent (``fast`` is priced apart; refused for a
+                model genai-prices has no fast price for).
             require_output: ``False`` when the call outputs no tokens (embeddings): a
                 missing output price is then 0 instead of an error.
 
         Raises:
-            UnknownModel: no price, or no per-token input or output price, is known.
+            UnknownModel: no price, or no per-token input or output price, is known, or the
+                pinned service tier or speed has no known price for the model.
         """
         when = at or _now()
         resolved = self._resolve_or_raise(model, provider)
-        context = _context(batch=batch, service_tier=service_tier)
+        contexts = _tier_contexts(
+            resolved, batch=batch, service_tier=service_tier, speed=speed, settled=False
+        )
         input_keys = ["input_mtok", "input_text_mtok"]
         if cache_writes:
             input_keys.extend(_CACHE_WRITE_KEYS)
@@ -626,7 +671,11 @@ class Pricebook:
         instants = [when]
         if resolved.package is not None:
             instants = _genai.candidate_instants(resolved.package[1], when, MAX_TTL_S)
-        price_sets = [self._model_price(resolved, instant, context) for instant in instants]
+        price_sets = [
+            self._model_price(resolved, instant, context)
+            for instant in instants
+            for context in contexts
+        ]
         input_rate = _max_of(
             _highest_rate(getattr(prices, key, None), input_tokens_bound)
             for prices in price_sets
@@ -645,12 +694,65 @@ class Pricebook:
                 "be bounded; set one with Pricebook.set_price"
             )
         context_window = resolved.package[1].context_window if resolved.package else None
+        tool_fees = {
+            tool: fee / _PER_THOUSAND
+            for tool, key in TOOL_FEE_KEYS.items()
+            if (fee := _max_of(_base_rate(getattr(prices, key, None)) for prices in price_sets))
+            is not None
+        }
         return Rates(
             input_rate / _TOKENS_PER_MTOK,
             output_rate / _TOKENS_PER_MTOK,
             context_window,
             self._source(resolved, when),
+            tool_fees,
         )
+
+
+def _tier_contexts(
+    resolved: _Resolved,
+    *,
+    batch: bool,
+    service_tier: str | None,
+    speed: str | None,
+    settled: bool,
+) -> list[dict[str, str] | None]:
+    """The pricing contexts a call could be billed under.
+
+    For a hold (``settled=False``) an unpinned tier is every known tier and an unknown pinned
+    tier or speed is refused; for a settled call (the tier the provider reports) an unknown
+    tier is every known tier, so the cost is never below the dearest price known.
+    """
+    base: dict[str, str] = {"processing": "batch"} if batch else {}
+    if resolved.package is None:
+        return [base or None]  # a user price has no variants
+    provider_info, model_info = resolved.package
+    if speed is not None and speed not in STANDARD_TIERS:
+        if speed not in _genai.variant_values(provider_info, model_info, "speed"):
+            raise UnknownModel(
+                f"no price is known for speed {speed!r} of {resolved.name!r}; price the "
+                "model with Pricebook.set_price"
+            )
+        base["speed"] = speed
+    if batch:
+        return [base]
+    known = sorted(_genai.variant_values(provider_info, model_info, "service_tier"))
+    every = [None, *known]
+    if service_tier is None:
+        chosen: list[str | None] = [None] if settled else every
+    elif service_tier in STANDARD_TIERS:
+        chosen = [None]
+    elif service_tier in known:
+        chosen = [service_tier]
+    elif service_tier in PASSIVE_TIERS or settled:
+        chosen = every
+    else:
+        raise UnknownModel(
+            f"no price is known for service tier {service_tier!r} of {resolved.name!r} "
+            f"(known: {', '.join(known) or 'standard only'}); pin a known tier or price the "
+            "model with Pricebook.set_price"
+        )
+    return [({**base, "service_tier": tier} if tier else base) or None for tier in chosen]
 
 
 def _package(resolved: _Resolved) -> tuple[Any, Any]:
@@ -710,10 +812,18 @@ def cost(
     at: datetime | None = None,
     batch: bool = False,
     service_tier: str | None = None,
+    speed: str | None = None,
 ) -> Decimal:
     """The cost in USD of one call with the default pricebook; see ``Pricebook.cost``."""
     return _DEFAULT.cost(
-        model, usage, provider, policy=policy, at=at, batch=batch, service_tier=service_tier
+        model,
+        usage,
+        provider,
+        policy=policy,
+        at=at,
+        batch=batch,
+        service_tier=service_tier,
+        speed=speed,
     )
 
 
