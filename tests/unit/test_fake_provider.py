@@ -524,6 +524,37 @@ def test_bad_knobs_are_refused() -> None:
         FakeProvider(project_tier="gold")  # type: ignore[arg-type]
 
 
+def test_a_larger_divisor_counts_fewer_input_tokens() -> None:
+    with FakeProvider(want=0, bytes_per_input_token=4) as fake:
+        _, reply = post(
+            fake, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": MESSAGES}
+        )
+        assert reply["usage"]["prompt_tokens"] == math.ceil(len(MESSAGES_JSON) / 4) == 12
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"messages": MESSAGES},
+        {"messages": MESSAGES, "system": "Be terse. " * 50},
+        {"messages": [{"role": "user", "content": "Long prose, long words. " * 200}]},
+        {"messages": MESSAGES, "tools": [{"name": "f", "input_schema": {"type": "object"}}]},
+        {
+            "messages": MESSAGES,
+            "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+        },
+    ],
+)
+def test_anthropic_input_stays_under_capledgers_byte_bound(request_body: dict[str, Any]) -> None:
+    from capledger.estimate import input_token_bound
+
+    body = {"model": "claude-haiku-4-5", "max_tokens": 5, **request_body}
+    with FakeProvider(want=0) as fake:
+        _, reply = post(fake, "/v1/messages", body)
+    bound = input_token_bound("claude-haiku-4-5", body, "anthropic", shape="anthropic")
+    assert reply["usage"]["input_tokens"] <= bound
+
+
 # -- real SDKs, sync and async ------------------------------------------------------------
 
 

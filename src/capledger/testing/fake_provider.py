@@ -61,9 +61,15 @@ How a call is billed (every count an integer, every amount a ``Decimal``):
   (images, audio, batches, files, legacy completions, ``responses/compact``, ...) answers a
   small JSON and bills ``other_fee``.
 
-The input figure is about one token per 3 bytes of the request's JSON: near a real
-tokenizer for ordinary text, and under capledger's byte bound. Text made of 1- or 2-byte
-tokens (``"a a a a"``) counts fewer tokens here than OpenAI's exact tokenizer does.
+The input figure, one token per 3 bytes of the request's JSON, stays under capledger's
+byte bound (every text's UTF-8 bytes, plus framing), which is what capledger holds for
+Anthropic models and for OpenAI models when ``bpe-openai`` is not installed. With
+``bpe-openai`` installed, capledger counts OpenAI texts exactly, and English runs about 4
+bytes a token: a prompt of more than a few hundred bytes is then billed here *above*
+capledger's bound (a 6,000-byte English prompt: 2,048 tokens here, a bound of about 1,600).
+A test of a guarded OpenAI client must keep its prompts short or raise
+``bytes_per_input_token``; text made of 1- or 2-byte tokens (``"a a a a"``) counts fewer
+tokens here than the exact tokenizer does.
 
 Faults come from ``script(path, body, attempt)``, called for every ``POST``: ``path`` is the
 canonical path (``/v1/chat/completions``), ``body`` the parsed JSON object (``None`` if the
@@ -110,6 +116,7 @@ __all__ = [
     "FakePrices",
     "FakeProvider",
     "Script",
+    "input_tokens_of",
 ]
 
 #: The output limit of a request that sets none (a real provider's default is the model's).
@@ -130,6 +137,7 @@ INPUT_KEYS: Final = (
     "output_config",
     "output_format",
 )
+#: The default of ``FakeProvider(bytes_per_input_token=...)``.
 BYTES_PER_INPUT_TOKEN: Final = 3
 VISIBLE_TOKEN_TEXT: Final = "tok "
 #: Limits on what the fake accepts, so a runaway test fails instead of eating the machine.
@@ -411,11 +419,11 @@ class _BadRequest(Exception):
         self.message = message
 
 
-def input_tokens_of(body: Mapping[str, Any]) -> int:
+def input_tokens_of(body: Mapping[str, Any], bytes_per_token: int = BYTES_PER_INPUT_TOKEN) -> int:
     """The fake's input token count of a request (see the module docstring)."""
     parts = {key: body[key] for key in INPUT_KEYS if key in body}
     encoded = json.dumps(parts, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return math.ceil(len(encoded.encode("utf-8")) / BYTES_PER_INPUT_TOKEN)
+    return -(-len(encoded.encode("utf-8")) // bytes_per_token)  # exact integer ceiling
 
 
 def _round_up(value: Decimal) -> Decimal:
@@ -617,6 +625,8 @@ class FakeProvider:
         other_fee: what a POST to an unmodelled endpoint costs.
         project_tier: the tier of requests that pin none (``"default"`` or ``"priority"``).
         default_output_limit: the output limit of a request that sets no max tokens.
+        bytes_per_input_token: the divisor of the input formula (3; see the module
+            docstring for when a larger one is needed).
         delay_s, drop_after, omit_usage, cached_tokens, cache_write_tokens: defaults of the
             same :class:`Behaviour` fields.
     """
@@ -631,6 +641,7 @@ class FakeProvider:
         other_fee: RateLike = DEFAULT_OTHER_FEE_USD,
         project_tier: Literal["default", "priority"] = "default",
         default_output_limit: int = DEFAULT_OUTPUT_LIMIT_TOKENS,
+        bytes_per_input_token: int = BYTES_PER_INPUT_TOKEN,
         delay_s: float = 0.0,
         drop_after: int | None = None,
         omit_usage: bool = False,
@@ -650,6 +661,9 @@ class FakeProvider:
         self.other_fee = _rate("other_fee", other_fee)
         self.project_tier = project_tier
         self.default_output_limit = _check_knob("default_output_limit", default_output_limit)
+        if _check_knob("bytes_per_input_token", bytes_per_input_token) < 1:
+            raise ValueError("bytes_per_input_token must be >= 1")
+        self.bytes_per_input_token = bytes_per_input_token
         if delay_s < 0:
             raise ValueError(f"delay_s must be >= 0, got {delay_s!r}")
         self.delay_s = float(delay_s)
@@ -881,7 +895,7 @@ class FakeProvider:
         reasoning = min(knobs.reasoning, limit) if reasoning_model else 0
         visible = min(wanted, limit - reasoning)
         pieces = tuple(_pieces(body, wanted)[:visible])
-        input_tokens = input_tokens_of(body)
+        input_tokens = input_tokens_of(body, self.bytes_per_input_token)
         cached = min(knobs.cached_tokens, input_tokens)
         written = min(knobs.cache_write_tokens, input_tokens - cached) if anthropic else 0
         requested_tier = body.get("service_tier")
@@ -1569,7 +1583,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake._update(record, model=model)
             if self.fake._prices_of(model) is None:
                 raise _BadRequest(404, f"The model `{model}` does not exist")
-        tokens = input_tokens_of(body)
+        tokens = input_tokens_of(body, self.fake.bytes_per_input_token)
         if path == "/v1/responses/input_tokens":
             self._send_json(
                 record, 200, {"object": "response.input_tokens", "input_tokens": tokens}
