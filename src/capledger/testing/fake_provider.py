@@ -107,6 +107,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, cast
 
 __all__ = [
+    "BYTES_PER_INPUT_TOKEN",
     "DEFAULT_OTHER_FEE_USD",
     "DEFAULT_OUTPUT_LIMIT_TOKENS",
     "DEFAULT_PRICES",
@@ -155,6 +156,7 @@ _FREE_POSTS: Final = frozenset({"/v1/messages/count_tokens", "/v1/responses/inpu
 _BILLED_POSTS: Final = frozenset(
     {"/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/messages"}
 )
+#: A client that hangs up or times out shows as one of these (all OSError) on a write.
 _CONNECTION_ERRORS: Final = (BrokenPipeError, ConnectionError, TimeoutError, OSError)
 _EMBEDDING: Final = (0.125, -0.25, 0.5, 0.0)
 
@@ -1402,10 +1404,10 @@ class _Handler(BaseHTTPRequestHandler):
         return f"req_fake{self.fake._next_id()}"
 
     def _send_json(
-        self, record: _Record | None, status: int, payload: Any, *, finish: bool = True
+        self, record: _Record | None, status: int, payload: Any, request_id: str | None = None
     ) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
-        request_id = self._request_id()
+        request_id = request_id or self._request_id()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -1417,7 +1419,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("retry-after", "0")
         if self.close_connection:
             self.send_header("Connection", "close")
-        if record is not None and finish:
+        if record is not None:
             # Marked before the last write so a client that has the reply sees it complete.
             self.fake._update(record, status=status, completed=True)
         try:
@@ -1431,9 +1433,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error_json(self, record: _Record | None, status: int, message: str) -> None:
         anthropic = record is not None and record.path.startswith("/v1/messages")
         anthropic = anthropic or "anthropic-version" in self.headers
-        request_id = f"req_fake{self.fake._next_id()}"
+        request_id = self._request_id()
         payload = _error_json(status, message, anthropic=anthropic, request_id=request_id)
-        self._send_json(record, status, payload)
+        self._send_json(record, status, payload, request_id)
 
     def _drop(self) -> None:
         """Close the connection without finishing the reply (the client sees a cut body)."""
