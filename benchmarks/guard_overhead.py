@@ -1,14 +1,21 @@
-"""Overhead of a guarded OpenAI call over the same call unguarded.
+"""Overhead of a guarded OpenAI call over the same call unguarded, and beside an older design.
 
 Both arms call ``chat.completions.create`` on a real ``openai.OpenAI`` client whose HTTP
 layer is an in-process ``MockTransport`` answering a canned completion at once (a
-zero-latency provider). The guarded arm goes through ``capledger.wrap`` on the embedded
-SQLite default (a file ledger, WAL): estimate, reserve on two scopes, call, price the usage,
-settle. The overhead at a percentile is ``guarded - unguarded`` at that percentile.
+zero-latency provider), so the difference is capledger's own work. The guarded arm goes
+through ``capledger.wrap`` on the embedded SQLite default (a file ledger, WAL): estimate,
+reserve on two scopes, call, price the usage, settle. The overhead at a percentile is
+``guarded - unguarded`` at that percentile.
+
+``--compare-with COMMIT`` measures the ``capledger`` of that commit too (exported with
+``git archive`` into a temporary folder), in separate processes that alternate with this
+checkout's run by run, and prints each side's medians and their ratio. The default compares
+with 4cb5a59, the last commit whose wrapped clients were method proxies; this checkout's
+clients are guarded at the wire (an httpx transport).
 
 Run::
 
-    .venv/bin/python benchmarks/guard_overhead.py [--calls 3000] [--runs 3]
+    .venv/bin/python benchmarks/guard_overhead.py [--calls 3000] [--runs 5] [--compare-with 4cb5a59]
 
 Prints p50 and p99 per run and the median of the runs.
 """
@@ -17,19 +24,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import openai
-
-from capledger import Ledger
-from capledger.integrations import wrap
+from _common import ROOT, checkout, machine
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points."}]
@@ -49,15 +55,15 @@ REPLY = json.dumps(
         "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29},
     }
 ).encode()
-
-
-def _httpx() -> Any:
-    base = openai._base_client
-    return getattr(base, "httpx2", None) or base.httpx
+#: The last commit whose wrapped clients were method proxies over the SDK.
+PROXIES_COMMIT = "4cb5a59"
 
 
 def _client() -> Any:
-    httpx = _httpx()
+    import openai
+
+    base = openai._base_client
+    httpx = getattr(base, "httpx2", None) or base.httpx
 
     def reply(request: Any) -> Any:
         return httpx.Response(200, content=REPLY, headers={"content-type": "application/json"})
@@ -83,9 +89,12 @@ def _time(call: Callable[[], object], calls: int) -> list[float]:
     return samples
 
 
-def one_run(calls: int, folder: Path, index: int) -> tuple[float, float, float, float]:
-    """(unguarded p50, p99, guarded p50, p99) in seconds."""
-    ledger = Ledger(f"sqlite:///{folder / f'bench-{index}.db'}")
+def one_run(calls: int, folder: Path) -> tuple[float, float, float, float]:
+    """(unguarded p50, p99, guarded p50, p99) in seconds, for the importable capledger."""
+    from capledger import Ledger
+    from capledger.integrations import wrap
+
+    ledger = Ledger(f"sqlite:///{folder / 'bench.db'}")
     ledger.set_limit("tenant:bench", usd="1000000")
     client = _client()
     guarded = wrap(client, ledger, scopes=["tenant:bench", "user:bench"])
@@ -103,7 +112,7 @@ def one_run(calls: int, folder: Path, index: int) -> tuple[float, float, float, 
     unguarded: list[float] = []
     guarded_samples: list[float] = []
     block = 250
-    for _ in range(calls // block):
+    for _ in range(max(1, calls // block)):
         unguarded += _time(plain, block)
         guarded_samples += _time(held, block)
     ledger.close()
@@ -115,36 +124,88 @@ def one_run(calls: int, folder: Path, index: int) -> tuple[float, float, float, 
     )
 
 
+def _export(commit: str, folder: Path) -> Path:
+    """``src/`` of ``commit``, exported into ``folder``; returns the path to import from."""
+    archive = folder / "src.tar"
+    with archive.open("wb") as out:
+        subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"], stdout=out, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "src"
+
+
+def _run_in(source: Path, calls: int) -> tuple[float, ...]:
+    """One run in a fresh process importing capledger from ``source``."""
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", "--calls", str(calls)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return tuple(float(figure) for figure in done.stdout.split())
+
+
+def _line(label: str, figures: tuple[float, ...]) -> str:
+    p50_u, p99_u, p50_g, p99_g = figures
+    return (
+        f"{label}: unguarded p50 {p50_u * 1e3:.3f} ms p99 {p99_u * 1e3:.3f} ms | "
+        f"guarded p50 {p50_g * 1e3:.3f} ms p99 {p99_g * 1e3:.3f} ms | "
+        f"overhead p50 {(p50_g - p50_u) * 1e3:.3f} ms p99 {(p99_g - p99_u) * 1e3:.3f} ms"
+    )
+
+
+def _medians(rows: list[tuple[float, ...]]) -> tuple[float, float]:
+    """Median overhead at p50 and p99, in milliseconds."""
+    p50 = statistics.median(row[2] - row[0] for row in rows) * 1e3
+    p99 = statistics.median(row[3] - row[1] for row in rows) * 1e3
+    return p50, p99
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="guarded vs unguarded call overhead")
     parser.add_argument("--calls", type=int, default=3000, help="calls per arm per run")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--compare-with",
+        default=PROXIES_COMMIT,
+        help="also measure this commit's capledger, alternating ('' to skip)",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.worker:
+        with tempfile.TemporaryDirectory() as folder:
+            print(*one_run(options.calls, Path(folder)))
+        return
+    import openai
+
+    print(f"{machine()}; {checkout()}")
     print(
-        f"python {platform.python_version()} on {platform.machine()}, openai "
-        f"{openai.__version__}, {options.calls} calls per arm, {options.runs} runs"
+        f"openai {openai.__version__}, {options.calls} calls per arm, {options.runs} runs; "
+        f"this checkout (wire transport) alternating with {options.compare_with or 'nothing'}"
+        " (method proxies), each run in a fresh process"
     )
-    rows = []
+    current: list[tuple[float, ...]] = []
+    older: list[tuple[float, ...]] = []
     with tempfile.TemporaryDirectory() as folder:
+        here = ROOT / "src"
+        there = _export(options.compare_with, Path(folder)) if options.compare_with else None
         for index in range(options.runs):
-            p50_u, p99_u, p50_g, p99_g = one_run(options.calls, Path(folder), index)
-            rows.append((p50_u, p99_u, p50_g, p99_g, p50_g - p50_u, p99_g - p99_u))
-            print(
-                f"run {index + 1}: unguarded p50 {p50_u * 1e3:.3f} ms p99 {p99_u * 1e3:.3f} ms | "
-                f"guarded p50 {p50_g * 1e3:.3f} ms p99 {p99_g * 1e3:.3f} ms | "
-                f"overhead p50 {(p50_g - p50_u) * 1e3:.3f} ms p99 {(p99_g - p99_u) * 1e3:.3f} ms",
-                flush=True,
-            )
-    medians = [statistics.median(column) * 1e3 for column in zip(*rows, strict=True)]
-    print(
-        f"median of {options.runs}: unguarded p50 {medians[0]:.3f} ms p99 {medians[1]:.3f} ms | "
-        f"guarded p50 {medians[2]:.3f} ms p99 {medians[3]:.3f} ms | "
-        f"overhead p50 {medians[4]:.3f} ms p99 {medians[5]:.3f} ms"
-    )
-    target_ms = 1.0
-    verdict = "meets" if medians[4] < target_ms else "MISSES"
-    print(f"target: overhead p50 < {target_ms} ms -> {verdict}")
-    sys.exit(0)
+            current.append(_run_in(here, options.calls))
+            print(_line(f"run {index + 1} transport", current[-1]), flush=True)
+            if there is not None:
+                older.append(_run_in(there, options.calls))
+                print(_line(f"run {index + 1} proxies  ", older[-1]), flush=True)
+    p50, p99 = _medians(current)
+    print(f"median overhead, transport: p50 {p50:.3f} ms p99 {p99:.3f} ms")
+    if older:
+        old_p50, old_p99 = _medians(older)
+        print(f"median overhead, proxies:   p50 {old_p50:.3f} ms p99 {old_p99:.3f} ms")
+        print(
+            f"transport / proxies: p50 {p50 / old_p50:.2f}x, p99 {p99 / old_p99:.2f}x "
+            "(below 1 is less overhead)"
+        )
 
 
 if __name__ == "__main__":

@@ -232,7 +232,9 @@ def _prepare(
         raise InvalidInput(f"the request needs a model name, not {model!r}")
     price_model, provider = endpoint.price_name(model)
     provider = settings.provider or provider
-    est = estimate(price_model, request, provider, pricebook=settings.pricebook)
+    est = estimate(
+        price_model, request, provider, shape=endpoint.shape, pricebook=settings.pricebook
+    )
     return Prepared(
         request=request,
         model=model,
@@ -274,13 +276,15 @@ def _clamped(
                 prepared.request,
                 usd_left,
                 prepared.price_provider,
+                shape=endpoint.shape,
                 pricebook=settings.pricebook,
             ),
         )
     tokens_left = _smallest(balances, "tokens") if settings.hold_tokens else None
     if tokens_left is not None:
         limit = min(limit, int(tokens_left) // est.choices - est.input_tokens_bound)
-    if limit < clamp.floor:
+    # Below Anthropic's thinking budget the provider refuses the request: refuse it here.
+    if limit < max(clamp.floor, est.min_output_tokens):
         return None
     return _with_limit(prepared.request, endpoint, limit)
 
