@@ -1,20 +1,29 @@
 """A fake LLM provider behind the real SDKs' HTTP layer (``MockTransport``): no network.
 
-It speaks OpenAI Chat Completions, OpenAI Responses and Anthropic Messages, as JSON and as
-SSE streams, and bills like a real provider: exactly the tokens it produced, never more
-output than the ``max_tokens`` it was sent.
+It speaks OpenAI Chat Completions, Responses, Embeddings and legacy Completions and
+Anthropic Messages, as JSON and as SSE streams, and bills like a real provider: exactly the
+tokens it produced, never more output than the ``max_tokens`` it was sent. It also answers
+a few free endpoints (``GET models``, ``moderations``, ``messages/count_tokens``), which it
+does not bill, and ``images/generations``, which it bills a flat fee capledger cannot price.
+Every request that reaches it is recorded (``requests``), so a test can tell what was sent.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import struct
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 WORD = "tok "  # one output token
+IMAGE_FEE = Decimal("0.04")  # what one generated image costs: no token usage to price
+#: The retry delay an error reply asks for (1 ms), so a test of SDK retries does not wait.
+RETRY_AFTER_MS = "1"
 
 
 def http_module(sdk: Any) -> Any:
@@ -26,6 +35,16 @@ def http_module(sdk: Any) -> Any:
 def ceil_nano(value: Decimal) -> Decimal:
     """Round up to the nano-USD, as a provider's invoice would never round in our favour."""
     return value.quantize(Decimal("1e-9"), rounding=ROUND_CEILING)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as it reached the provider."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
 
 
 def _text_of(content: Any) -> str:
@@ -46,6 +65,14 @@ class FakeProvider:
         cached, reasoning: cached input and reasoning tokens to report (non-stream replies).
         drop_after: for streams, raise a read error after this many content events.
         status: answer every request with this HTTP error status instead.
+        statuses: answer the first requests with these statuses in turn (200: answer
+            normally), e.g. ``(500, 500)`` then normal replies. An error is not billed.
+        raises: raise this exception of the HTTP module (``"ReadTimeout"``,
+            ``"ConnectError"``) instead of answering, as a transport would.
+        usage: ``False`` for a provider that reports no usage (some compatible servers):
+            none in JSON replies, and no usage chunk in Chat or Completions streams even
+            when asked for one.
+        garbage: answer 200 with a body that is not JSON (billed: the work was done).
     """
 
     def __init__(
@@ -60,6 +87,10 @@ class FakeProvider:
         reasoning: int = 0,
         drop_after: int | None = None,
         status: int | None = None,
+        statuses: Sequence[int] = (),
+        raises: str | None = None,
+        usage: bool = True,
+        garbage: bool = False,
     ) -> None:
         self.httpx = httpx
         self.in_rate = Decimal(in_rate) / 1_000_000
@@ -70,9 +101,16 @@ class FakeProvider:
         self.reasoning = reasoning
         self.drop_after = drop_after
         self.status = status
+        self.statuses = list(statuses)
+        self.raises = raises
+        self.usage = usage
+        self.garbage = garbage
         self.bill = Decimal(0)
         self.calls = 0
+        #: The JSON bodies of the POST requests that reached the provider.
         self.bodies: list[dict[str, Any]] = []
+        #: Every request that reached the provider, in order.
+        self.requests: list[Seen] = []
         self._lock = threading.Lock()
 
     # --- billing ---------------------------------------------------------------------------
@@ -80,22 +118,30 @@ class FakeProvider:
     def _input_tokens(self, body: dict[str, Any]) -> int:
         # Fewer than any tokenizer's count plus framing: the provider is honest.
         texts = [_text_of(m.get("content")) for m in body.get("messages", [])]
-        if isinstance(body.get("input"), str):
-            texts.append(body["input"])
-        if isinstance(body.get("system"), str):
-            texts.append(body["system"])
+        for key in ("input", "prompt", "system"):
+            value = body.get(key)
+            if isinstance(value, str):
+                texts.append(value)
+            elif isinstance(value, list):
+                texts.extend(item for item in value if isinstance(item, str))
         return sum(len(text.split()) for text in texts) // 2 + 1
 
-    def _output_tokens(self, body: dict[str, Any]) -> int:
+    def _limit(self, body: dict[str, Any]) -> int | None:
         limit = (
             body.get("max_completion_tokens")
             or body.get("max_tokens")
             or body.get("max_output_tokens")
         )
+        return None if limit is None else int(limit)
+
+    def _wanted(self, body: dict[str, Any]) -> int:
+        return self.want(body) if callable(self.want) else self.want
+
+    def _output_tokens(self, body: dict[str, Any]) -> int:
+        limit = self._limit(body)
         if limit is None:
             raise AssertionError("a guarded request must carry an output limit")
-        want = self.want(body) if callable(self.want) else self.want
-        return min(want, int(limit))
+        return min(self._wanted(body), limit)
 
     def _charge(self, input_tokens: int, output_tokens: int) -> None:
         cached = min(self.cached, input_tokens)
@@ -104,6 +150,9 @@ class FakeProvider:
             + cached * self.cache_rate
             + output_tokens * self.out_rate
         )
+        self._add(cost)
+
+    def _add(self, cost: Decimal) -> None:
         with self._lock:
             self.bill += cost
             self.calls += 1
@@ -114,28 +163,50 @@ class FakeProvider:
         return self.httpx.MockTransport(self.handle)
 
     def handle(self, request: Any) -> Any:
-        body = json.loads(request.content or b"{}")
-        with self._lock:
-            self.bodies.append(body)
-        if self.status is not None:
-            return self.httpx.Response(
-                self.status, json={"error": {"message": "boom", "type": "server_error"}}
-            )
+        body = json.loads(request.content or b"null")
         path = request.url.path
+        with self._lock:
+            self.requests.append(Seen(request.method, path, dict(request.headers), body))
+            if isinstance(body, dict):
+                self.bodies.append(body)
+            status = self.statuses.pop(0) if self.statuses else self.status
+        if self.raises is not None:
+            raise getattr(self.httpx, self.raises)("the fake provider failed", request=request)
+        if status is not None and status != 200:
+            return self.httpx.Response(
+                status,
+                headers={"retry-after-ms": RETRY_AFTER_MS},
+                json={"error": {"message": "boom", "type": "server_error"}},
+            )
+        free = self._free(request.method, path, body)
+        if free is not None:
+            return self.httpx.Response(200, json=free)
+        if path.endswith("/images/generations"):
+            self._add(IMAGE_FEE)
+            return self.httpx.Response(200, json={"created": 0, "data": [{"url": "https://x"}]})
+        if path.endswith("/embeddings"):
+            return self._embeddings(body)
         input_tokens = self._input_tokens(body)
         output_tokens = self._output_tokens(body)
+        cut = self._wanted(body) > output_tokens
         model = body.get("model", "m")
         stream = bool(body.get("stream"))
         if path.endswith("/chat/completions"):
-            events = self._chat(model, body, input_tokens, output_tokens, stream)
+            events = self._chat(model, body, input_tokens, output_tokens, stream, cut)
         elif path.endswith("/responses"):
             events = self._responses(model, input_tokens, output_tokens, stream)
         elif path.endswith("/messages"):
-            events = self._anthropic(model, input_tokens, output_tokens, stream)
+            events = self._anthropic(model, input_tokens, output_tokens, stream, cut)
+        elif path.endswith("/completions"):
+            events = self._legacy(model, body, input_tokens, output_tokens, stream, cut)
         else:
             raise AssertionError(f"unexpected path {path}")
         if not stream:
             self._charge(input_tokens, output_tokens)
+            if self.garbage:
+                return self.httpx.Response(200, content=b"<html>bad gateway</html>")
+            if not self.usage:
+                events.pop("usage", None)
             return self.httpx.Response(200, json=events)
         return self.httpx.Response(
             200,
@@ -143,9 +214,41 @@ class FakeProvider:
             stream=_sse_class(self.httpx)(self, events, input_tokens, output_tokens),
         )
 
+    def _free(self, method: str, path: str, body: Any) -> dict[str, Any] | None:
+        """The reply of an endpoint that is not billed, or None."""
+        if method == "GET" and path.endswith("/models"):
+            model = {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "x"}
+            return {"object": "list", "data": [model]}
+        if path.endswith("/moderations"):
+            result = {"flagged": False, "categories": {}, "category_scores": {}}
+            return {"id": "modr-1", "model": "omni-moderation-latest", "results": [result]}
+        if path.endswith("/messages/count_tokens"):
+            return {"input_tokens": self._input_tokens(body)}
+        return None
+
+    def _embeddings(self, body: dict[str, Any]) -> Any:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        tokens = self._input_tokens(body)
+        self._charge(tokens, 0)
+        vector = [0.25, -0.5, 1.0]
+        if body.get("encoding_format") == "base64":
+            packed: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        else:
+            packed = vector
+        data = [
+            {"object": "embedding", "index": index, "embedding": packed}
+            for index in range(len(inputs))
+        ]
+        reply: dict[str, Any] = {"object": "list", "data": data, "model": body["model"]}
+        if self.usage:
+            reply["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return self.httpx.Response(200, json=reply)
+
     # --- shapes ----------------------------------------------------------------------------
 
-    def _chat(self, model: str, body: dict[str, Any], p: int, k: int, stream: bool) -> Any:
+    def _chat(
+        self, model: str, body: dict[str, Any], p: int, k: int, stream: bool, cut: bool
+    ) -> Any:
         usage = {
             "prompt_tokens": p,
             "completion_tokens": k,
@@ -162,7 +265,7 @@ class FakeProvider:
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": WORD * k},
-                        "finish_reason": "stop",
+                        "finish_reason": "length" if cut else "stop",
                     }
                 ],
                 "usage": usage,
@@ -172,9 +275,9 @@ class FakeProvider:
         for _ in range(k):
             delta = {"index": 0, "delta": {"content": WORD}, "finish_reason": None}
             events.append((None, {**chunk, "choices": [delta]}, True))
-        done = {"index": 0, "delta": {}, "finish_reason": "length"}
+        done = {"index": 0, "delta": {}, "finish_reason": "length" if cut else "stop"}
         events.append((None, {**chunk, "choices": [done]}, False))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if self.usage and (body.get("stream_options") or {}).get("include_usage"):
             events.append((None, {**chunk, "choices": [], "usage": usage}, False))
         events.append((None, "[DONE]", False))
         return events
@@ -210,25 +313,69 @@ class FakeProvider:
             return response
         events: list[tuple[str | None, Any, bool]] = []
         started = {**response, "status": "in_progress", "output": [], "usage": None}
-        events.append(
-            ("response.created", {"type": "response.created", "response": started}, False)
-        )
-        for index in range(k):
-            delta = {
+        empty = {**message, "status": "in_progress", "content": []}
+        part = {"type": "output_text", "text": "", "annotations": []}
+        where = {"item_id": "msg_1", "output_index": 0}
+        heads: list[dict[str, Any]] = [
+            {"type": "response.created", "response": started},
+            {"type": "response.output_item.added", "output_index": 0, "item": empty},
+            {"type": "response.content_part.added", **where, "content_index": 0, "part": part},
+        ]
+        deltas = [
+            {
                 "type": "response.output_text.delta",
-                "item_id": "msg_1",
-                "output_index": 0,
+                **where,
                 "content_index": 0,
                 "delta": WORD,
-                "sequence_number": index + 1,
                 "logprobs": [],
             }
-            events.append(("response.output_text.delta", delta, True))
-        completed = {"type": "response.completed", "response": response, "sequence_number": k + 1}
-        events.append(("response.completed", completed, False))
+            for _ in range(k)
+        ]
+        text = {"type": "output_text", "text": WORD * k, "annotations": []}
+        tails: list[dict[str, Any]] = [
+            {
+                "type": "response.output_text.done",
+                **where,
+                "content_index": 0,
+                "text": WORD * k,
+                "logprobs": [],
+            },
+            {"type": "response.content_part.done", **where, "content_index": 0, "part": text},
+            {"type": "response.output_item.done", "output_index": 0, "item": message},
+            {"type": "response.completed", "response": response},
+        ]
+        events: list[tuple[str | None, Any, bool]] = []
+        for number, event in enumerate([*heads, *deltas, *tails]):
+            event["sequence_number"] = number
+            is_content = len(heads) <= number < len(heads) + len(deltas)
+            events.append((event["type"], event, is_content))
         return events
 
-    def _anthropic(self, model: str, p: int, k: int, stream: bool) -> Any:
+    def _legacy(
+        self, model: str, body: dict[str, Any], p: int, k: int, stream: bool, cut: bool
+    ) -> Any:
+        usage = {"prompt_tokens": p, "completion_tokens": k, "total_tokens": p + k}
+        base = {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": model}
+        finish = "length" if cut else "stop"
+        if not stream:
+            choice = {"index": 0, "text": WORD * k, "logprobs": None, "finish_reason": finish}
+            return {**base, "choices": [choice], "usage": usage}
+        events: list[tuple[str | None, Any, bool]] = []
+        for index in range(k):
+            last = index == k - 1
+            choice = {
+                "index": 0,
+                "text": WORD,
+                "logprobs": None,
+                "finish_reason": finish if last else None,
+            }
+            events.append((None, {**base, "choices": [choice]}, True))
+        if self.usage and (body.get("stream_options") or {}).get("include_usage"):
+            events.append((None, {**base, "choices": [], "usage": usage}, False))
+        events.append((None, "[DONE]", False))
+        return events
+
+    def _anthropic(self, model: str, p: int, k: int, stream: bool, cut: bool) -> Any:
         cached = min(self.cached, p)
         usage = {
             "input_tokens": p - cached,  # Anthropic's input_tokens leave the cache out
@@ -242,7 +389,7 @@ class FakeProvider:
             "role": "assistant",
             "model": model,
             "content": [{"type": "text", "text": WORD * k}],
-            "stop_reason": "max_tokens",
+            "stop_reason": "max_tokens" if cut else "end_turn",
             "stop_sequence": None,
             "usage": usage,
         }
@@ -272,7 +419,7 @@ class FakeProvider:
         events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}, False))
         final = {
             "type": "message_delta",
-            "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
             "usage": {"output_tokens": k},
         }
         events.append(("message_delta", final, False))
@@ -353,30 +500,27 @@ def random_prompt(rng: random.Random) -> str:
     )
 
 
-def openai_clients(fake: FakeProvider) -> tuple[Any, Any]:
-    """A sync and an async ``openai`` client over the fake (no retries: one request each)."""
+def openai_clients(fake: FakeProvider, **options: Any) -> tuple[Any, Any]:
+    """A sync and an async ``openai`` client over the fake; ``options`` go to both
+    constructors (``max_retries=0`` unless given: one request per call)."""
     import openai
 
     hx = fake.httpx
-    sync = openai.OpenAI(
-        api_key="test", http_client=hx.Client(transport=fake.transport()), max_retries=0
-    )
-    async_ = openai.AsyncOpenAI(
-        api_key="test", http_client=hx.AsyncClient(transport=fake.transport()), max_retries=0
-    )
+    options = {"api_key": "test", "max_retries": 0, **options}
+    sync = openai.OpenAI(http_client=hx.Client(transport=fake.transport()), **options)
+    async_ = openai.AsyncOpenAI(http_client=hx.AsyncClient(transport=fake.transport()), **options)
     return sync, async_
 
 
-def anthropic_clients(fake: FakeProvider) -> tuple[Any, Any]:
-    """A sync and an async ``anthropic`` client over the fake."""
+def anthropic_clients(fake: FakeProvider, **options: Any) -> tuple[Any, Any]:
+    """A sync and an async ``anthropic`` client over the fake; see ``openai_clients``."""
     import anthropic
 
     hx = fake.httpx
-    sync = anthropic.Anthropic(
-        api_key="test", http_client=hx.Client(transport=fake.transport()), max_retries=0
-    )
+    options = {"api_key": "test", "max_retries": 0, **options}
+    sync = anthropic.Anthropic(http_client=hx.Client(transport=fake.transport()), **options)
     async_ = anthropic.AsyncAnthropic(
-        api_key="test", http_client=hx.AsyncClient(transport=fake.transport()), max_retries=0
+        http_client=hx.AsyncClient(transport=fake.transport()), **options
     )
     return sync, async_
 
