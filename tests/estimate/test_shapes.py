@@ -148,7 +148,7 @@ def test_an_earlier_audio_reply_by_id_is_bounded_by_the_context_window() -> None
         {"role": "user", "content": "again"},
     ]
     request = {"messages": history, "max_completion_tokens": 10}
-    assert input_token_bound("gpt-4o", request, "openai") >= 128_000
+    assert input_token_bound("gpt-audio", request, "openai") >= 128_000
 
 
 def test_a_chat_prediction_is_held_as_output_beyond_the_limit() -> None:

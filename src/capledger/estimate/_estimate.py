@@ -199,6 +199,7 @@ def _input_side(
         input_tokens_bound=input_tokens,
         cache_writes=parts.cache_writes,
         modalities=frozenset(parts.modalities),
+        output_modalities=frozenset(parts.output_modalities),
         at=at,
         batch=batch,
         service_tier=parts.service_tier,

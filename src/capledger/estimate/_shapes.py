@@ -300,7 +300,9 @@ class RequestParts:
     files: int = 0
     #: The provider adds stored input (an earlier response, a conversation) we cannot see.
     stored_input: bool = False
+    #: Media in the request, and media the reply is asked to carry (chat ``modalities``).
     modalities: set[str] = field(default_factory=set)
+    output_modalities: set[str] = field(default_factory=set)
     cache_writes: bool = False
     output_tokens_bound: int | None = None
     #: Output billed whatever the output limit (per choice): texts counted like the input
@@ -400,7 +402,9 @@ def read_request(
     request = plain
     shape = shape or _detect_shape(request, provider)
     parts = RequestParts(shape)
-    parts.cache_writes = "cache_control" in _json(request)
+    # Anthropic writes the prompt cache only where cache_control asks; OpenAI (and others
+    # behind the chat and Responses shapes) cache automatically, and some bill the writes.
+    parts.cache_writes = shape != "anthropic" or "cache_control" in _json(request)
     for key in ("service_tier", "speed"):
         value = request.get(key)
         if value is not None and not isinstance(value, str):
@@ -478,9 +482,9 @@ def _read_prediction(prediction: object, parts: RequestParts) -> None:
 def _read_output_modalities(request: Mapping[str, Any], parts: RequestParts) -> None:
     modalities = request.get("modalities")
     if isinstance(modalities, list):
-        parts.modalities.update(str(item) for item in modalities if item != "text")
+        parts.output_modalities.update(str(item) for item in modalities if item != "text")
     if request.get("audio") is not None:
-        parts.modalities.add("audio")
+        parts.output_modalities.add("audio")
 
 
 def _read_openai_message(message: object, parts: RequestParts) -> None:

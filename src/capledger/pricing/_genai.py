@@ -133,15 +133,28 @@ def genai_usage(
     cache_write_tokens: int,
     cache_write_1h_tokens: int,
     reasoning_tokens: int,
+    input_audio_tokens: int,
+    output_audio_tokens: int,
+    web_searches: int,
+    storage_searches: int,
 ) -> Any:
-    """A ``genai_prices.Usage`` of our counts (reasoning is part of the output)."""
+    """A ``genai_prices.Usage`` of our counts (reasoning and audio are parts of the totals;
+    a count of 0 is left out, so genai-prices infers nothing from it)."""
+    counts = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read_tokens": cache_read_tokens,
+        "cache_write_tokens": cache_write_tokens,
+        "cache_write_1h_tokens": cache_write_1h_tokens,
+        "output_reasoning_tokens": reasoning_tokens,
+        "input_audio_tokens": input_audio_tokens,
+        "output_audio_tokens": output_audio_tokens,
+        "web_searches": web_searches,
+        "storage_searches": storage_searches,
+    }
+    always = tuple(counts)[:6]  # passed before audio and tool calls were read, 0 or not
     return _module().Usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=cache_read_tokens,
-        cache_write_tokens=cache_write_tokens,
-        cache_write_1h_tokens=cache_write_1h_tokens,
-        output_reasoning_tokens=reasoning_tokens,
+        **{key: value for key, value in counts.items() if value or key in always}
     )
 
 

@@ -68,6 +68,9 @@ TOOL_FEE_KEYS: Final = {
     "code_executions": "code_executions_kcount",
 }
 _PER_THOUSAND: Final = Decimal(1000)
+#: Providers that always bill audio tokens at audio rates, far above the text rates: audio
+#: on a model genai-prices has no audio rate for is refused, not priced as text.
+AUDIO_PRICED_APART: Final = frozenset({"openai", "azure"})
 #: How many unknown model names ``unpriced_calls`` counts one by one; model names can come
 #: from user input, so past this the calls are counted together under ``OTHER_UNPRICED``.
 MAX_UNPRICED_MODELS: Final = 1_000
@@ -495,6 +498,12 @@ class Pricebook:
         totals: list[Decimal] = []
         for context in contexts:
             model_price = self._model_price(resolved, when, context)
+            for direction, count in (
+                ("input", parsed.input_audio_tokens),
+                ("output", parsed.output_audio_tokens),
+            ):
+                if count and _audio_rate_missing(resolved, [model_price], direction):
+                    raise UnknownModel(_no_audio_price(model, direction))
             try:
                 totals.append(model_price.calc_price(genai_usage)["total_price"])
             except ValueError as error:
@@ -619,6 +628,7 @@ class Pricebook:
         input_tokens_bound: int,
         cache_writes: bool = False,
         modalities: frozenset[str] = frozenset(),
+        output_modalities: frozenset[str] = frozenset(),
         at: datetime | None = None,
         batch: bool = False,
         service_tier: str | None = None,
@@ -646,6 +656,9 @@ class Pricebook:
             cache_writes: the request may write the prompt cache (Anthropic
                 ``cache_control``), which can bill input above the input rate.
             modalities: ``image``, ``audio``, ``video`` present in the request.
+            output_modalities: those the request asks for in the reply (chat
+                ``modalities=["text", "audio"]``): output held at their rates. For OpenAI
+                and Azure, audio in or out on a model with no audio rate is refused.
             service_tier: the tier the request names, as sent (``None`` if it names none).
             speed: Anthropic's ``speed`` as sent (``fast`` is priced apart; refused for a
                 model genai-prices has no fast price for).
@@ -668,6 +681,8 @@ class Pricebook:
         for modality in sorted(modalities & MODALITIES):
             input_keys.append(f"input_{modality}_mtok")
             output_keys.append(f"output_{modality}_mtok")
+        for modality in sorted(output_modalities & MODALITIES):
+            output_keys.append(f"output_{modality}_mtok")
         instants = [when]
         if resolved.package is not None:
             instants = _genai.candidate_instants(resolved.package[1], when, MAX_TTL_S)
@@ -676,6 +691,9 @@ class Pricebook:
             for instant in instants
             for context in contexts
         ]
+        for direction, asked in (("input", modalities), ("output", output_modalities)):
+            if "audio" in asked and _audio_rate_missing(resolved, price_sets, direction):
+                raise UnknownModel(_no_audio_price(model, direction))
         input_rate = _max_of(
             _highest_rate(getattr(prices, key, None), input_tokens_bound)
             for prices in price_sets
@@ -707,6 +725,19 @@ class Pricebook:
             self._source(resolved, when),
             tool_fees,
         )
+
+
+def _audio_rate_missing(resolved: _Resolved, price_sets: list[Any], direction: str) -> bool:
+    if resolved.override is not None or resolved.provider not in AUDIO_PRICED_APART:
+        return False
+    return all(getattr(prices, f"{direction}_audio_mtok", None) is None for prices in price_sets)
+
+
+def _no_audio_price(model: str, direction: str) -> str:
+    return (
+        f"no {direction} audio price is known for {model!r}, and its provider bills audio "
+        "far above text; price it with Pricebook.set_price"
+    )
 
 
 def _tier_contexts(
@@ -792,6 +823,10 @@ def _to_genai(usage: Usage) -> Any:
         cache_write_tokens=usage.cache_write_tokens,
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
         reasoning_tokens=usage.reasoning_tokens,
+        input_audio_tokens=usage.input_audio_tokens,
+        output_audio_tokens=usage.output_audio_tokens,
+        web_searches=usage.web_search_calls,
+        storage_searches=usage.file_search_calls,
     )
 
 

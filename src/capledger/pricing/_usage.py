@@ -7,7 +7,11 @@ Every count is a total that contains its parts, never a part that excludes anoth
   from and written to a prompt cache; ``cache_write_1h_tokens`` is the part of
   ``cache_write_tokens`` written with a one-hour lifetime (Anthropic bills it at 2x input);
 - ``output_tokens`` counts **all** output tokens, reasoning included;
-- ``reasoning_tokens`` is the part of ``output_tokens`` spent reasoning.
+- ``reasoning_tokens`` is the part of ``output_tokens`` spent reasoning;
+- ``input_audio_tokens`` and ``output_audio_tokens`` are the audio parts of ``input_tokens``
+  and ``output_tokens`` (billed at the audio rates);
+- ``web_search_calls`` and ``file_search_calls`` count calls to the provider's own search
+  tools, billed per call beside the tokens.
 
 So a cached token is priced once (at the cache rate, never also at the input rate) and a
 reasoning token is never dropped (it is an output token). Providers disagree on which of
@@ -17,8 +21,8 @@ their fields are totals; :func:`parse_usage` maps each one onto these meanings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, Final
 
 from capledger.bounds import MAX_AMOUNT
 from capledger.errors import InvalidAmount, InvalidInput
@@ -39,11 +43,16 @@ class Usage:
         cache_write_tokens: the part of ``input_tokens`` written to the prompt cache.
         cache_write_1h_tokens: the part of ``cache_write_tokens`` cached for one hour.
         reasoning_tokens: the part of ``output_tokens`` spent reasoning (thinking).
+        input_audio_tokens: the part of ``input_tokens`` that is audio.
+        output_audio_tokens: the part of ``output_tokens`` that is audio.
+        web_search_calls: calls to the provider's web search tool (a per-call fee).
+        file_search_calls: calls to the provider's file search tool (a per-call fee).
 
     Raises:
         InvalidAmount: a count is not an ``int``, is negative or past the bound, or a part
             exceeds its total (``cache_read + cache_write <= input``,
-            ``cache_write_1h <= cache_write``, ``reasoning <= output``).
+            ``cache_write_1h <= cache_write``, ``reasoning <= output``,
+            ``input_audio <= input``, ``output_audio <= output``).
     """
 
     input_tokens: int = 0
@@ -52,6 +61,10 @@ class Usage:
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    web_search_calls: int = 0
+    file_search_calls: int = 0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -71,6 +84,16 @@ class Usage:
             raise InvalidAmount(
                 f"reasoning_tokens ({self.reasoning_tokens}) exceed output_tokens "
                 f"({self.output_tokens}); output_tokens must count reasoning tokens too"
+            )
+        if self.input_audio_tokens > self.input_tokens:
+            raise InvalidAmount(
+                f"input_audio_tokens ({self.input_audio_tokens}) exceed input_tokens "
+                f"({self.input_tokens}); input_tokens must count audio tokens too"
+            )
+        if self.output_audio_tokens > self.output_tokens:
+            raise InvalidAmount(
+                f"output_audio_tokens ({self.output_audio_tokens}) exceed output_tokens "
+                f"({self.output_tokens}); output_tokens must count audio tokens too"
             )
 
 
@@ -142,9 +165,12 @@ def _from_chat(usage: object) -> Usage:
         cache_write_tokens=_first_count(
             usage,
             ("cache_creation_input_tokens",),
+            ("prompt_tokens_details", "cache_write_tokens"),
             ("prompt_tokens_details", "cache_creation_tokens"),
         ),
         reasoning_tokens=_count(usage, "completion_tokens_details", "reasoning_tokens"),
+        input_audio_tokens=_count(usage, "prompt_tokens_details", "audio_tokens"),
+        output_audio_tokens=_count(usage, "completion_tokens_details", "audio_tokens"),
     )
 
 
@@ -153,21 +179,28 @@ def _from_responses(usage: object) -> Usage:
         input_tokens=_count(usage, "input_tokens"),
         output_tokens=_count(usage, "output_tokens"),
         cache_read_tokens=_count(usage, "input_tokens_details", "cached_tokens"),
+        cache_write_tokens=_count(usage, "input_tokens_details", "cache_write_tokens"),
         reasoning_tokens=_count(usage, "output_tokens_details", "reasoning_tokens"),
+        input_audio_tokens=_count(usage, "input_tokens_details", "audio_tokens"),
+        output_audio_tokens=_count(usage, "output_tokens_details", "audio_tokens"),
     )
 
 
 def _from_anthropic(usage: object) -> Usage:
     # Anthropic's input_tokens excludes both cache counters; thinking is inside output_tokens.
     cache_read = _count(usage, "cache_read_input_tokens")
-    cache_write = _count(usage, "cache_creation_input_tokens")
+    written_1h = _count(usage, "cache_creation", "ephemeral_1h_input_tokens")
+    written_5m = _count(usage, "cache_creation", "ephemeral_5m_input_tokens")
+    # The breakdown and the total should agree; if not, the larger is what was written.
+    cache_write = max(_count(usage, "cache_creation_input_tokens"), written_5m + written_1h)
     return _build(
         input_tokens=_count(usage, "input_tokens") + cache_read + cache_write,
         output_tokens=_count(usage, "output_tokens"),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        cache_write_1h_tokens=_count(usage, "cache_creation", "ephemeral_1h_input_tokens"),
+        cache_write_1h_tokens=written_1h,
         reasoning_tokens=_count(usage, "output_tokens_details", "thinking_tokens"),
+        web_search_calls=_count(usage, "server_tool_use", "web_search_requests"),
     )
 
 
@@ -198,6 +231,25 @@ _GEMINI_KEYS = ("prompt_token_count", "promptTokenCount")
 _NESTED_KEYS = ("usage", "usage_metadata", "usageMetadata")
 
 
+_TOOL_CALL_ITEMS: Final = {
+    "web_search_call": "web_search_calls",
+    "file_search_call": "file_search_calls",
+}
+
+
+def _tool_calls(response: object) -> dict[str, int]:
+    """Search calls listed in a Responses response's ``output`` (billed per call)."""
+    counts: dict[str, int] = {}
+    output = _get(response, "output")
+    if not isinstance(output, list | tuple):
+        return counts
+    for item in output:
+        name = _TOOL_CALL_ITEMS.get(_get(item, "type"))
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def parse_usage(obj: object) -> Usage:
     """Read the token counts of a call from our ``Usage`` or a provider's report.
 
@@ -215,6 +267,12 @@ def parse_usage(obj: object) -> Usage:
       Anthropic's cache reads and writes, reported in ``cache_creation_input_tokens``);
     - Gemini ``usage_metadata``: ``output_tokens = candidates + thoughts``.
 
+    Audio parts (``prompt_tokens_details.audio_tokens``, ``completion_tokens_details.
+    audio_tokens``), OpenAI cache writes (``prompt_tokens_details.cache_write_tokens``,
+    ``input_tokens_details.cache_write_tokens``), Anthropic's ``cache_creation`` breakdown and
+    ``server_tool_use.web_search_requests`` are read too; given a whole Responses response,
+    the ``web_search_call`` and ``file_search_call`` items of its ``output`` are counted.
+
     Args:
         obj: the usage object, or a response that carries one in ``usage``.
 
@@ -229,7 +287,12 @@ def parse_usage(obj: object) -> Usage:
     for key in _NESTED_KEYS:
         nested = _get(obj, key)
         if nested is not None and nested is not obj:
-            return parse_usage(nested)
+            usage = parse_usage(nested)
+            calls = _tool_calls(obj)
+            if not calls:
+                return usage
+            merged = {name: max(count, getattr(usage, name)) for name, count in calls.items()}
+            return replace(usage, **merged)
     if _has(obj, "prompt_tokens") or _has(obj, "completion_tokens"):
         return _from_chat(obj)
     if _has(obj, "cache_read_input_tokens") or _has(obj, "cache_creation_input_tokens"):
