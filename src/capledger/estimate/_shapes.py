@@ -240,7 +240,15 @@ _CONTROL_KEYS: Final[Mapping[Shape, frozenset[str]]] = {
         "prompt_cache_retention",
     },
     "anthropic": _COMMON_CONTROL_KEYS
-    | {"stop_sequences", "top_k", "diagnostics", "user_profile_id", "workspace_id"},
+    | {
+        "stop_sequences",
+        "top_k",
+        "diagnostics",
+        "user_profile_id",
+        "workspace_id",
+        "anthropic_version",  # Bedrock and Vertex AI name the API version in the body
+        "anthropic_beta",
+    },
     "embeddings": _COMMON_CONTROL_KEYS | {"dimensions", "encoding_format"},
     "completions": _COMMON_CONTROL_KEYS
     | {"frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "seed", "stop"},
@@ -364,7 +372,8 @@ def _plain(value: object, depth: int = 0) -> object:
 def _detect_shape(request: Mapping[str, Any], provider: str | None) -> Shape:
     if "input" in request or "instructions" in request or "max_output_tokens" in request:
         return "responses"
-    if provider == "anthropic" or "system" in request:
+    # anthropic_version is the body field of Claude on Bedrock and Vertex AI.
+    if provider == "anthropic" or "system" in request or "anthropic_version" in request:
         return "anthropic"
     tools = request.get("tools")
     if isinstance(tools, list) and any(_field(tool, "input_schema") for tool in tools):

@@ -3,6 +3,7 @@ policy for models nobody has priced."""
 
 from __future__ import annotations
 
+import re
 import threading
 import tomllib
 import warnings
@@ -71,6 +72,23 @@ _PER_THOUSAND: Final = Decimal(1000)
 #: Providers that always bill audio tokens at audio rates, far above the text rates: audio
 #: on a model genai-prices has no audio rate for is refused, not priced as text.
 AUDIO_PRICED_APART: Final = frozenset({"openai", "azure"})
+#: Model names that say which provider serves them, for lookups that name no provider:
+#: OpenAI fine-tunes and embeddings, Bedrock model ids (``anthropic.claude-...-v1:0``, with
+#: an optional cross-region prefix such as ``us.`` or ``global.``) and Vertex AI's
+#: ``claude-...@date`` ids (priced at Vertex's own rates, genai-prices' ``google``).
+PROVIDER_BY_NAME: Final = (
+    (re.compile(r"^ft:|^text-embedding-"), "openai"),
+    (
+        re.compile(
+            r"^(?:(?:us|eu|apac|global|us-gov|jp|au|ca)\.)?"
+            r"(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|qwen|openai|writer)\."
+        ),
+        "aws",
+    ),
+    (re.compile(r"^claude-[^@]*@"), "google"),
+)
+#: Fine-tuned model names: they are priced only at a fine-tuned rate, never the base's.
+_FINE_TUNED: Final = re.compile(r"^ft:|\.ft-")
 #: How many unknown model names ``unpriced_calls`` counts one by one; model names can come
 #: from user input, so past this the calls are counted together under ``OTHER_UNPRICED``.
 MAX_UNPRICED_MODELS: Final = 1_000
@@ -410,10 +428,14 @@ class Pricebook:
         alias_note = f"alias {model.strip()} -> {target}; " if alias else ""
         if override is not None:
             return _Resolved(override.name, override.provider, alias_note, override, None)
-        found = _genai.lookup(target, provider or alias_provider)
+        found = _genai.lookup(target, provider or alias_provider or _provider_from_name(target))
         if found is None:
             return None
         provider_info, model_info = found
+        if _FINE_TUNED.search(target.lower()) and not _FINE_TUNED.search(model_info.id):
+            # Fine-tuned inference costs more than the base model's: never price it as the
+            # base. genai-prices carries fine-tuned rates for a few models (ft:gpt-4o...).
+            return None
         return _Resolved(model_info.id, provider_info.id, alias_note, None, found)
 
     def _resolve_or_raise(self, model: str, provider: str | None) -> _Resolved:
@@ -740,6 +762,14 @@ def _no_audio_price(model: str, direction: str) -> str:
     )
 
 
+def _provider_from_name(model: str) -> str | None:
+    name = model.strip().lower()
+    for pattern, provider in PROVIDER_BY_NAME:
+        if pattern.search(name):
+            return provider
+    return None
+
+
 def _tier_contexts(
     resolved: _Resolved,
     *,
@@ -809,8 +839,14 @@ def _check_policy(policy: object) -> Policy:
 
 def _unknown_message(model: str, provider: str | None) -> str:
     where = f" from provider {provider!r}" if provider else ""
+    fine_tuned = ""
+    if _FINE_TUNED.search(model.strip().lower()):
+        fine_tuned = (
+            " (a fine-tune is priced at its own fine-tuned rate, never its base model's, "
+            "and genai-prices has none for it)"
+        )
     return (
-        f"no price is known for model {model!r}{where}; price it with "
+        f"no price is known for model {model!r}{where}{fine_tuned}; price it with "
         "Pricebook.set_price or alias it to a known model with Pricebook.set_alias"
     )
 
