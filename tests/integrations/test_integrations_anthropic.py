@@ -170,12 +170,6 @@ def test_unpriced_endpoint_is_refused(ledger: Ledger, fake: FakeProvider) -> Non
     assert fake.requests == [] and holds(ledger) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Anthropic SDK wraps any exception its HTTP client raises in APIConnectionError "
-    "(anthropic/_base_client.py, _request) and retries it: capledger's refusals raised by the "
-    "transport reach the caller as a connection error, after the SDK's retry back-off",
-)
 @pytest.mark.parametrize("refusal", ["budget", "unguarded"])
 def test_refusals_reach_the_caller_as_themselves(
     ledger: Ledger, fake: FakeProvider, refusal: str, monkeypatch: pytest.MonkeyPatch
@@ -287,8 +281,9 @@ def test_abandoned_stream_settles(ledger: Ledger) -> None:
 
 
 def test_provider_overrunning_max_tokens_is_settled_in_full(ledger: Ledger) -> None:
-    """A provider that reports more output than it was allowed: what it reports is what it
-    bills, so the whole of it is settled, past the cap, and flagged ``overrun``."""
+    """A provider that reports more output than it was allowed: the guard reports it to the
+    ledger at once; the budget cannot pay, so the stream is stopped with ``BudgetExceeded``
+    and what the provider reported is settled, past the cap, and flagged ``overrun``."""
 
     class Overrunning(FakeProvider):
         def _anthropic(self, model: str, p: int, k: int, stream: bool, cut: bool) -> Any:
@@ -303,10 +298,11 @@ def test_provider_overrunning_max_tokens_is_settled_in_full(ledger: Ledger) -> N
     client, _ = anthropic_clients(fake)
     guarded = wrap(client, ledger, scopes=["user:u1"])
     stream = guarded.messages.create(model=MODEL, max_tokens=64, messages=MESSAGES, stream=True)
-    for _event in stream:
-        pass
+    with pytest.raises(BudgetExceeded):
+        for _event in stream:
+            pass
     (hold,) = holds(ledger)
-    assert hold.state == "settled" and hold.tags["output_tokens"] == 100_000
+    assert hold.state == "settled" and hold.tags["stream"] == "stopped"
     assert hold.settled["usd"] > hold.amounts["usd"] and hold.flags == "overrun"
     report = ledger.verify()
     assert report.ok and report.overruns == ["user:u1 usd/total"]

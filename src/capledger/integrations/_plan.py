@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from capledger import attribution
-from capledger.errors import BudgetExceeded, ConfigurationError, InvalidInput
+from capledger.errors import BudgetExceeded, ConfigurationError, InvalidInput, UnknownModel
 from capledger.estimate import Estimate, affordable_max_tokens, estimate
 from capledger.integrations._policy import MAX_DOWNGRADE_STEPS as _MAX_DOWNGRADE_STEPS
 from capledger.integrations._policy import Clamp, Downgrade, Policy, ShortBudget
@@ -46,7 +46,6 @@ IncompletePolicy: TypeAlias = Literal["observed", "held"]
 
 #: Per-call keyword arguments the wrappers take out of the request before it is sent.
 CALL_OPTIONS: Final = ("capledger_scopes", "capledger_tags", "capledger_request_id")
-_PRICED_TIERS: Final = frozenset({"flex", "priority", "scale"})
 
 
 def _same_model(model: str) -> tuple[str, str | None]:
@@ -103,6 +102,8 @@ class Settings:
             received; unsafe for reasoning models, whose hidden tokens are not seen).
         unguarded: endpoints (``images/generations``) or functions let through unheld,
             journaled as unguarded.
+        client_provider: the provider of the SDK client (``openai``, ``anthropic``), for a
+            model name that does not say it; ``None`` for LiteLLM.
     """
 
     scopes: tuple[str, ...]
@@ -116,6 +117,7 @@ class Settings:
     hold_requests: bool
     settle_incomplete: IncompletePolicy
     unguarded: frozenset[str] = frozenset()
+    client_provider: str | None = None
 
 
 @dataclass(slots=True)
@@ -182,8 +184,9 @@ def scopes_of(settings: Settings, extra: object) -> tuple[str, ...]:
         given.extend([extra] if isinstance(extra, str) else list(extra))  # type: ignore[call-overload]
     if not given:
         raise ConfigurationError(
-            "this call is charged to no scope: pass scopes= to wrap()/guard(), "
-            "capledger_scopes= to the call, or open a capledger.attribute(...) block"
+            "this call is charged to no scope: pass scopes= to wrap()/guard(), give the call "
+            "its own (extra_headers=call_options(scopes=...) on an SDK client, "
+            "capledger_scopes= on LiteLLM), or open a capledger.attribute(...) block"
         )
     return parse_scopes(given)
 
@@ -208,7 +211,9 @@ def _with_limit(request: Mapping[str, Any], endpoint: Endpoint, limit: int) -> d
 
 def _reserve_step(settings: Settings, prepared: Prepared, scopes: tuple[str, ...]) -> ReserveStep:
     est = prepared.estimate
-    tokens = (est.input_tokens_bound + est.output_tokens_bound) * est.choices
+    tokens = (est.input_tokens_bound + est.output_tokens_bound + est.extra_output_tokens) * (
+        est.choices
+    )
     return ReserveStep(
         scopes=scopes,
         usd=est.worst_case_usd,
@@ -232,9 +237,19 @@ def _prepare(
         raise InvalidInput(f"the request needs a model name, not {model!r}")
     price_model, provider = endpoint.price_name(model)
     provider = settings.provider or provider
-    est = estimate(
-        price_model, request, provider, shape=endpoint.shape, pricebook=settings.pricebook
-    )
+    try:
+        est = estimate(
+            price_model, request, provider, shape=endpoint.shape, pricebook=settings.pricebook
+        )
+    except UnknownModel:
+        # A name that matches no provider on its own (``text-embedding-3-small``) is the
+        # client's own provider's: an OpenAI client is priced at OpenAI.
+        if provider is not None or settings.client_provider is None:
+            raise
+        provider = settings.client_provider
+        est = estimate(
+            price_model, request, provider, shape=endpoint.shape, pricebook=settings.pricebook
+        )
     return Prepared(
         request=request,
         model=model,
@@ -477,6 +492,7 @@ def settlement(
     usage_report: object,
     *,
     service_tier: object = None,
+    speed: object = None,
     usd: Decimal | None = None,
 ) -> Settlement:
     """What a call whose provider reported ``usage_report`` settles at.
@@ -488,7 +504,8 @@ def settlement(
         settings: decides whether tokens and a request are settled beside the USD.
         prepared: the request as sent, with the model and provider it is priced as.
         usage_report: the provider's usage (or the response carrying it).
-        service_tier: the tier the provider says it billed; only priced tiers count.
+        service_tier: the tier the provider says it billed.
+        speed: the speed the provider says it ran at (Anthropic's ``fast`` mode).
         usd: a cost already known, used instead of pricing the usage.
 
     Raises:
@@ -497,12 +514,15 @@ def settlement(
     usage = parse_usage(usage_report)
     if usd is None:
         book = settings.pricebook or default_pricebook()
-        tier = service_tier if service_tier in _PRICED_TIERS else None
+        # The tier the provider says it billed, as it says it: the pricebook knows which
+        # names mean standard, and prices one it does not know at the dearest tier.
+        tier = service_tier if isinstance(service_tier, str) else None
         usd = book.cost(
             prepared.price_model,
             usage,
             prepared.price_provider,
             service_tier=tier,
+            speed=speed if isinstance(speed, str) else None,
         )
     return Settlement(
         usd=usd,

@@ -28,6 +28,7 @@ do the I/O, one with ``await``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -306,15 +307,20 @@ class _Exchange:
         except ValueError:
             _LOG.warning("capledger: an unreadable reply to %s settles its hold", self.label)
             return {"tags": {"usage": "unreadable"}}
-        usage = reply.get("usage") if isinstance(reply, dict) else None
-        return self._settle_usage(usage, _reply_tier(reply, self.family))
+        if not isinstance(reply, dict) or reply.get("usage") is None:
+            return {"tags": {"usage": "missing"}}
+        return self._settle_usage(self.usage_report(reply), *_reply_billing(reply, self.family))
 
-    def _settle_usage(self, usage: object, tier: object) -> dict[str, Any]:
+    def usage_report(self, reply: dict[str, Any]) -> object:
+        """What to price: a Responses reply whole (its tool calls carry fees), else its usage."""
+        return reply if self.endpoint.shape == "responses" else reply.get("usage")
+
+    def _settle_usage(self, usage: object, tier: object, speed: object = None) -> dict[str, Any]:
         assert self.prepared is not None
         if usage is None:
             return {"tags": {"usage": "missing"}}
         try:
-            done = settlement(self.settings, self.prepared, usage, service_tier=tier)
+            done = settlement(self.settings, self.prepared, usage, service_tier=tier, speed=speed)
         except (InvalidInput, LedgerError):
             _LOG.warning(
                 "capledger: unreadable usage in a reply to %s; settling the hold", self.label
@@ -332,14 +338,14 @@ class _Exchange:
         return _EventStream(self)
 
 
-def _reply_tier(reply: object, family: Family) -> object:
-    """The service tier a reply says it was billed at."""
-    if not isinstance(reply, dict):
-        return None
+def _reply_billing(reply: dict[str, Any], family: Family) -> tuple[object, object]:
+    """The service tier and speed a reply says it was billed at."""
     if family == "anthropic":
         usage = reply.get("usage")
-        return usage.get("service_tier") if isinstance(usage, dict) else None
-    return reply.get("service_tier")
+        if not isinstance(usage, dict):
+            return None, None
+        return usage.get("service_tier"), usage.get("speed")
+    return reply.get("service_tier"), None
 
 
 #: Streams that report usage only when asked (``stream_options.include_usage``).
@@ -356,7 +362,13 @@ class _EventStream:
     meter: Meter = field(init=False)
     buffer: bytes = b""
     tier: object = None
+    speed: object = None
+    #: A Responses stream's final response, priced whole (its tool calls carry fees).
+    final_response: dict[str, Any] | None = None
+    #: The provider said the stream is over (``[DONE]``, or its final usage arrived).
     done: bool = False
+    #: The provider's own output count last reported to the ledger (an overrun).
+    observed_output: int = 0
 
     def __post_init__(self) -> None:
         assert self.exchange.prepared is not None
@@ -388,7 +400,10 @@ class _EventStream:
         data = b"".join(
             line[5:].lstrip(b" ") for line in raw.splitlines() if line.startswith(b"data:")
         )
-        if not data or data == b"[DONE]":
+        if data == b"[DONE]":
+            self.done = True
+            return True
+        if not data:
             return True
         try:
             event = json.loads(data)
@@ -397,6 +412,11 @@ class _EventStream:
         if not isinstance(event, dict):
             return True
         self.meter.feed(event)
+        if self.meter.final is not None:
+            self.done = True
+            response = event.get("response")
+            if isinstance(response, dict) and response.get("usage") is not None:
+                self.final_response = response
         self._note_tier(event)
         usage_chunk = event.get("usage") is not None and not event.get("choices")
         if usage_chunk and self.exchange.endpoint.shape in _USAGE_ON_REQUEST:
@@ -415,25 +435,51 @@ class _EventStream:
         ):
             if isinstance(usage, dict) and usage.get("service_tier") is not None:
                 tier = usage["service_tier"]
+            if isinstance(usage, dict) and usage.get("speed") is not None:
+                self.speed = usage["speed"]
         if tier is not None:
             self.tier = tier
 
+    def overrun(self) -> dict[str, Any] | None:
+        """``hold.observe`` keyword arguments when the provider reports more output than the
+        limit it was sent (it overran the hold), else ``None``.
+
+        Within the limit nothing is observed: the hold already covers it, and a ledger write
+        per event would cost more than the call.
+        """
+        meter = self.meter
+        if meter.provider_output <= max(meter.output_cap, self.observed_output):
+            return None
+        self.observed_output = meter.provider_output
+        return self._running("observed")
+
+    def _running(self, how: str) -> dict[str, Any]:
+        usd, tokens = self.meter.running()
+        settings = self.exchange.settings
+        return {
+            "usd": usd,
+            "tokens": tokens if settings.hold_tokens else None,
+            "requests": 1 if settings.hold_requests else None,
+            "tags": {"usage": "bound", "stream": how},
+        }
+
     def closing(self, how: str) -> dict[str, Any]:
-        """``hold.settle`` keyword arguments for a stream that ended ``how``."""
+        """``hold.settle`` keyword arguments for a stream that ended ``how``.
+
+        The provider's usage when it arrived; else the whole hold, or the output seen with
+        ``settle_incomplete="observed"``. A stream ``stopped`` because the budget could not
+        pay for its overrun settles what it ran to, which is more than the hold.
+        """
         exchange = self.exchange
         if self.meter.final is not None:
-            plan = exchange._settle_usage(self.meter.final, self.tier)
+            report = self.final_response or self.meter.final
+            plan = exchange._settle_usage(report, self.tier, self.speed)
             plan["tags"] = {**plan["tags"], "stream": how}
             return plan
+        if how == "stopped":
+            return self._running(how)
         if exchange.settings.settle_incomplete == "observed":
-            usd, tokens = self.meter.running()
-            settings = exchange.settings
-            return {
-                "usd": usd,
-                "tokens": tokens if settings.hold_tokens else None,
-                "requests": 1 if settings.hold_requests else None,
-                "tags": {"usage": "bound", "stream": how},
-            }
+            return self._running(how)
         return {"tags": {"usage": "missing", "stream": how}}
 
 
@@ -487,11 +533,26 @@ def _is_stream(response: Any) -> bool:
 
 
 class _WireGuard:
-    """What both transports share: the settings and the per-request decisions."""
+    """What both transports share: the settings and the per-request decisions.
 
-    def __init__(self, settings: Settings, family: Family) -> None:
+    ``sdk_error`` is the SDK's own error base class when the SDK turns any other exception
+    from its HTTP client into a retried connection error (Anthropic's does): capledger's
+    refusals are then raised as subclasses of it too, so they reach the caller as
+    themselves, at once, instead of being retried.
+    """
+
+    def __init__(
+        self, settings: Settings, family: Family, sdk_error: type[Exception] | None = None
+    ) -> None:
         self.settings = settings
         self.family = family
+        self.sdk_error = sdk_error
+
+    def surfaced(self, error: LedgerError) -> LedgerError:
+        """``error``, made to pass through the SDK unchanged (see the class docstring)."""
+        if self.sdk_error is not None and not isinstance(error, self.sdk_error):
+            error.__class__ = _passing_class(type(error), self.sdk_error)
+        return error
 
     def open(self, request: Any) -> tuple[Route, _Exchange | None, Flow | None]:
         """Route ``request``; for a priced one, the exchange and its reserve flow.
@@ -538,6 +599,28 @@ class _WireGuard:
         }
 
 
+_PASSING: dict[tuple[type[LedgerError], type[Exception]], type[LedgerError]] = {}
+
+
+def _passing_class(cls: type[LedgerError], sdk_error: type[Exception]) -> type[LedgerError]:
+    """``cls`` that is also an ``sdk_error``: same name, same fields, pickled as ``cls``."""
+    known = _PASSING.get((cls, sdk_error))
+    if known is not None:
+        return known
+
+    def __reduce__(self: LedgerError) -> tuple[object, ...]:
+        rebuild, arguments, *state = cls.__reduce__(self)
+        return (rebuild, (cls, *arguments[1:]), *state)  # type: ignore[index]
+
+    namespace: dict[str, object] = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__reduce__": __reduce__,
+    }
+    made = _PASSING[cls, sdk_error] = type(cls.__name__, (cls, sdk_error), namespace)
+    return made
+
+
 def _close_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
     try:
         if plan is None:
@@ -548,12 +631,33 @@ def _close_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
         _LOG.exception("capledger could not close hold %s", hold.id)
 
 
-async def _aclose_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
-    try:
+#: Closing settles still running after their caller was cancelled: kept alive until done.
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+async def _aclose(hold: Any, plan: dict[str, Any] | None) -> None:
+    """Settle (or, for ``None``, release) an async hold, even if the caller is cancelled.
+
+    The SDKs cancel a stream's cleanup after a short deadline, and a task group may cancel
+    its caller at any await: the close runs in its own task, shielded, so the money it
+    records is never lost to a cancellation. (An event loop that closes first cancels it.)
+    """
+
+    async def close() -> None:
         if plan is None:
             await hold.release()
         else:
             await hold.settle(**plan)
+
+    task = asyncio.ensure_future(close())
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+    await asyncio.shield(task)
+
+
+async def _aclose_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
+    try:
+        await _aclose(hold, plan)
     except LedgerError:
         _LOG.exception("capledger could not close hold %s", hold.id)
 
@@ -574,6 +678,8 @@ class GuardTransport:
         family: ``openai`` or ``anthropic``.
         owner: the HTTP client ``inner`` belongs to: kept alive (an SDK client closes its
             HTTP client when collected), and closed with this transport.
+        sdk_error: the SDK's error base class, when its refusals must pass as one (see
+            ``_WireGuard``).
     """
 
     def __init__(
@@ -584,20 +690,24 @@ class GuardTransport:
         family: Family,
         *,
         owner: Any = None,
+        sdk_error: type[Exception] | None = None,
     ) -> None:
         self._inner = inner
         self._owner = owner
         self._ledger = ledger
-        self._guard = _WireGuard(settings, family)
+        self._guard = _WireGuard(settings, family, sdk_error)
 
     def handle_request(self, request: Any) -> Any:
         """Guard one request (see the module docstring)."""
-        found, exchange, flow = self._guard.open(request)
-        if exchange is None or flow is None:
-            if found.kind == "free":
-                return self._inner.handle_request(_stripped(request))
-            return self._unguarded(request, found.label)
-        exchange.prepared, hold = drive(flow, self._ledger)
+        try:
+            found, exchange, flow = self._guard.open(request)
+            if exchange is None or flow is None:
+                if found.kind == "free":
+                    return self._inner.handle_request(_stripped(request))
+                return self._unguarded(request, found.label)
+            exchange.prepared, hold = drive(flow, self._ledger)
+        except LedgerError as error:
+            raise self._guard.surfaced(error) from error.__cause__
         outgoing = _outgoing(request, exchange.body_to_send())
         try:
             response = self._inner.handle_request(outgoing)
@@ -669,6 +779,11 @@ class _SyncStream:
             yield b""
             for chunk in response.iter_bytes():
                 passed = events.feed(chunk)
+                overrun = events.overrun()
+                if overrun is not None:
+                    how = "stopped"  # BudgetExceeded: the budget cannot pay for more
+                    hold.observe(**{k: v for k, v in overrun.items() if k != "tags"})
+                    how = "abandoned"
                 if passed:
                     yield passed
             rest = events.flush()
@@ -678,15 +793,20 @@ class _SyncStream:
         except GeneratorExit:
             raise
         except BaseException:
-            how = "failed"
+            how = "stopped" if how == "stopped" else "failed"
             raise
         finally:
-            response.close()
-            plan = events.closing(how)
-            if how == "completed":
-                hold.settle(**plan)
-            else:
-                _close_quietly(hold, plan)
+            try:
+                response.close()
+            finally:
+                natural = how == "completed"
+                # The SDK closes a stream once it reads [DONE]: that one is complete too.
+                ended = "completed" if events.done and how == "abandoned" else how
+                plan = events.closing(ended)
+                if natural:
+                    hold.settle(**plan)
+                else:
+                    _close_quietly(hold, plan)
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
@@ -714,20 +834,24 @@ class AsyncGuardTransport:
         family: Family,
         *,
         owner: Any = None,
+        sdk_error: type[Exception] | None = None,
     ) -> None:
         self._inner = inner
         self._owner = owner
         self._ledger = ledger
-        self._guard = _WireGuard(settings, family)
+        self._guard = _WireGuard(settings, family, sdk_error)
 
     async def handle_async_request(self, request: Any) -> Any:
         """Guard one request (see the module docstring)."""
-        found, exchange, flow = self._guard.open(request)
-        if exchange is None or flow is None:
-            if found.kind == "free":
-                return await self._inner.handle_async_request(_stripped(request))
-            return await self._unguarded(request, found.label)
-        exchange.prepared, hold = await adrive(flow, self._ledger)
+        try:
+            found, exchange, flow = self._guard.open(request)
+            if exchange is None or flow is None:
+                if found.kind == "free":
+                    return await self._inner.handle_async_request(_stripped(request))
+                return await self._unguarded(request, found.label)
+            exchange.prepared, hold = await adrive(flow, self._ledger)
+        except LedgerError as error:
+            raise self._guard.surfaced(error) from error.__cause__
         outgoing = _outgoing(request, exchange.body_to_send())
         try:
             response = await self._inner.handle_async_request(outgoing)
@@ -752,11 +876,7 @@ class AsyncGuardTransport:
             raise
         finally:
             await response.aclose()
-        plan = exchange.settle_reply(response.status_code, content)
-        if plan is None:
-            await hold.release()
-        else:
-            await hold.settle(**plan)
+        await _aclose(hold, exchange.settle_reply(response.status_code, content))
         return http.Response(
             response.status_code,
             headers=_reply_headers(response),
@@ -771,7 +891,7 @@ class AsyncGuardTransport:
         try:
             return await self._inner.handle_async_request(_stripped(request))
         finally:
-            await hold.settle(usd=0)
+            await _aclose(hold, {"usd": 0})
 
     async def aclose(self) -> None:
         """Close the inner transport (through the HTTP client that owns it)."""
@@ -805,6 +925,11 @@ class _AsyncStream:
             yield b""
             async for chunk in response.aiter_bytes():
                 passed = events.feed(chunk)
+                overrun = events.overrun()
+                if overrun is not None:
+                    how = "stopped"  # BudgetExceeded: the budget cannot pay for more
+                    await hold.observe(**{k: v for k, v in overrun.items() if k != "tags"})
+                    how = "abandoned"
                 if passed:
                     yield passed
             rest = events.flush()
@@ -814,15 +939,18 @@ class _AsyncStream:
         except GeneratorExit:
             raise
         except BaseException:
-            how = "failed"
+            how = "stopped" if how == "stopped" else "failed"
             raise
         finally:
-            await response.aclose()
-            plan = events.closing(how)
-            if how == "completed":
-                await hold.settle(**plan)
-            else:
-                await _aclose_quietly(hold, plan)
+            try:
+                await response.aclose()
+            finally:
+                natural = how == "completed"
+                plan = events.closing("completed" if events.done and how == "abandoned" else how)
+                if natural:
+                    await _aclose(hold, plan)
+                else:
+                    await _aclose_quietly(hold, plan)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks

@@ -8,7 +8,9 @@ functions (``_litellm``), since LiteLLM sends through several HTTP stacks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -209,6 +211,7 @@ def wrap(
     if kind == "litellm":
         return LiteLLMProxy(client, Engine(ledger, settings))
     family: Family = "openai" if kind == "openai" else "anthropic"
+    settings = dataclasses.replace(settings, client_provider=family)
     return _guarded_copy(client, ledger, settings, family, is_async=bool(is_async))
 
 
@@ -252,10 +255,15 @@ def _guarded_copy(
     http_client = client._client
     client_class = _http_client_class(http_client, is_async)
 
+    # Anthropic's SDK retries any non-Anthropic error from its HTTP client as a connection
+    # error: capledger's refusals must pass as Anthropic errors to reach the caller at once.
+    sdk_error = sys.modules["anthropic"].AnthropicError if family == "anthropic" else None
+
     def guarded(inner: Any) -> Any:
+        options = {"owner": http_client, "sdk_error": sdk_error}
         if is_async:
-            return AsyncGuardTransport(inner, ledger, settings, family, owner=http_client)  # type: ignore[arg-type]
-        return GuardTransport(inner, ledger, settings, family, owner=http_client)  # type: ignore[arg-type]
+            return AsyncGuardTransport(inner, ledger, settings, family, **options)  # type: ignore[arg-type]
+        return GuardTransport(inner, ledger, settings, family, **options)  # type: ignore[arg-type]
 
     guarded_http = client_class(
         transport=guarded(http_client._transport),
