@@ -1,14 +1,25 @@
 """One guarded call, sync or async: reserve (with the policy), send, settle.
 
 The SDK method is whatever the proxy hands in; this module never imports an SDK.
+
+A call is split in two steps so that a batch can hold every request before it sends any:
+``hold`` (estimate, reserve with the policy, and cover any further worst case the caller
+names, such as fallback models) and ``send`` (call the method, then settle, wrap the stream,
+or close the hold on failure). ``call`` is the two in a row.
+
+Money that may have been billed is never released: a call that fails after the request may
+have reached the provider settles the whole hold (``failure_settles``); only a failure known
+to happen before sending, or a rejection the provider does not bill, releases it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from capledger.errors import InvalidInput, LedgerError
 from capledger.integrations._plan import (
@@ -20,17 +31,39 @@ from capledger.integrations._plan import (
     adrive,
     drive,
     reserve_flow,
+    scopes_of,
     settlement,
 )
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
+from capledger.integrations._transport import status_releases
 from capledger.ledger import AsyncLedger
 
 if TYPE_CHECKING:
     from capledger.ledger import Ledger
 
-__all__ = ["Engine"]
+__all__ = ["Cover", "Engine", "failure_settles", "split_options"]
 
 _LOG = logging.getLogger("capledger.integrations")
+
+#: Exceptions (by class name, so no HTTP library is imported) raised while opening the
+#: connection: not a byte of the request left, so nothing can have been billed.
+_UNSENT_ERRORS: Final = frozenset(
+    {
+        "ConnectError",  # httpx, httpcore
+        "ConnectTimeout",
+        "PoolTimeout",
+        "ClientConnectorError",  # aiohttp, and its DNS / TLS subclasses below
+        "ClientConnectorDNSError",
+        "ClientConnectorCertificateError",
+        "ClientConnectorSSLError",
+        "NewConnectionError",  # urllib3 (boto)
+        "EndpointConnectionError",  # botocore
+    }
+)
+#: A chain of causes longer than this is not walked further (a cycle, or a pathological one).
+_MAX_CHAIN: Final = 16
+#: Shapes whose streams report their usage only when asked (``stream_options``).
+_USAGE_ON_REQUEST: Final = frozenset({"chat", "completions"})
 
 
 def _is_timeout(error: BaseException) -> bool:
@@ -41,6 +74,61 @@ def _is_timeout(error: BaseException) -> bool:
     )
 
 
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what caused it, outermost first (``raise ... from``, else the context)."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen and len(seen) < _MAX_CHAIN:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+
+
+def _unsent(error: BaseException) -> bool:
+    if isinstance(error, ConnectionRefusedError | socket.gaierror):
+        return True
+    return any(cls.__name__ in _UNSENT_ERRORS for cls in type(error).__mro__)
+
+
+def _status(error: BaseException) -> int | None:
+    """The HTTP status an SDK error carries (``status_code``, or its response's)."""
+    for candidate in (
+        getattr(error, "status_code", None),
+        getattr(getattr(error, "response", None), "status_code", None),
+    ):
+        if isinstance(candidate, int) and not isinstance(candidate, bool):
+            return candidate
+    return None
+
+
+def failure_settles(error: BaseException) -> bool:
+    """Whether a call that raised ``error`` may have been billed, so its hold must be settled.
+
+    False (release the hold) only when the failure is known to cost nothing:
+
+    - the connection was never made (its root cause is a refused connection, a DNS failure,
+      a connect or pool timeout): nothing was sent;
+    - the provider answered with a status it does not bill (a 4xx rejection other than 408,
+      or 429 / 503 / 529: ``status_releases``), and the SDK did not retry before it (an
+      earlier attempt may have been billed).
+
+    Everything else may have been billed and settles: timeouts, disconnects, an unreadable
+    reply, a 5xx, an error LiteLLM raises for any of those (``APIConnectionError``), a
+    cancelled task or an interrupt (not an ``Exception``), and anything unknown.
+    """
+    if not isinstance(error, Exception):
+        return True  # CancelledError, KeyboardInterrupt: the request may be in flight
+    links = list(_chain(error))
+    if _unsent(links[-1]):
+        return False
+    if any(_is_timeout(link) for link in links):
+        return True
+    if any(getattr(link, "num_retries", None) for link in links):
+        return True  # LiteLLM retried: an earlier attempt may have been billed
+    status = next((found for link in links if (found := _status(link)) is not None), None)
+    return status is None or not status_releases(status)
+
+
 def split_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Take capledger's per-call options out of the SDK keyword arguments."""
     return {name: kwargs.pop(name) for name in CALL_OPTIONS if name in kwargs}
@@ -48,12 +136,35 @@ def split_options(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _with_stream_usage(request: Mapping[str, Any], endpoint: Endpoint) -> dict[str, Any]:
     body = dict(request)
-    if endpoint.shape == "chat":
-        # Chat streams only report usage when asked; without it the call settles the bound.
+    if endpoint.shape in _USAGE_ON_REQUEST:
+        # These streams only report usage when asked; without it the call settles the bound.
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
         body["stream_options"] = options
     return body
+
+
+@dataclass(frozen=True, slots=True)
+class Cover:
+    """What a hold must at least be, beyond the estimate of the request's own model.
+
+    A request LiteLLM may send to another model (a fallback, another deployment of a router
+    group) can cost more than its own model's worst case: the hold is extended to this.
+    """
+
+    usd: Decimal
+    tokens: int
+
+
+def _shortfall(hold: Any, cover: Cover, settings: Settings) -> dict[str, Any]:
+    """The ``hold.extend`` keyword arguments that bring ``hold`` up to ``cover`` (or {})."""
+    amounts = hold.amounts
+    missing: dict[str, Any] = {}
+    if cover.usd > amounts.get("usd", 0):
+        missing["usd"] = cover.usd - amounts.get("usd", 0)
+    if settings.hold_tokens and cover.tokens > amounts.get("tokens", 0):
+        missing["tokens"] = cover.tokens - amounts.get("tokens", 0)
+    return missing
 
 
 class Engine:
@@ -80,9 +191,13 @@ class Engine:
             return _with_stream_usage(prepared.request, endpoint), True
         return prepared.request, False
 
-    def _failure_settles(self, error: BaseException) -> bool:
-        """Whether an error before any output settles the whole hold (else: release)."""
-        return self.settings.settle_incomplete == "held" and _is_timeout(error)
+    @staticmethod
+    def _hides_usage(prepared: Prepared, endpoint: Endpoint) -> bool:
+        """Whether the usage chunk of a stream was asked for by capledger, not the caller."""
+        if endpoint.shape not in _USAGE_ON_REQUEST:
+            return False
+        options = prepared.request.get("stream_options")
+        return not (isinstance(options, Mapping) and options.get("include_usage"))
 
     def _settle_plan(
         self, prepared: Prepared, response: Any, usd: Decimal | None
@@ -113,7 +228,76 @@ class Engine:
             "tags": done.tags,
         }
 
+    def unguarded_hold(
+        self, name: str, kwargs: dict[str, Any]
+    ) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The scopes and ``reserve`` keyword arguments of the zero hold that journals an
+        unguarded call to ``name``; capledger's options are taken out of ``kwargs``."""
+        options = split_options(kwargs)
+        scopes = scopes_of(self.settings, options.get("capledger_scopes"))
+        tags = {**self.settings.tags, **(options.get("capledger_tags") or {}), "unguarded": name}
+        reserve: dict[str, Any] = {"usd": Decimal(0), "ttl": self.settings.ttl_s, "tags": tags}
+        if options.get("capledger_request_id") is not None:
+            reserve["request_id"] = options["capledger_request_id"]
+        return scopes, reserve
+
     # --- synchronous ------------------------------------------------------------------------
+
+    def hold(
+        self,
+        endpoint: Endpoint,
+        kwargs: dict[str, Any],
+        *,
+        cover: Callable[[Prepared], Cover | None] | None = None,
+    ) -> tuple[Prepared, Any]:
+        """Reserve the worst case of one call (the policy applied); nothing is sent.
+
+        Args:
+            endpoint: the API being called (its output limit key and pricing names).
+            kwargs: the call's keyword arguments; capledger's options are taken out.
+            cover: what the hold must at least be for the request the policy chose (other
+                models LiteLLM may send it to); the hold is extended to it.
+
+        Raises:
+            BudgetExceeded: the policy could not make the call fit; nothing is held.
+        """
+        ledger: Ledger = self.ledger  # type: ignore[assignment]
+        prepared, hold = drive(self._flow(endpoint, kwargs), ledger)
+        needed = cover(prepared) if cover is not None else None
+        if needed is not None:
+            missing = _shortfall(hold, needed, self.settings)
+            if missing:
+                try:
+                    hold.extend(**missing)
+                except BaseException:
+                    hold.release()
+                    raise
+        return prepared, hold
+
+    def send(
+        self,
+        endpoint: Endpoint,
+        method: Callable[..., Any],
+        prepared: Prepared,
+        hold: Any,
+        *,
+        stream_class: type[GuardedStream] = GuardedStream,
+        cost: Callable[[Any], Decimal | None] | None = None,
+    ) -> Any:
+        """Call ``method(**request)`` for a held request, and settle (or wrap the stream)."""
+        request, streaming = self._to_send(prepared, endpoint)
+        try:
+            result = method(**request)
+        except BaseException as error:
+            self.fail(hold, error)
+            raise
+        if streaming:
+            hide = self._hides_usage(prepared, endpoint)
+            return stream_class(
+                result, hold, prepared, self.settings, endpoint.shape, hide_usage=hide
+            )
+        hold.settle(**self._settle_plan(prepared, result, cost(result) if cost else None))
+        return result
 
     def call(
         self,
@@ -123,6 +307,7 @@ class Engine:
         *,
         stream_class: type[GuardedStream] = GuardedStream,
         cost: Callable[[Any], Decimal | None] | None = None,
+        cover: Callable[[Prepared], Cover | None] | None = None,
     ) -> Any:
         """Reserve, call ``method(**request)``, and settle (or wrap the stream).
 
@@ -132,57 +317,74 @@ class Engine:
             kwargs: the call's keyword arguments; capledger's options are taken out.
             stream_class: what a streamed response is wrapped in.
             cost: reads a provider-computed cost from a response (LiteLLM), or ``None``.
+            cover: see ``hold``.
         """
-        ledger: Ledger = self.ledger  # type: ignore[assignment]
-        prepared, hold = drive(self._flow(endpoint, kwargs), ledger)
-        request, streaming = self._to_send(prepared, endpoint)
-        try:
-            result = method(**request)
-        except BaseException as error:
-            self.fail(hold, error)
-            raise
-        if streaming:
-            return stream_class(result, hold, prepared, self.settings, endpoint.shape)
-        hold.settle(**self._settle_plan(prepared, result, cost(result) if cost else None))
-        return result
-
-    def open_stream(
-        self, endpoint: Endpoint, kwargs: dict[str, Any]
-    ) -> tuple[Prepared, Any, dict[str, Any]]:
-        """Reserve for a stream helper (``messages.stream``): the request to send and hold."""
-        ledger: Ledger = self.ledger  # type: ignore[assignment]
-        prepared, hold = drive(self._flow(endpoint, kwargs), ledger)
-        return prepared, hold, dict(prepared.request)
-
-    async def aopen_stream(
-        self, endpoint: Endpoint, kwargs: dict[str, Any]
-    ) -> tuple[Prepared, Any, dict[str, Any]]:
-        """The async ``open_stream``."""
-        ledger: AsyncLedger = self.ledger  # type: ignore[assignment]
-        prepared, hold = await adrive(self._flow(endpoint, kwargs), ledger)
-        return prepared, hold, dict(prepared.request)
+        prepared, hold = self.hold(endpoint, kwargs, cover=cover)
+        return self.send(endpoint, method, prepared, hold, stream_class=stream_class, cost=cost)
 
     def fail(self, hold: Any, error: BaseException) -> None:
-        """Close a sync hold whose call failed before any output; never raises."""
+        """Close a sync hold whose call raised ``error`` before any output; never raises.
+
+        The whole hold is settled unless the failure is known to cost nothing
+        (``failure_settles``), when it is released.
+        """
         try:
-            if self._failure_settles(error):
+            if failure_settles(error):
                 hold.settle(tags={"error": type(error).__name__})
             else:
                 hold.release()
         except LedgerError:  # the caller's error matters more; ours goes to the log
             _LOG.exception("capledger could not close hold %s after an error", hold.id)
 
-    async def afail(self, hold: Any, error: BaseException) -> None:
-        """Close an async hold whose call failed before any output; never raises."""
-        try:
-            if self._failure_settles(error):
-                await hold.settle(tags={"error": type(error).__name__})
-            else:
-                await hold.release()
-        except LedgerError:
-            _LOG.exception("capledger could not close hold %s after an error", hold.id)
-
     # --- asynchronous -----------------------------------------------------------------------
+
+    async def ahold(
+        self,
+        endpoint: Endpoint,
+        kwargs: dict[str, Any],
+        *,
+        cover: Callable[[Prepared], Cover | None] | None = None,
+    ) -> tuple[Prepared, Any]:
+        """The async ``hold``."""
+        ledger: AsyncLedger = self.ledger  # type: ignore[assignment]
+        prepared, hold = await adrive(self._flow(endpoint, kwargs), ledger)
+        needed = cover(prepared) if cover is not None else None
+        if needed is not None:
+            missing = _shortfall(hold, needed, self.settings)
+            if missing:
+                try:
+                    await hold.extend(**missing)
+                except BaseException:
+                    await hold.release()
+                    raise
+        return prepared, hold
+
+    async def asend(
+        self,
+        endpoint: Endpoint,
+        method: Callable[..., Any],
+        prepared: Prepared,
+        hold: Any,
+        *,
+        stream_class: type[AsyncGuardedStream] = AsyncGuardedStream,
+        cost: Callable[[Any], Decimal | None] | None = None,
+    ) -> Any:
+        """The async ``send``: ``method(**request)`` is awaited."""
+        request, streaming = self._to_send(prepared, endpoint)
+        try:
+            result = await method(**request)
+        except BaseException as error:
+            await self.afail(hold, error)
+            raise
+        if streaming:
+            hide = self._hides_usage(prepared, endpoint)
+            stream = stream_class(
+                result, hold, prepared, self.settings, endpoint.shape, hide_usage=hide
+            )
+            await stream.start()
+            return stream
+        await hold.settle(**self._settle_plan(prepared, result, cost(result) if cost else None))
+        return result
 
     async def acall(
         self,
@@ -192,17 +394,20 @@ class Engine:
         *,
         stream_class: type[AsyncGuardedStream] = AsyncGuardedStream,
         cost: Callable[[Any], Decimal | None] | None = None,
+        cover: Callable[[Prepared], Cover | None] | None = None,
     ) -> Any:
         """The async ``call``: ``method(**request)`` is awaited; the arguments are ``call``'s."""
-        ledger: AsyncLedger = self.ledger  # type: ignore[assignment]
-        prepared, hold = await adrive(self._flow(endpoint, kwargs), ledger)
-        request, streaming = self._to_send(prepared, endpoint)
+        prepared, hold = await self.ahold(endpoint, kwargs, cover=cover)
+        return await self.asend(
+            endpoint, method, prepared, hold, stream_class=stream_class, cost=cost
+        )
+
+    async def afail(self, hold: Any, error: BaseException) -> None:
+        """Close an async hold whose call raised ``error``; see ``fail``."""
         try:
-            result = await method(**request)
-        except BaseException as error:
-            await self.afail(hold, error)
-            raise
-        if streaming:
-            return stream_class(result, hold, prepared, self.settings, endpoint.shape)
-        await hold.settle(**self._settle_plan(prepared, result, cost(result) if cost else None))
-        return result
+            if failure_settles(error):
+                await hold.settle(tags={"error": type(error).__name__})
+            else:
+                await hold.release()
+        except LedgerError:
+            _LOG.exception("capledger could not close hold %s after an error", hold.id)

@@ -4,16 +4,20 @@ is abandoned.
 How a stream closes decides what it settles (``_StreamState.closing``):
 
 - the provider's final usage arrived: its exact cost, whatever happened after;
-- it ended normally without a usage report: the observed bound (tagged ``usage=bound``);
-- it failed, was closed early, was garbage-collected, or was stopped because the budget
-  could not pay for more (``BudgetExceeded`` from ``observe``): what was observed (the input
-  bound plus the output received), or the whole hold with ``settle_incomplete="held"``.
-  Money already spent is never released.
+- it ended without the provider's usage (it completed without a usage report, failed, was
+  closed early, was garbage-collected, or was stopped because the budget could not pay for
+  more): the whole hold, or, with ``settle_incomplete="observed"``, what was observed (the
+  input bound plus the output received, tagged ``usage=bound``). The output a provider
+  bills may exceed what it delivered (hidden reasoning), so only its usage report settles
+  below the hold by default. Money already spent is never released.
 
-An abandoned stream is noticed by ``weakref.finalize`` (never ``__del__``, so a stream in a
-reference cycle is still collected). The finalizer holds the state, not the stream. For an
-async stream it schedules the settle on the stream's event loop; if that loop is closed the
-hold can only expire, which is logged.
+A sync stream nobody closed is noticed by ``weakref.finalize`` (never ``__del__``, so a
+stream in a reference cycle is still collected); the finalizer holds the state, not the
+stream. An async stream reads through an async generator (``_aevents``) that asyncio closes
+on the stream's own event loop, when it is collected or when the loop shuts down
+(``asyncio.run``), so its settle runs before the loop closes; a finalizer also schedules the
+settle on that loop, and if the loop is already closed the hold can only expire, which is
+logged.
 """
 
 from __future__ import annotations
@@ -22,23 +26,20 @@ import asyncio
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Final, Literal, TypeAlias
 
 from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
 from capledger.integrations._meter import Meter
 from capledger.integrations._plan import Prepared, Settings, Settlement, Shape, settlement
 
-__all__ = [
-    "AsyncGuardedMessageStream",
-    "AsyncGuardedStream",
-    "GuardedMessageStream",
-    "GuardedStream",
-]
+__all__ = ["AsyncGuardedStream", "GuardedStream"]
 
 _LOG = logging.getLogger("capledger.integrations")
 How: TypeAlias = Literal["completed", "failed", "abandoned", "stopped"]
 _OWN: Final = frozenset({"_inner", "_state", "_finalizer", "_iterator"})
+#: What the event generator of an async stream yields first, before any event (``start``).
+_PRIMED: Final = object()
 # Settles scheduled by finalizers of abandoned async streams: kept alive until done.
 _BACKGROUND: set[asyncio.Future[None]] = set()
 
@@ -46,12 +47,24 @@ _BACKGROUND: set[asyncio.Future[None]] = set()
 class _StreamState:
     """Everything needed to close a stream, and nothing that refers back to the stream."""
 
-    __slots__ = ("closed", "hold", "inner", "lock", "loop", "meter", "prepared", "settings")
+    __slots__ = (
+        "closed",
+        "hide_usage",
+        "hold",
+        "inner",
+        "lock",
+        "loop",
+        "meter",
+        "prepared",
+        "settings",
+    )
 
     def __init__(
         self, inner: Any, hold: Any, prepared: Prepared, settings: Settings, shape: Shape
     ) -> None:
         self.inner = inner
+        #: Skip the usage-only chunk (empty ``choices``) the caller did not ask for.
+        self.hide_usage = False
         self.hold = hold
         self.prepared = prepared
         self.settings = settings
@@ -60,6 +73,15 @@ class _StreamState:
         # A finalizer may run in any thread: one close wins.
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    def hidden(self, event: object) -> bool:
+        """Whether ``event`` is the usage chunk capledger asked for and the caller did not
+        (hidden, so ``chunk.choices[0]`` keeps working)."""
+        if not self.hide_usage:
+            return False
+        if isinstance(event, Mapping):
+            return event.get("usage") is not None and not event.get("choices")
+        return getattr(event, "usage", None) is not None and not getattr(event, "choices", None)
 
     def claim(self) -> bool:
         """True for the one caller that gets to close the stream."""
@@ -91,7 +113,7 @@ class _StreamState:
                 return Settlement(
                     done.usd, done.tokens, done.requests, {**done.tags, "stream": how}
                 )
-        if how != "completed" and self.settings.settle_incomplete == "held":
+        if self.settings.settle_incomplete == "held":
             return None
         usd, tokens = meter.running()
         return Settlement(
@@ -202,11 +224,13 @@ class _GuardedBase:
         *,
         on_abandon: Callable[[_StreamState], None],
         loop: asyncio.AbstractEventLoop | None = None,
+        hide_usage: bool = False,
     ) -> None:
         self._inner = inner
         self._iterator: Any = None
         self._state = _StreamState(inner, hold, prepared, settings, shape)
         self._state.loop = loop
+        self._state.hide_usage = hide_usage
         # The finalizer holds the state, never the stream, so the stream can be collected.
         self._finalizer = weakref.finalize(self, on_abandon, self._state)
 
@@ -240,9 +264,18 @@ class GuardedStream(_GuardedBase):
     """
 
     def __init__(
-        self, inner: Any, hold: Any, prepared: Prepared, settings: Settings, shape: Shape
+        self,
+        inner: Any,
+        hold: Any,
+        prepared: Prepared,
+        settings: Settings,
+        shape: Shape,
+        *,
+        hide_usage: bool = False,
     ) -> None:
-        super().__init__(inner, hold, prepared, settings, shape, on_abandon=_abandon)
+        super().__init__(
+            inner, hold, prepared, settings, shape, on_abandon=_abandon, hide_usage=hide_usage
+        )
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -253,23 +286,25 @@ class GuardedStream(_GuardedBase):
             raise StopIteration
         if self._iterator is None:
             self._iterator = iter(self._inner)
-        try:
-            event = next(self._iterator)
-        except StopIteration:
-            self._finish("completed", quiet=False)
-            raise
-        except BaseException:
-            self._finish("failed", quiet=True)
-            raise
-        observed = state.observe_options(event)
-        if observed is not None:
+        while True:
             try:
-                state.hold.observe(**observed)
-            except BudgetExceeded:
-                _close_quietly(self._inner)
-                self._finish("stopped", quiet=True)
+                event = next(self._iterator)
+            except StopIteration:
+                self._finish("completed", quiet=False)
                 raise
-        return event
+            except BaseException:
+                self._finish("failed", quiet=True)
+                raise
+            observed = state.observe_options(event)
+            if observed is not None:
+                try:
+                    state.hold.observe(**observed)
+                except BudgetExceeded:
+                    _close_quietly(self._inner)
+                    self._finish("stopped", quiet=True)
+                    raise
+            if not state.hidden(event):
+                return event
 
     def _finish(self, how: How, *, quiet: bool) -> None:
         if self._claim():
@@ -288,41 +323,60 @@ class GuardedStream(_GuardedBase):
         self._finish("failed" if exc is not None else "abandoned", quiet=exc is not None)
 
 
-class GuardedMessageStream(GuardedStream):
-    """Anthropic's ``MessageStream`` (from ``messages.stream``), guarded.
+async def _aevents(state: _StreamState, inner: Any) -> AsyncGenerator[Any, None]:
+    """The events of an async stream, observed; settles in its ``finally``.
 
-    ``text_stream``, ``until_done``, ``get_final_message`` and ``get_final_text`` consume
-    the stream through the guard, so every path is observed and settled.
+    An async generator, so that a stream abandoned while its event loop ends is still
+    settled on that loop: asyncio closes every unfinished async generator it has seen
+    (``shutdown_asyncgens``, run by ``asyncio.run``) before it closes the loop, and one
+    collected earlier is closed on the loop too. It first yields ``_PRIMED`` (``start``), so
+    the loop knows it before the caller reads anything.
     """
-
-    @property
-    def text_stream(self) -> Iterator[str]:
-        """The text deltas, as the SDK's ``text_stream``."""
-        for event in self:
-            if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                yield event.delta.text
-
-    def until_done(self) -> None:
-        """Read the stream to its end."""
-        for _event in self:
-            pass
-
-    def get_final_message(self) -> Any:
-        """Read to the end and return the accumulated message."""
-        self.until_done()
-        return self._inner.get_final_message()
-
-    def get_final_text(self) -> str:
-        """Read to the end and return the text blocks joined."""
-        self.until_done()
-        return self._inner.get_final_text()  # type: ignore[no-any-return]
+    how: How = "abandoned"
+    try:
+        yield _PRIMED
+        iterator = aiter(inner)
+        while True:
+            try:
+                event = await anext(iterator)
+            except StopAsyncIteration:
+                how = "completed"
+                return
+            except BaseException:
+                how = "failed"
+                raise
+            observed = state.observe_options(event)
+            if observed is not None:
+                try:
+                    await state.hold.observe(**observed)
+                except BudgetExceeded:
+                    how = "stopped"
+                    raise
+            if not state.hidden(event):
+                yield event
+    finally:
+        if state.claim():
+            if how != "completed":
+                await _aclose_quietly(inner)
+            await state.asettle(how, quiet=how != "completed")
 
 
 class AsyncGuardedStream(_GuardedBase):
-    """The async twin of ``GuardedStream``: ``async for``, ``await close()``, ``async with``."""
+    """The async twin of ``GuardedStream``: ``async for``, ``await close()``, ``async with``.
+
+    A stream left open when its event loop ends (``asyncio.run`` returning while nobody
+    finished reading it) is settled before the loop closes.
+    """
 
     def __init__(
-        self, inner: Any, hold: Any, prepared: Prepared, settings: Settings, shape: Shape
+        self,
+        inner: Any,
+        hold: Any,
+        prepared: Prepared,
+        settings: Settings,
+        shape: Shape,
+        *,
+        hide_usage: bool = False,
     ) -> None:
         super().__init__(
             inner,
@@ -332,76 +386,42 @@ class AsyncGuardedStream(_GuardedBase):
             shape,
             on_abandon=_aabandon,
             loop=asyncio.get_running_loop(),
+            hide_usage=hide_usage,
         )
+
+    async def start(self) -> None:
+        """Start the event generator (nothing is read), so the event loop knows it."""
+        if self._iterator is None:
+            self._iterator = _aevents(self._state, self._inner)
+            await anext(self._iterator)  # _PRIMED
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
 
     async def __anext__(self) -> Any:
-        state = self._state
-        if state.closed:
+        if self._state.closed and self._iterator is None:
             raise StopAsyncIteration
-        if self._iterator is None:
-            self._iterator = aiter(self._inner)
-        try:
-            event = await anext(self._iterator)
-        except StopAsyncIteration:
-            await self._finish("completed", quiet=False)
-            raise
-        except BaseException:
-            await self._finish("failed", quiet=True)
-            raise
-        observed = state.observe_options(event)
-        if observed is not None:
-            try:
-                await state.hold.observe(**observed)
-            except BudgetExceeded:
-                await _aclose_quietly(self._inner)
-                await self._finish("stopped", quiet=True)
-                raise
-        return event
-
-    async def _finish(self, how: How, *, quiet: bool) -> None:
-        if self._claim():
-            await self._state.asettle(how, quiet=quiet)
+        await self.start()
+        return await anext(self._iterator)
 
     async def close(self) -> None:
         """Close the connection; settle what was received (a no-op once ended)."""
+        if not self._claim():
+            return
         await _aclose_quietly(self._inner)
-        await self._finish("abandoned", quiet=False)
+        if self._iterator is not None:
+            await self._iterator.aclose()  # its settle stands down: the claim is ours
+        await self._state.asettle("abandoned", quiet=False)
 
     async def __aenter__(self) -> AsyncGuardedStream:
         return self
 
     async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        await _aclose_quietly(self._inner)
-        await self._finish("failed" if exc is not None else "abandoned", quiet=exc is not None)
-
-
-class AsyncGuardedMessageStream(AsyncGuardedStream):
-    """Anthropic's ``AsyncMessageStream``, guarded; see ``GuardedMessageStream``."""
-
-    @property
-    def text_stream(self) -> AsyncIterator[str]:
-        """The text deltas, as the SDK's ``text_stream``."""
-        return self._text()
-
-    async def _text(self) -> AsyncIterator[str]:
-        async for event in self:
-            if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                yield event.delta.text
-
-    async def until_done(self) -> None:
-        """Read the stream to its end."""
-        async for _event in self:
-            pass
-
-    async def get_final_message(self) -> Any:
-        """Read to the end and return the accumulated message."""
-        await self.until_done()
-        return await self._inner.get_final_message()
-
-    async def get_final_text(self) -> str:
-        """Read to the end and return the text blocks joined."""
-        await self.until_done()
-        return await self._inner.get_final_text()  # type: ignore[no-any-return]
+        if exc is None:
+            await self.close()
+            return
+        if self._claim():
+            await _aclose_quietly(self._inner)
+            if self._iterator is not None:
+                await self._iterator.aclose()
+            await self._state.asettle("failed", quiet=True)
