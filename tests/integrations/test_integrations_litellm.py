@@ -603,6 +603,27 @@ def test_failures_settle_or_release(ledger: Ledger) -> None:
     journal_is_clean(ledger.holds(state=None), ledger.verify())
 
 
+async def test_a_cancelled_call_settles_its_hold(aledger: AsyncLedger) -> None:
+    started = asyncio.Event()
+
+    async def acompletion(**kwargs: Any) -> Any:
+        started.set()
+        await asyncio.sleep(30)  # the provider is working on it
+
+    guarded = wrap(module_with(acompletion=acompletion), aledger, scopes=["user:u1"])
+    call = asyncio.create_task(guarded.acompletion(model=MODEL, messages=MESSAGES))
+    await started.wait()
+    call.cancel()
+    await asyncio.sleep(0)
+    call.cancel()  # cancelled again while it settles: the settle runs to its end anyway
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.sleep(0.05)
+    (hold,) = await aledger.holds(state=None)
+    assert hold.state == "settled" and hold.settled["usd"] == hold.amounts["usd"]
+    assert hold.tags["error"] == "CancelledError"
+
+
 # --- streams that end without the provider's usage ------------------------------------------------
 
 

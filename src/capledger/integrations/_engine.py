@@ -34,7 +34,7 @@ from capledger.integrations._plan import (
     scopes_of,
     settlement,
 )
-from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
+from capledger.integrations._streams import AsyncGuardedStream, GuardedStream, run_shielded
 from capledger.integrations._transport import status_releases
 from capledger.ledger import AsyncLedger
 
@@ -383,7 +383,8 @@ class Engine:
             )
             await stream.start()
             return stream
-        await hold.settle(**self._settle_plan(prepared, result, cost(result) if cost else None))
+        plan = self._settle_plan(prepared, result, cost(result) if cost else None)
+        await run_shielded(hold.settle(**plan))
         return result
 
     async def acall(
@@ -406,8 +407,8 @@ class Engine:
         """Close an async hold whose call raised ``error``; see ``fail``."""
         try:
             if failure_settles(error):
-                await hold.settle(tags={"error": type(error).__name__})
+                await run_shielded(hold.settle(tags={"error": type(error).__name__}))
             else:
-                await hold.release()
+                await run_shielded(hold.release())
         except LedgerError:
             _LOG.exception("capledger could not close hold %s after an error", hold.id)

@@ -26,14 +26,21 @@ import asyncio
 import logging
 import threading
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
-from typing import Any, Final, Literal, TypeAlias
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+)
+from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
 from capledger.integrations._meter import Meter
 from capledger.integrations._plan import Prepared, Settings, Settlement, Shape, settlement
 
-__all__ = ["AsyncGuardedStream", "GuardedStream"]
+__all__ = ["AsyncGuardedStream", "GuardedStream", "run_shielded"]
 
 _LOG = logging.getLogger("capledger.integrations")
 How: TypeAlias = Literal["completed", "failed", "abandoned", "stopped"]
@@ -41,7 +48,22 @@ _OWN: Final = frozenset({"_inner", "_state", "_finalizer", "_iterator"})
 #: What the event generator of an async stream yields first, before any event (``start``).
 _PRIMED: Final = object()
 # Settles scheduled by finalizers of abandoned async streams: kept alive until done.
-_BACKGROUND: set[asyncio.Future[None]] = set()
+_BACKGROUND: set[asyncio.Future[Any]] = set()
+_T = TypeVar("_T")
+
+
+async def run_shielded(operation: Coroutine[Any, Any, _T]) -> _T:
+    """Run a ledger write to its end even if the caller is cancelled meanwhile.
+
+    The write runs in a task of its own, kept alive until done, and is awaited through
+    ``asyncio.shield``: a cancellation (``asyncio.timeout``, a task group, a cancel scope
+    that cancels again at every ``await``) reaches the caller, never the settle of money
+    that may have been billed.
+    """
+    task = asyncio.ensure_future(operation)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    return await asyncio.shield(task)
 
 
 class _StreamState:
@@ -147,7 +169,7 @@ class _StreamState:
     async def asettle(self, how: How, *, quiet: bool) -> None:
         """Settle an ``AsyncHold``; see ``settle``."""
         try:
-            await self.hold.settle(**self.settle_options(how))
+            await run_shielded(self.hold.settle(**self.settle_options(how)))
         except LedgerError:
             if not quiet:
                 raise
