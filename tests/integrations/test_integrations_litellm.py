@@ -78,11 +78,10 @@ def module_with(**functions: Any) -> Any:
 
 
 def router_proxy(router: Any, ledger: Ledger | AsyncLedger, **options: Any) -> Any:
-    """``wrap(router, ledger)``: the proxy, built as ``wrap`` builds it."""
-    # wrap() recognises a litellm.Router once _wrap._kind knows it; until then, the same
-    # proxy on the settings wrap() checks.
-    engine = wrap(litellm, ledger, scopes=["user:u1"], **options)._engine
-    return LiteLLMRouterProxy(router, engine)
+    """``wrap(router, ledger)``: a ``LiteLLMRouterProxy``."""
+    guarded = wrap(router, ledger, scopes=["user:u1"], **options)
+    assert isinstance(guarded, LiteLLMRouterProxy)
+    return guarded
 
 
 # --- the chat completion ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any, Final
 from capledger.bounds import MAX_TTL_S
 from capledger.errors import ConfigurationError
 from capledger.integrations._engine import Engine
-from capledger.integrations._litellm import LiteLLMProxy
+from capledger.integrations._litellm import LiteLLMProxy, LiteLLMRouterProxy
 from capledger.integrations._plan import IncompletePolicy, Settings
 from capledger.integrations._policy import PolicyLike, normalise_policy
 from capledger.integrations._transport import AsyncGuardTransport, Family, GuardTransport
@@ -35,6 +35,8 @@ DEFAULT_MAX_TOKENS: Final = 4096
 #: stream. A wrapped SDK client's holds last its own timeout times its attempts.
 DEFAULT_TTL_S: Final = 600
 _UNITS: Final = frozenset({"usd", "tokens", "requests"})
+#: Clients guarded at the wire (the rest, LiteLLM's, at their functions).
+_SDK_KINDS: Final = frozenset({"openai", "anthropic"})
 
 
 def make_settings(
@@ -97,7 +99,8 @@ def make_settings(
 
 
 def _kind(client: object) -> tuple[str, bool | None]:
-    """("openai" | "anthropic" | "litellm", is_async) read from module and class names."""
+    """("openai" | "anthropic" | "litellm" | "litellm_router", is_async) read from module
+    and class names."""
     if isinstance(client, types.ModuleType):
         if client.__name__ == "litellm":
             return "litellm", None
@@ -109,10 +112,12 @@ def _kind(client: object) -> tuple[str, bool | None]:
                 return "openai", name.startswith("Async")
             if root == "anthropic" and "Anthropic" in name:
                 return "anthropic", name.startswith("Async")
+            if root == "litellm" and name == "Router":
+                return "litellm_router", None
     raise ConfigurationError(
         f"capledger.wrap does not know {type(client).__name__} from "
         f"{type(client).__module__}: it wraps openai.OpenAI / AsyncOpenAI, "
-        "anthropic.Anthropic / AsyncAnthropic and the litellm module "
+        "anthropic.Anthropic / AsyncAnthropic, the litellm module and a litellm.Router "
         "(use capledger.guard for anything else)"
     )
 
@@ -155,7 +160,8 @@ def wrap(
 
     Args:
         client: ``openai.OpenAI`` / ``AsyncOpenAI`` (and Azure), ``anthropic.Anthropic`` /
-            ``AsyncAnthropic`` (and Bedrock, Vertex), or the ``litellm`` module.
+            ``AsyncAnthropic`` (and Bedrock, Vertex), the ``litellm`` module or a
+            ``litellm.Router``.
         ledger: a ``Ledger`` for a sync client, an ``AsyncLedger`` for an async one (the
             ledger must not block the event loop, so a sync ledger is refused there).
         scopes: charged on every call.
@@ -199,7 +205,7 @@ def wrap(
     settings = make_settings(
         scopes=scopes,
         policy=policy,
-        ttl=_sdk_ttl(client) if ttl is None and kind != "litellm" else ttl or DEFAULT_TTL_S,
+        ttl=_sdk_ttl(client) if ttl is None and kind in _SDK_KINDS else ttl or DEFAULT_TTL_S,
         tags=tags,
         provider=provider,
         pricebook=pricebook,
@@ -210,6 +216,8 @@ def wrap(
     )
     if kind == "litellm":
         return LiteLLMProxy(client, Engine(ledger, settings))
+    if kind == "litellm_router":
+        return LiteLLMRouterProxy(client, Engine(ledger, settings))
     family: Family = "openai" if kind == "openai" else "anthropic"
     settings = dataclasses.replace(settings, client_provider=family)
     return _guarded_copy(client, ledger, settings, family, is_async=bool(is_async))
