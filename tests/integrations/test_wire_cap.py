@@ -333,8 +333,7 @@ def test_refused_endpoints_never_reach_the_provider(fake: FakeProvider, tmp_path
         assert [call.path for call in fake.calls] == ["/v1/models"]
 
 
-def test_embeddings_and_legacy_completions(fake: FakeProvider, tmp_path: Path) -> None:
-    fake.prices = {**fake.prices}
+def test_embeddings_are_held_and_settled(fake: FakeProvider, tmp_path: Path) -> None:
     with _ledger(tmp_path) as ledger, _openai(fake, max_retries=0) as raw:
         client = wrap(raw, ledger, scopes=SCOPE, policy="clamp")
         client.embeddings.create(model="text-embedding-3-small", input=["a b c", "d e"])

@@ -278,3 +278,33 @@ def test_list_prices_filters_by_provider_and_includes_overrides() -> None:
     book.set_price("house-model", input=1, output=2, provider="acme")
     assert {price.provider for price in book.list_prices("anthropic", at=AT)} == {"anthropic"}
     assert [price.model for price in book.list_prices("acme", at=AT)] == ["house-model"]
+
+
+def test_worst_case_rates_follow_a_new_price_at_once() -> None:
+    """Worst cases are kept while prices stay put; set_price and set_alias drop them."""
+    from capledger.pricing import Pricebook
+
+    book = Pricebook()
+    book.set_price("house-model", input="1", output="2", provider="custom")
+    first = book.worst_case_rates("house-model", "custom", input_tokens_bound=10)
+    assert book.worst_case_rates("house-model", "custom", input_tokens_bound=10) is first
+    book.set_price("house-model", input="3", output="4", provider="custom")
+    again = book.worst_case_rates("house-model", "custom", input_tokens_bound=10)
+    assert again.output_usd_per_token == D(4) / 1_000_000
+    book.set_alias("house-alias", "house-model", provider="custom")
+    assert book.worst_case_rates("house-model", "custom", input_tokens_bound=10) is not again
+
+
+def test_worst_case_rates_kept_are_not_served_before_a_price_starts() -> None:
+    """A worst case worked out after a dated price took effect is not reused for an earlier
+    instant, when an older price applied."""
+    from datetime import UTC, datetime
+
+    from capledger.pricing import default_pricebook
+
+    book = default_pricebook()
+    now = book.worst_case_rates("gpt-4o-mini", "openai", input_tokens_bound=10)
+    then = book.worst_case_rates(
+        "gpt-4o-mini", "openai", input_tokens_bound=10, at=datetime(2024, 1, 1, tzinfo=UTC)
+    )
+    assert then is not now

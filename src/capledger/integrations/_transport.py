@@ -285,6 +285,16 @@ class _Exchange:
     #: The caller asked for a chat stream's usage chunk itself (else it is hidden).
     caller_wants_usage: bool = True
     prepared: Prepared | None = None
+    #: The body the SDK sent, as parsed.
+    original: dict[str, Any] = field(default_factory=dict)
+
+    def outgoing(self, request: Any) -> Any:
+        """The request to send: the SDK's own when the policy left its body as it was
+        (no copy to build), else one carrying the body the policy chose."""
+        body = self.body_to_send()
+        if body == self.original:
+            return _stripped(request)
+        return _outgoing(request, body)
 
     def body_to_send(self) -> dict[str, Any]:
         """The request body the policy chose, asked for its usage when it streams."""
@@ -582,7 +592,12 @@ class _WireGuard:
                 stream_options.get("include_usage")
             )
         exchange = _Exchange(
-            self.settings, found.endpoint, self.family, found.label, caller_wants_usage
+            self.settings,
+            found.endpoint,
+            self.family,
+            found.label,
+            caller_wants_usage,
+            original=body,
         )
         return found, exchange, reserve_flow(self.settings, found.endpoint, body, options)
 
@@ -708,7 +723,7 @@ class GuardTransport:
             exchange.prepared, hold = drive(flow, self._ledger)
         except LedgerError as error:
             raise self._guard.surfaced(error) from error.__cause__
-        outgoing = _outgoing(request, exchange.body_to_send())
+        outgoing = exchange.outgoing(request)
         try:
             response = self._inner.handle_request(outgoing)
         except BaseException as error:
@@ -736,13 +751,7 @@ class GuardTransport:
             hold.release()
         else:
             hold.settle(**plan)
-        return http.Response(
-            response.status_code,
-            headers=_reply_headers(response),
-            content=content,
-            extensions=response.extensions,
-            request=outgoing,
-        )
+        return response  # read: its content is kept, decoded, for the client to return
 
     def _unguarded(self, request: Any, label: str) -> Any:
         scopes, options = self._guard.unguarded_hold(request, label)
@@ -852,7 +861,7 @@ class AsyncGuardTransport:
             exchange.prepared, hold = await adrive(flow, self._ledger)
         except LedgerError as error:
             raise self._guard.surfaced(error) from error.__cause__
-        outgoing = _outgoing(request, exchange.body_to_send())
+        outgoing = exchange.outgoing(request)
         try:
             response = await self._inner.handle_async_request(outgoing)
         except BaseException as error:
@@ -877,13 +886,7 @@ class AsyncGuardTransport:
         finally:
             await response.aclose()
         await _aclose(hold, exchange.settle_reply(response.status_code, content))
-        return http.Response(
-            response.status_code,
-            headers=_reply_headers(response),
-            content=content,
-            extensions=response.extensions,
-            request=outgoing,
-        )
+        return response  # read: its content is kept, decoded, for the client to return
 
     async def _unguarded(self, request: Any, label: str) -> Any:
         scopes, options = self._guard.unguarded_hold(request, label)

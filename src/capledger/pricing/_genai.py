@@ -54,13 +54,46 @@ def lookup(model: str, provider: str | None) -> tuple[Any, Any] | None:
     return found
 
 
+#: Prices that no longer change with time, per (model, pricing context): the price and the
+#: first day from which it holds. A guarded call reads about ten (every service tier at both
+#: ends of a hold's life); building one takes genai-prices about 10 us, reading this 1 us
+#: (benchmarks/guard_overhead.py measures the whole call).
+_STABLE: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[Any, Any, date]] = {}
+
+
+def stable_from(model_info: Any) -> date | None:
+    """The day from which the model's prices stay the same forever, or ``None`` when they
+    depend on the time of day. Only start dates change prices otherwise: after the last one,
+    every instant reads the same price."""
+    types = _module().types
+    constraints = [variant.constraint for variant in model_info.price_variants or ()]
+    if isinstance(model_info.prices, list):
+        constraints.extend(conditional.constraint for conditional in model_info.prices)
+    starts = [date.min]
+    for constraint in constraints:
+        if constraint is None:
+            continue
+        if not isinstance(constraint, types.StartDateConstraint):
+            return None
+        starts.append(constraint.start_date)
+    return max(starts)
+
+
 def prices_at(provider: Any, model_info: Any, at: datetime, context: dict[str, str] | None) -> Any:
     """The ``ModelPrice`` in effect at ``at`` for a request with this pricing context."""
     # genai-prices applies request variants (batch, service tier) only to a provider's own
     # models, not to models it borrows from a fallback provider; mirror ModelInfo.calc_price.
     if context and not any(model_info is own for own in provider.models):
         context = None
-    return model_info.get_prices(at, context)
+    key = (id(model_info), tuple(sorted((context or {}).items())))
+    known = _STABLE.get(key)
+    if known is not None and known[0] is model_info and at.date() >= known[2]:
+        return known[1]
+    price = model_info.get_prices(at, context)
+    since = stable_from(model_info)
+    if since is not None and at.date() >= since:
+        _STABLE[key] = (model_info, price, since)
+    return price
 
 
 def variant_values(provider: Any, model_info: Any, key: str) -> frozenset[str]:

@@ -69,6 +69,8 @@ TOOL_FEE_KEYS: Final = {
     "code_executions": "code_executions_kcount",
 }
 _PER_THOUSAND: Final = Decimal(1000)
+#: How many worst cases a pricebook keeps before it starts afresh.
+_MAX_KEPT_WORST_CASES: Final = 4096
 #: Providers that always bill audio tokens at audio rates, far above the text rates: audio
 #: on a model genai-prices has no audio rate for is refused, not priced as text.
 AUDIO_PRICED_APART: Final = frozenset({"openai", "azure"})
@@ -274,6 +276,10 @@ class Pricebook:
         self._overrides: dict[str, _Override] = {}
         self._aliases: dict[str, tuple[str, str | None]] = {}
         self._unpriced_calls: dict[str, int] = {}
+        # Worst-case rates already worked out, while prices stay put: a guarded call needs
+        # one per request, and working it out takes about 80 us against 2 us to look it up
+        # (benchmarks/guard_overhead.py). Any set_price / set_alias empties it.
+        self._worst_cases: dict[tuple[object, ...], tuple[Rates, date]] = {}
 
     @property
     def policy(self) -> Policy:
@@ -328,6 +334,7 @@ class Pricebook:
         override = _Override(model.strip(), provider, rates, origin, as_of)
         with self._lock:
             self._overrides[key] = override
+            self._worst_cases.clear()
 
     def set_alias(self, alias: str, model: str, *, provider: str | None = None) -> None:
         """Price ``alias`` (a private deployment, a fine-tune) exactly like ``model``.
@@ -347,6 +354,7 @@ class Pricebook:
             if alias_key == target_key:
                 raise InvalidInput(f"{alias!r} cannot be an alias of itself")
             self._aliases[alias_key] = (model.strip(), provider)
+            self._worst_cases.clear()
 
     def load_toml(self, path: str | Path) -> None:
         """Read prices and aliases from a TOML file (floats are read exactly, as decimals).
@@ -692,6 +700,49 @@ class Pricebook:
                 pinned service tier or speed has no known price for the model.
         """
         when = at or _now()
+        key = (
+            model,
+            provider,
+            input_tokens_bound,
+            cache_writes,
+            modalities,
+            output_modalities,
+            batch,
+            service_tier,
+            speed,
+            require_output,
+        )
+        known = self._worst_cases.get(key)
+        if known is not None and when.date() >= known[1]:
+            return known[0]
+        rates = self._worst_case_rates(when, *key)
+        resolved = self._resolve_or_raise(model, provider)
+        stable_from = (
+            date.min if resolved.package is None else _genai.stable_from(resolved.package[1])
+        )
+        # Kept only when no price can change from now on (no daily window, no dated price
+        # still ahead), and never past a bound, so a long-lived process stays small.
+        if stable_from is not None and when.date() >= stable_from:
+            with self._lock:
+                if len(self._worst_cases) >= _MAX_KEPT_WORST_CASES:
+                    self._worst_cases.clear()
+                self._worst_cases[key] = (rates, stable_from)
+        return rates
+
+    def _worst_case_rates(
+        self,
+        when: datetime,
+        model: str,
+        provider: str | None,
+        input_tokens_bound: int,
+        cache_writes: bool,
+        modalities: frozenset[str],
+        output_modalities: frozenset[str],
+        batch: bool,
+        service_tier: str | None,
+        speed: str | None,
+        require_output: bool,
+    ) -> Rates:
         resolved = self._resolve_or_raise(model, provider)
         contexts = _tier_contexts(
             resolved, batch=batch, service_tier=service_tier, speed=speed, settled=False
@@ -708,11 +759,15 @@ class Pricebook:
         instants = [when]
         if resolved.package is not None:
             instants = _genai.candidate_instants(resolved.package[1], when, MAX_TTL_S)
-        price_sets = [
-            self._model_price(resolved, instant, context)
-            for instant in instants
-            for context in contexts
-        ]
+        # Distinct price sets only: once prices are stable, every instant reads the same one.
+        price_sets = list(
+            {
+                id(prices): prices
+                for instant in instants
+                for context in contexts
+                if (prices := self._model_price(resolved, instant, context)) is not None
+            }.values()
+        )
         for direction, asked in (("input", modalities), ("output", output_modalities)):
             if "audio" in asked and _audio_rate_missing(resolved, price_sets, direction):
                 raise UnknownModel(_no_audio_price(model, direction))
