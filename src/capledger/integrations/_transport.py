@@ -512,9 +512,24 @@ def _outgoing(request: Any, body: Mapping[str, Any]) -> Any:
     )
 
 
+#: The headers the guard reads, as the raw bytes httpx keeps (lower-cased).
+_READ: Final = frozenset(name.encode() for name in (*_OWN_HEADERS, _RETRY_HEADER))
+_READ_OWN: Final = frozenset(name.encode() for name in _OWN_HEADERS)
+
+
+def _read_headers(request: Any) -> dict[str, str]:
+    """The request's capledger headers and attempt number, in one pass over its headers."""
+    found: dict[str, str] = {}
+    for key, value in request.headers.raw:
+        lowered = key.lower()
+        if lowered in _READ:
+            found[lowered.decode()] = value.decode("latin-1")
+    return found
+
+
 def _stripped(request: Any) -> Any:
     """``request`` without capledger's headers (for a free or unguarded request)."""
-    if not any(name in request.headers for name in _OWN_HEADERS):
+    if not any(key.lower() in _READ_OWN for key, _value in request.headers.raw):
         return request
     for name in _OWN_HEADERS:
         request.headers.pop(name, None)
@@ -584,7 +599,7 @@ class _WireGuard:
             raise InvalidInput(f"the body of {found.label} is not JSON") from None
         if not isinstance(body, dict):
             raise InvalidInput(f"the body of {found.label} must be a JSON object")
-        options = _options(request.headers)
+        options = _options(_read_headers(request))
         caller_wants_usage = True
         if found.endpoint.shape in _USAGE_ON_REQUEST and body.get("stream"):
             stream_options = body.get("stream_options")
@@ -604,7 +619,7 @@ class _WireGuard:
     def unguarded_hold(self, request: Any, label: str) -> tuple[tuple[str, ...], dict[str, Any]]:
         """The scopes and ``reserve`` keyword arguments of the zero hold that journals an
         unguarded call."""
-        options = _options(request.headers)
+        options = _options(_read_headers(request))
         scopes = scopes_of(self.settings, options.get("capledger_scopes"))
         return scopes, {
             "usd": Decimal(0),
