@@ -38,8 +38,9 @@ import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from capledger.errors import ConfigurationError, InvalidInput, LedgerError, UnguardedRequest
 from capledger.estimate import estimate
@@ -812,6 +813,66 @@ def _free_moderation(request: Mapping[str, Any]) -> bool:
     return model.removeprefix("openai/").startswith(("omni-moderation", "text-moderation"))
 
 
+#: How an entry point reads its arguments: by name, positional ones bound in LiteLLM's order
+#: (``bind``); and for a chat call ``model_list=`` refused (``chat``), for a legacy completion
+#: the Completions API's default ``max_tokens`` sent explicitly (``text``).
+Binding: TypeAlias = Literal["bind", "chat", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class _EntryPoint:
+    """A guarded function and its async twin (``a`` + ``name``), on the module and a Router."""
+
+    name: str
+    #: The key of the endpoint in ``_endpoints`` the call is held at.
+    shape: str
+    binding: Binding
+    #: What the docstrings say after the function's name.
+    note: str = ""
+
+
+#: The guarded entry points the module and Router proxies share. Each row becomes a sync and
+#: an async method of both (``_with_entry_points``), so a method body is written once and a
+#: new entry point is one row.
+_ENTRY_POINTS: Final = (
+    _EntryPoint("completion", "chat", "chat"),
+    _EntryPoint("responses", "responses", "bind"),
+    _EntryPoint("text_completion", "completions", "text", " (legacy completions)"),
+    _EntryPoint("embedding", "embeddings", "bind", " (input only)"),
+)
+
+
+def _entry_methods(owner: str, entry: _EntryPoint) -> dict[str, Callable[..., Any]]:
+    """The sync and async methods of ``entry``, by name, documented as ``owner``'s."""
+    name, twin = entry.name, "a" + entry.name
+
+    # The twins differ only by the ledger they check for and the await.
+    def sync(self: _GuardedBase, *args: Any, **kwargs: Any) -> Any:
+        endpoint, method, bound, cover = self._ready(entry, name, args, kwargs, self._sync)
+        return self._engine.call(endpoint, method, bound, cost=self._cost, cover=cover)
+
+    async def asynchronous(self: _GuardedBase, *args: Any, **kwargs: Any) -> Any:
+        endpoint, method, bound, cover = self._ready(entry, twin, args, kwargs, self._async)
+        return await self._engine.acall(endpoint, method, bound, cost=self._cost, cover=cover)
+
+    sync.__doc__ = f"``{owner}.{name}``{entry.note}, guarded; needs a ``Ledger``."
+    asynchronous.__doc__ = f"``{owner}.{twin}``{entry.note}, guarded; needs an ``AsyncLedger``."
+    return {name: sync, twin: asynchronous}
+
+
+_Proxy = TypeVar("_Proxy", bound="_GuardedBase")
+
+
+def _with_entry_points(cls: type[_Proxy]) -> type[_Proxy]:
+    """Give a proxy class the methods of every row of ``_ENTRY_POINTS``."""
+    for entry in _ENTRY_POINTS:
+        for name, method in _entry_methods(cls._owner, entry).items():
+            method.__name__ = name
+            method.__qualname__ = f"{cls.__qualname__}.{name}"
+            setattr(cls, name, method)
+    return cls
+
+
 class _GuardedBase:
     """What the module and router wrappers share: the engine, the sync/async checks, the
     unguarded journal and the refusal of everything unclassified."""
@@ -919,19 +980,31 @@ class _GuardedBase:
         reach = _Reach(self._engine.settings, endpoint, lambda name: self._candidates(name, kwargs))
         return reach.endpoint(kwargs), reach.cover
 
-    def _call(self, name: str, shape: str, kwargs: dict[str, Any]) -> Any:
-        self._sync(name)
-        chosen, cover = self._plan(self._endpoints[shape], kwargs)
-        return self._engine.call(
-            chosen, getattr(self._target, name), kwargs, cost=self._cost, cover=cover
-        )
+    def _ready(
+        self,
+        entry: _EntryPoint,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        check: Callable[[str], None],
+    ) -> tuple[Endpoint, Any, dict[str, Any], Callable[[Prepared], Cover | None] | None]:
+        """What the guarded call ``name`` (``entry`` or its twin) needs: the endpoint to hold
+        it at, the target's function, the arguments by name and the cover of the other
+        models it may reach.
 
-    async def _acall(self, name: str, shape: str, kwargs: dict[str, Any]) -> Any:
-        self._async(name)
-        chosen, cover = self._plan(self._endpoints[shape], kwargs)
-        return await self._engine.acall(
-            chosen, getattr(self._target, name), kwargs, cost=self._cost, cover=cover
-        )
+        The arguments are read first, so a malformed call (a ``TypeError``, a refused
+        ``model_list``) says so whatever the ledger; then ``check`` checks the ledger is of
+        the kind ``name`` needs.
+        """
+        if entry.binding == "chat":
+            bound = self._completion_kwargs(name, args, kwargs)
+        else:
+            bound = _bind(self._positional, name, args, kwargs)
+            if entry.binding == "text":
+                bound = self._text_kwargs(bound)
+        check(name)
+        endpoint, cover = self._plan(self._endpoints[entry.shape], bound)
+        return endpoint, getattr(self._target, name), bound, cover
 
     def _moderation(self, name: str, kwargs: dict[str, Any], *, free: bool) -> Any:
         """The function to call for a moderation: itself when ``free`` (OpenAI's), else
@@ -945,6 +1018,12 @@ class _GuardedBase:
             )
         split_options(kwargs)
         return function
+
+    def _moderate(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call the module's moderation ``name`` if it is free (an awaitable for
+        ``amoderation``, which its method awaits)."""
+        bound = _bind(self._positional, name, args, kwargs)
+        return self._moderation(name, bound, free=_free_moderation(bound))(**bound)
 
     def _completion_kwargs(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -967,6 +1046,7 @@ class _GuardedBase:
         return kwargs
 
 
+@_with_entry_points
 class LiteLLMProxy(_GuardedBase):
     """The ``litellm`` module, with every entry point guarded or refused.
 
@@ -986,65 +1066,17 @@ class LiteLLMProxy(_GuardedBase):
     def _candidates(self, model: str, request: Mapping[str, Any]) -> list[str]:
         return module_candidates(self._target, model, request)
 
-    def completion(self, *args: Any, **kwargs: Any) -> Any:
-        """``litellm.completion``, guarded; needs a ``Ledger``."""
-        return self._call("completion", "chat", self._completion_kwargs("completion", args, kwargs))
-
-    async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
-        """``litellm.acompletion``, guarded; needs an ``AsyncLedger``."""
-        return await self._acall(
-            "acompletion", "chat", self._completion_kwargs("acompletion", args, kwargs)
-        )
-
     async def acreate(self, *args: Any, **kwargs: Any) -> Any:
         """``litellm.acreate`` (LiteLLM's old name of ``acompletion``), guarded."""
         return await self.acompletion(*args, **kwargs)
 
-    def responses(self, *args: Any, **kwargs: Any) -> Any:
-        """``litellm.responses``, guarded; needs a ``Ledger``."""
-        return self._call(
-            "responses", "responses", _bind(self._positional, "responses", args, kwargs)
-        )
-
-    async def aresponses(self, *args: Any, **kwargs: Any) -> Any:
-        """``litellm.aresponses``, guarded; needs an ``AsyncLedger``."""
-        return await self._acall(
-            "aresponses", "responses", _bind(self._positional, "aresponses", args, kwargs)
-        )
-
-    def text_completion(self, *args: Any, **kwargs: Any) -> Any:
-        """``litellm.text_completion`` (legacy completions), guarded; needs a ``Ledger``."""
-        bound = _bind(self._positional, "text_completion", args, kwargs)
-        return self._call("text_completion", "completions", self._text_kwargs(bound))
-
-    async def atext_completion(self, *args: Any, **kwargs: Any) -> Any:
-        """``litellm.atext_completion``, guarded; needs an ``AsyncLedger``."""
-        bound = _bind(self._positional, "atext_completion", args, kwargs)
-        return await self._acall("atext_completion", "completions", self._text_kwargs(bound))
-
-    def embedding(self, *args: Any, **kwargs: Any) -> Any:
-        """``litellm.embedding``, guarded (input only); needs a ``Ledger``."""
-        return self._call(
-            "embedding", "embeddings", _bind(self._positional, "embedding", args, kwargs)
-        )
-
-    async def aembedding(self, *args: Any, **kwargs: Any) -> Any:
-        """``litellm.aembedding``, guarded; needs an ``AsyncLedger``."""
-        return await self._acall(
-            "aembedding", "embeddings", _bind(self._positional, "aembedding", args, kwargs)
-        )
-
     def moderation(self, *args: Any, **kwargs: Any) -> Any:
         """``litellm.moderation``: passed to OpenAI's free moderation models, else refused."""
-        bound = _bind(self._positional, "moderation", args, kwargs)
-        free = _free_moderation(bound)
-        return self._moderation("moderation", bound, free=free)(**bound)
+        return self._moderate("moderation", args, kwargs)
 
     async def amoderation(self, *args: Any, **kwargs: Any) -> Any:
         """``litellm.amoderation``; see ``moderation``."""
-        bound = _bind(self._positional, "amoderation", args, kwargs)
-        free = _free_moderation(bound)
-        return await self._moderation("amoderation", bound, free=free)(**bound)
+        return await self._moderate("amoderation", args, kwargs)
 
     def batch_completion(self, *args: Any, **kwargs: Any) -> list[Any]:
         """``litellm.batch_completion``: each message list is its own guarded call.
@@ -1106,6 +1138,7 @@ def _release_quietly(hold: Any) -> None:
         _LOG.exception("capledger could not release hold %s", hold.id)
 
 
+@_with_entry_points
 class LiteLLMRouterProxy(_GuardedBase):
     """A ``litellm.Router`` with every endpoint guarded or refused.
 
@@ -1129,46 +1162,6 @@ class LiteLLMRouterProxy(_GuardedBase):
 
     def _candidates(self, model: str, request: Mapping[str, Any]) -> list[str]:
         return router_candidates(self._target, model, request)
-
-    def completion(self, *args: Any, **kwargs: Any) -> Any:
-        """``Router.completion``, guarded; needs a ``Ledger``."""
-        return self._call("completion", "chat", self._completion_kwargs("completion", args, kwargs))
-
-    async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
-        """``Router.acompletion``, guarded; needs an ``AsyncLedger``."""
-        return await self._acall(
-            "acompletion", "chat", self._completion_kwargs("acompletion", args, kwargs)
-        )
-
-    def responses(self, **kwargs: Any) -> Any:
-        """``Router.responses``, guarded; needs a ``Ledger``."""
-        return self._call("responses", "responses", kwargs)
-
-    async def aresponses(self, **kwargs: Any) -> Any:
-        """``Router.aresponses``, guarded; needs an ``AsyncLedger``."""
-        return await self._acall("aresponses", "responses", kwargs)
-
-    def text_completion(self, *args: Any, **kwargs: Any) -> Any:
-        """``Router.text_completion``, guarded; needs a ``Ledger``."""
-        bound = _bind(self._positional, "text_completion", args, kwargs)
-        return self._call("text_completion", "completions", self._text_kwargs(bound))
-
-    async def atext_completion(self, *args: Any, **kwargs: Any) -> Any:
-        """``Router.atext_completion``, guarded; needs an ``AsyncLedger``."""
-        bound = _bind(self._positional, "atext_completion", args, kwargs)
-        return await self._acall("atext_completion", "completions", self._text_kwargs(bound))
-
-    def embedding(self, *args: Any, **kwargs: Any) -> Any:
-        """``Router.embedding``, guarded; needs a ``Ledger``."""
-        return self._call(
-            "embedding", "embeddings", _bind(self._positional, "embedding", args, kwargs)
-        )
-
-    async def aembedding(self, *args: Any, **kwargs: Any) -> Any:
-        """``Router.aembedding``, guarded; needs an ``AsyncLedger``."""
-        return await self._acall(
-            "aembedding", "embeddings", _bind(self._positional, "aembedding", args, kwargs)
-        )
 
     async def amoderation(self, **kwargs: Any) -> Any:
         """``Router.amoderation``: passed when every model it may reach is OpenAI's free
