@@ -164,14 +164,16 @@ def _input_side(
     model: str,
     request: Mapping[str, Any],
     provider: str | None,
-    *,
     shape: Shape | None,
-    max_output_tokens: int | None,
     file_tokens: int | None,
     pricebook: Pricebook | None,
-    at: datetime | None,
-    batch: bool,
+    at: datetime | None = None,
+    batch: bool = False,
+    max_output_tokens: int | None = None,
 ) -> _InputSide:
+    """What a request costs before its output limit: its parts, input bound, rates and tool
+    fees. ``input_token_bound``, ``estimate`` and ``affordable_max_tokens`` pass their own
+    parameters on positionally, ``max_output_tokens`` (only ``estimate`` takes one) last."""
     book = pricebook or default_pricebook()
     if file_tokens is not None and (isinstance(file_tokens, bool) or file_tokens < 0):
         raise InvalidInput(f"file_tokens must be a whole number >= 0, not {file_tokens!r}")
@@ -329,17 +331,7 @@ def input_token_bound(
         InvalidInput: the request is malformed, or carries files or stored state with no
             bound available, or ``shape`` is not one of the five.
     """
-    return _input_side(
-        model,
-        request,
-        provider,
-        shape=shape,
-        max_output_tokens=None,
-        file_tokens=file_tokens,
-        pricebook=pricebook,
-        at=None,
-        batch=False,
-    ).tokens_bound
+    return _input_side(model, request, provider, shape, file_tokens, pricebook).tokens_bound
 
 
 def estimate(
@@ -379,15 +371,7 @@ def estimate(
     if max_output_tokens is not None:
         _check_output_override(max_output_tokens)
     side = _input_side(
-        model,
-        request,
-        provider,
-        shape=shape,
-        max_output_tokens=max_output_tokens,
-        file_tokens=file_tokens,
-        pricebook=pricebook,
-        at=at,
-        batch=batch,
+        model, request, provider, shape, file_tokens, pricebook, at, batch, max_output_tokens
     )
     output_tokens = _output_limit(side.parts, max_output_tokens)
     return Estimate(
@@ -493,17 +477,7 @@ def affordable_max_tokens(
         InvalidAmount: ``available`` is negative, not a number, or past the bound.
     """
     available_nano = to_units("usd", available)
-    side = _input_side(
-        model,
-        request,
-        provider,
-        shape=shape,
-        max_output_tokens=None,
-        file_tokens=file_tokens,
-        pricebook=pricebook,
-        at=at,
-        batch=batch,
-    )
+    side = _input_side(model, request, provider, shape, file_tokens, pricebook, at, batch)
     budget_usd = Decimal(available_nano) / Decimal(10**9)
     fixed_usd = _unrounded_usd(side, 0)
     if fixed_usd > budget_usd:
