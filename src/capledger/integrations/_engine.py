@@ -14,12 +14,13 @@ to happen before sending, or a rejection the provider does not bill, releases it
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from capledger.errors import InvalidInput, LedgerError
 from capledger.integrations._plan import (
@@ -34,7 +35,12 @@ from capledger.integrations._plan import (
     scopes_of,
     settlement,
 )
-from capledger.integrations._streams import AsyncGuardedStream, GuardedStream, run_shielded
+from capledger.integrations._streams import (
+    AsyncGuardedStream,
+    GuardedStream,
+    run_shielded,
+    settlement_options,
+)
 from capledger.integrations._transport import status_releases
 from capledger.ledger import AsyncLedger
 
@@ -64,6 +70,7 @@ _UNSENT_ERRORS: Final = frozenset(
 _MAX_CHAIN: Final = 16
 #: Shapes whose streams report their usage only when asked (``stream_options``).
 _USAGE_ON_REQUEST: Final = frozenset({"chat", "completions"})
+_S = TypeVar("_S", GuardedStream, AsyncGuardedStream)
 
 
 def _is_timeout(error: BaseException) -> bool:
@@ -167,6 +174,14 @@ def _shortfall(hold: Any, cover: Cover, settings: Settings) -> dict[str, Any]:
     return missing
 
 
+def _closer(hold: Any, error: BaseException) -> Callable[[], Any]:
+    """How to close the hold of a call that raised ``error``: settle it whole, tagged with the
+    error, unless the failure is known to cost nothing (``failure_settles``): release it."""
+    if failure_settles(error):
+        return functools.partial(hold.settle, tags={"error": type(error).__name__})
+    return cast("Callable[[], Any]", hold.release)
+
+
 class Engine:
     """A ledger and the settings of one ``wrap``: runs guarded calls."""
 
@@ -200,9 +215,10 @@ class Engine:
         return not (isinstance(options, Mapping) and options.get("include_usage"))
 
     def _settle_plan(
-        self, prepared: Prepared, response: Any, usd: Decimal | None
+        self, prepared: Prepared, response: Any, cost: Callable[[Any], Decimal | None] | None
     ) -> dict[str, Any]:
-        """The keyword arguments of ``hold.settle`` for a finished call."""
+        """The keyword arguments of ``hold.settle`` for a finished call (priced with
+        ``cost(response)`` when it gives a figure)."""
         usage = getattr(response, "usage", None)
         if usage is None and isinstance(response, Mapping):
             usage = response.get("usage")
@@ -212,7 +228,7 @@ class Engine:
                 prepared,
                 usage,
                 service_tier=getattr(response, "service_tier", None),
-                usd=usd,
+                usd=cost(response) if cost else None,
             )
         except InvalidInput:
             # No readable usage: the worst case is the only figure known not to be short.
@@ -221,12 +237,27 @@ class Engine:
                 prepared.request_id,
             )
             return {"tags": {"usage": "missing"}}
-        return {
-            "usd": done.usd,
-            "tokens": done.tokens,
-            "requests": done.requests,
-            "tags": done.tags,
-        }
+        return settlement_options(done)
+
+    def _missing(
+        self, prepared: Prepared, hold: Any, cover: Callable[[Prepared], Cover | None] | None
+    ) -> dict[str, Any]:
+        """The ``hold.extend`` keyword arguments that bring a new hold up to what ``cover``
+        asks for the request as prepared ({} when it asks for nothing more)."""
+        needed = cover(prepared) if cover is not None else None
+        return {} if needed is None else _shortfall(hold, needed, self.settings)
+
+    def _stream(
+        self,
+        stream_class: type[_S],
+        result: Any,
+        hold: Any,
+        prepared: Prepared,
+        endpoint: Endpoint,
+    ) -> _S:
+        """``result``, a stream, wrapped to settle ``hold`` when it ends."""
+        hide = self._hides_usage(prepared, endpoint)
+        return stream_class(result, hold, prepared, self.settings, endpoint.shape, hide_usage=hide)
 
     def unguarded_hold(
         self, name: str, kwargs: dict[str, Any]
@@ -263,15 +294,13 @@ class Engine:
         """
         ledger: Ledger = self.ledger  # type: ignore[assignment]
         prepared, hold = drive(self._flow(endpoint, kwargs), ledger)
-        needed = cover(prepared) if cover is not None else None
-        if needed is not None:
-            missing = _shortfall(hold, needed, self.settings)
-            if missing:
-                try:
-                    hold.extend(**missing)
-                except BaseException:
-                    hold.release()
-                    raise
+        missing = self._missing(prepared, hold, cover)
+        if missing:
+            try:
+                hold.extend(**missing)
+            except BaseException:
+                hold.release()
+                raise
         return prepared, hold
 
     def send(
@@ -292,11 +321,8 @@ class Engine:
             self.fail(hold, error)
             raise
         if streaming:
-            hide = self._hides_usage(prepared, endpoint)
-            return stream_class(
-                result, hold, prepared, self.settings, endpoint.shape, hide_usage=hide
-            )
-        hold.settle(**self._settle_plan(prepared, result, cost(result) if cost else None))
+            return self._stream(stream_class, result, hold, prepared, endpoint)
+        hold.settle(**self._settle_plan(prepared, result, cost))
         return result
 
     def call(
@@ -329,10 +355,7 @@ class Engine:
         (``failure_settles``), when it is released.
         """
         try:
-            if failure_settles(error):
-                hold.settle(tags={"error": type(error).__name__})
-            else:
-                hold.release()
+            _closer(hold, error)()
         except LedgerError:  # the caller's error matters more; ours goes to the log
             _LOG.exception("capledger could not close hold %s after an error", hold.id)
 
@@ -348,15 +371,13 @@ class Engine:
         """The async ``hold``."""
         ledger: AsyncLedger = self.ledger  # type: ignore[assignment]
         prepared, hold = await adrive(self._flow(endpoint, kwargs), ledger)
-        needed = cover(prepared) if cover is not None else None
-        if needed is not None:
-            missing = _shortfall(hold, needed, self.settings)
-            if missing:
-                try:
-                    await hold.extend(**missing)
-                except BaseException:
-                    await hold.release()
-                    raise
+        missing = self._missing(prepared, hold, cover)
+        if missing:
+            try:
+                await hold.extend(**missing)
+            except BaseException:
+                await hold.release()
+                raise
         return prepared, hold
 
     async def asend(
@@ -377,14 +398,10 @@ class Engine:
             await self.afail(hold, error)
             raise
         if streaming:
-            hide = self._hides_usage(prepared, endpoint)
-            stream = stream_class(
-                result, hold, prepared, self.settings, endpoint.shape, hide_usage=hide
-            )
-            await stream.start()
+            stream = self._stream(stream_class, result, hold, prepared, endpoint)
+            await stream.start()  # the event loop knows the stream from here on (_streams)
             return stream
-        plan = self._settle_plan(prepared, result, cost(result) if cost else None)
-        await run_shielded(hold.settle(**plan))
+        await run_shielded(hold.settle(**self._settle_plan(prepared, result, cost)))
         return result
 
     async def acall(
@@ -406,9 +423,6 @@ class Engine:
     async def afail(self, hold: Any, error: BaseException) -> None:
         """Close an async hold whose call raised ``error``; see ``fail``."""
         try:
-            if failure_settles(error):
-                await run_shielded(hold.settle(tags={"error": type(error).__name__}))
-            else:
-                await run_shielded(hold.release())
+            await run_shielded(_closer(hold, error)())
         except LedgerError:
             _LOG.exception("capledger could not close hold %s after an error", hold.id)

@@ -29,7 +29,6 @@ import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Callable,
     Coroutine,
     Iterator,
     Mapping,
@@ -40,7 +39,7 @@ from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
 from capledger.integrations._meter import Meter
 from capledger.integrations._plan import Prepared, Settings, Settlement, Shape, settlement
 
-__all__ = ["AsyncGuardedStream", "GuardedStream", "run_shielded"]
+__all__ = ["AsyncGuardedStream", "GuardedStream", "run_shielded", "settlement_options"]
 
 _LOG = logging.getLogger("capledger.integrations")
 How: TypeAlias = Literal["completed", "failed", "abandoned", "stopped"]
@@ -64,6 +63,11 @@ async def run_shielded(operation: Coroutine[Any, Any, _T]) -> _T:
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
     return await asyncio.shield(task)
+
+
+def settlement_options(done: Settlement) -> dict[str, Any]:
+    """The keyword arguments of ``hold.settle`` that settle at ``done``."""
+    return {"usd": done.usd, "tokens": done.tokens, "requests": done.requests, "tags": done.tags}
 
 
 class _StreamState:
@@ -150,12 +154,7 @@ class _StreamState:
         plan = self.closing(how)
         if plan is None:
             return {"tags": {"stream": how}}
-        return {
-            "usd": plan.usd,
-            "tokens": plan.tokens,
-            "requests": plan.requests,
-            "tags": plan.tags,
-        }
+        return settlement_options(plan)
 
     def settle(self, how: How, *, quiet: bool) -> None:
         """Settle a synchronous hold; ``quiet`` logs a ledger error instead of raising it."""
@@ -174,6 +173,12 @@ class _StreamState:
             if not quiet:
                 raise
             _LOG.exception("capledger could not settle stream hold %s", self.hold.id)
+
+
+def _exit_how(exc: object) -> tuple[How, bool]:
+    """How a stream left by its ``with`` block closes, and whether quietly: a block that
+    raised must not have its error hidden by a ledger error."""
+    return ("failed", True) if exc is not None else ("abandoned", False)
 
 
 def _close_quietly(inner: Any) -> None:
@@ -236,6 +241,11 @@ class _GuardedBase:
     """What the sync and async guarded streams share: the state, the finalizer and the
     pass-through of every other attribute to the SDK stream."""
 
+    @staticmethod
+    def _on_abandon(state: _StreamState) -> None:
+        """The finalizer of a stream nobody closed (``_abandon`` or ``_aabandon``)."""
+        raise NotImplementedError
+
     def __init__(
         self,
         inner: Any,
@@ -244,17 +254,20 @@ class _GuardedBase:
         settings: Settings,
         shape: Shape,
         *,
-        on_abandon: Callable[[_StreamState], None],
-        loop: asyncio.AbstractEventLoop | None = None,
         hide_usage: bool = False,
     ) -> None:
         self._inner = inner
         self._iterator: Any = None
         self._state = _StreamState(inner, hold, prepared, settings, shape)
-        self._state.loop = loop
+        self._state.loop = self._event_loop()
         self._state.hide_usage = hide_usage
         # The finalizer holds the state, never the stream, so the stream can be collected.
-        self._finalizer = weakref.finalize(self, on_abandon, self._state)
+        self._finalizer = weakref.finalize(self, type(self)._on_abandon, self._state)
+
+    @staticmethod
+    def _event_loop() -> asyncio.AbstractEventLoop | None:
+        """The loop an abandoned stream is settled on (none for a sync stream)."""
+        return None
 
     def __getattr__(self, name: str) -> Any:
         if name in _OWN:
@@ -285,19 +298,7 @@ class GuardedStream(_GuardedBase):
             it; the stream is closed and what arrived is settled.
     """
 
-    def __init__(
-        self,
-        inner: Any,
-        hold: Any,
-        prepared: Prepared,
-        settings: Settings,
-        shape: Shape,
-        *,
-        hide_usage: bool = False,
-    ) -> None:
-        super().__init__(
-            inner, hold, prepared, settings, shape, on_abandon=_abandon, hide_usage=hide_usage
-        )
+    _on_abandon = staticmethod(_abandon)
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -341,8 +342,9 @@ class GuardedStream(_GuardedBase):
         return self
 
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        how, quiet = _exit_how(exc)
         _close_quietly(self._inner)
-        self._finish("failed" if exc is not None else "abandoned", quiet=exc is not None)
+        self._finish(how, quiet=quiet)
 
 
 async def _aevents(state: _StreamState, inner: Any) -> AsyncGenerator[Any, None]:
@@ -390,26 +392,9 @@ class AsyncGuardedStream(_GuardedBase):
     finished reading it) is settled before the loop closes.
     """
 
-    def __init__(
-        self,
-        inner: Any,
-        hold: Any,
-        prepared: Prepared,
-        settings: Settings,
-        shape: Shape,
-        *,
-        hide_usage: bool = False,
-    ) -> None:
-        super().__init__(
-            inner,
-            hold,
-            prepared,
-            settings,
-            shape,
-            on_abandon=_aabandon,
-            loop=asyncio.get_running_loop(),
-            hide_usage=hide_usage,
-        )
+    _on_abandon = staticmethod(_aabandon)
+    # Made inside a running loop (``Engine.asend``): an abandoned stream is settled there.
+    _event_loop = staticmethod(asyncio.get_running_loop)
 
     async def start(self) -> None:
         """Start the event generator (nothing is read), so the event loop knows it."""
@@ -428,22 +413,19 @@ class AsyncGuardedStream(_GuardedBase):
 
     async def close(self) -> None:
         """Close the connection; settle what was received (a no-op once ended)."""
+        await self._finish("abandoned", quiet=False)
+
+    async def _finish(self, how: How, *, quiet: bool) -> None:
         if not self._claim():
             return
         await _aclose_quietly(self._inner)
         if self._iterator is not None:
             await self._iterator.aclose()  # its settle stands down: the claim is ours
-        await self._state.asettle("abandoned", quiet=False)
+        await self._state.asettle(how, quiet=quiet)
 
     async def __aenter__(self) -> AsyncGuardedStream:
         return self
 
     async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        if exc is None:
-            await self.close()
-            return
-        if self._claim():
-            await _aclose_quietly(self._inner)
-            if self._iterator is not None:
-                await self._iterator.aclose()
-            await self._state.asettle("failed", quiet=True)
+        how, quiet = _exit_how(exc)
+        await self._finish(how, quiet=quiet)
