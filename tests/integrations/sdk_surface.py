@@ -238,7 +238,11 @@ def bound_object(function: Callable[..., Any]) -> Any:
 
 
 def sends_through(function: Callable[..., Any], client: Any) -> bool:
-    """Whether ``function`` is bound to ``client`` or to one of its resources."""
+    """Whether ``function`` is bound to ``client`` or to one of its resources, or is one of
+    the functions ``capledger.wrap`` puts on a wrapped client (its ``copy`` / ``with_options``
+    that keep copies guarded, its WebSocket refusals)."""
+    if getattr(function, "__module__", None) == "capledger.integrations._wrap":
+        return True
     bound = bound_object(function)
     return bound is client or getattr(bound, "_client", None) is client
 

@@ -533,3 +533,29 @@ def test_async_cancelled_call_settles(fake: FakeProvider, tmp_path: Path) -> Non
     with Ledger(url) as ledger:
         assert ledger.holds() == []
         assert _recorded(ledger) >= fake.bill > 0
+
+
+def test_copies_stay_guarded_even_with_a_new_http_client(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    with _ledger(tmp_path) as ledger, _openai(fake, max_retries=0) as raw:
+        client = wrap(raw, ledger, scopes=SCOPE)
+        other = openai.DefaultHttpxClient()
+        for copy in (client.with_options(timeout=5), client.copy(http_client=other)):
+            copy.chat.completions.create(
+                model="o4-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50
+            )
+            with pytest.raises(UnguardedRequest, match="realtime"):
+                copy.realtime.connect(model="gpt-realtime")
+        fake.wait_idle()
+        assert len(ledger.holds(state=None)) == 2
+        assert _recorded(ledger) >= fake.bill > 0
+        other.close()
+
+
+def test_websockets_can_be_allowed_by_name(fake: FakeProvider, tmp_path: Path) -> None:
+    with _ledger(tmp_path) as ledger, _openai(fake, max_retries=0) as raw:
+        client = wrap(raw, ledger, scopes=SCOPE, unguarded=["realtime.connect"])
+        assert client.realtime.connect.__module__.startswith("openai")
+        with pytest.raises(UnguardedRequest):
+            client.responses.connect()

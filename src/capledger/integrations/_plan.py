@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from capledger import attribution
+from capledger._flow import arun, run
 from capledger.errors import BudgetExceeded, ConfigurationError, InvalidInput, UnknownModel
 from capledger.estimate import Estimate, affordable_max_tokens, estimate
 from capledger.integrations._policy import MAX_DOWNGRADE_STEPS as _MAX_DOWNGRADE_STEPS
@@ -161,12 +162,45 @@ class ReserveStep:
             "tags": self.tags,
         }
 
+    def run(self, wire: Wire) -> Any:
+        """Place the hold."""
+        return wire.ledger.reserve(self.scopes, **self.reserve_options())
+
+    async def arun(self, wire: Wire) -> Any:
+        """Place the hold (an ``AsyncLedger``)."""
+        return await wire.ledger.reserve(self.scopes, **self.reserve_options())
+
 
 @dataclass(frozen=True, slots=True)
 class BalanceStep:
     """Ask the driver for the balances of these scopes."""
 
     scopes: tuple[str, ...]
+
+    def run(self, wire: Wire) -> list[list[Balance]]:
+        """Read the balances."""
+        return [wire.ledger.balance(scope) for scope in self.scopes]
+
+    async def arun(self, wire: Wire) -> list[list[Balance]]:
+        """Read the balances (an ``AsyncLedger``)."""
+        return [await wire.ledger.balance(scope) for scope in self.scopes]
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """What the steps of a guarded call act on: the ledger, and for the wire guard the
+    transport the request leaves through."""
+
+    ledger: Any
+    inner: Any = None
+
+    def perform(self, step: Any) -> Any:
+        """Do one step (the ``perform`` of ``capledger._flow.run``)."""
+        return step.run(self)
+
+    async def aperform(self, step: Any) -> Any:
+        """Do one step, awaited (the ``perform`` of ``capledger._flow.arun``)."""
+        return await step.arun(self)
 
 
 Step: TypeAlias = ReserveStep | BalanceStep
@@ -407,62 +441,20 @@ def reserve_flow(
     return prepared, hold
 
 
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    """The flow returned: ``value`` is its ``(prepared, hold)``."""
-
-    value: Any
-
-
-def _resume(flow: Flow, outcome: object) -> Step | _Finished:
-    """Hand the flow what its last step produced, and take its next step.
-
-    A refused reserve (``BudgetExceeded``) is thrown into the flow, where the policy catches
-    it; anything else is sent. Both drivers share this, so they only differ by ``await``.
-    """
-    try:
-        if isinstance(outcome, BudgetExceeded):
-            return flow.throw(outcome)
-        return flow.send(outcome)
-    except StopIteration as done:
-        return _Finished(done.value)
-
-
 def drive(flow: Flow, ledger: Ledger) -> tuple[Prepared, Hold]:
-    """Run ``reserve_flow`` against a synchronous ledger.
+    """Run ``reserve_flow`` against a synchronous ledger; a refused reserve is thrown into
+    the flow, where the policy catches it.
 
     Args:
         flow: a fresh ``reserve_flow`` generator.
         ledger: the ledger that places the holds and reads the balances.
     """
-    step = _resume(flow, None)
-    while not isinstance(step, _Finished):
-        outcome: object
-        try:
-            if isinstance(step, ReserveStep):
-                outcome = ledger.reserve(step.scopes, **step.reserve_options())
-            else:
-                outcome = [ledger.balance(scope) for scope in step.scopes]
-        except BudgetExceeded as refused:
-            outcome = refused
-        step = _resume(flow, outcome)
-    return step.value  # type: ignore[no-any-return]
+    return run(flow, Wire(ledger).perform, catch=BudgetExceeded)
 
 
 async def adrive(flow: Flow, ledger: AsyncLedger) -> tuple[Prepared, AsyncHold]:
     """Run ``reserve_flow`` against an ``AsyncLedger``; see ``drive``."""
-    step = _resume(flow, None)
-    while not isinstance(step, _Finished):
-        outcome: object
-        try:
-            if isinstance(step, ReserveStep):
-                outcome = await ledger.reserve(step.scopes, **step.reserve_options())
-            else:
-                outcome = [await ledger.balance(scope) for scope in step.scopes]
-        except BudgetExceeded as refused:
-            outcome = refused
-        step = _resume(flow, outcome)
-    return step.value  # type: ignore[no-any-return]
+    return await arun(flow, Wire(ledger).aperform, catch=BudgetExceeded)
 
 
 @dataclass(frozen=True, slots=True)

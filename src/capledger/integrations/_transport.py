@@ -41,6 +41,7 @@ from decimal import Decimal
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
+from capledger._flow import arun, run
 from capledger.errors import InvalidInput, LedgerError, UnguardedRequest
 from capledger.integrations._meter import Meter
 from capledger.integrations._plan import (
@@ -53,8 +54,7 @@ from capledger.integrations._plan import (
     Flow,
     Prepared,
     Settings,
-    adrive,
-    drive,
+    Wire,
     reserve_flow,
     scopes_of,
     settlement,
@@ -377,6 +377,9 @@ class _EventStream:
     final_response: dict[str, Any] | None = None
     #: The provider said the stream is over (``[DONE]``, or its final usage arrived).
     done: bool = False
+    #: How the stream is ending, as far as the reader knows: ``abandoned`` until it
+    #: completes, fails, or is ``stopped`` because the budget cannot pay for an overrun.
+    how: str = "abandoned"
     #: The provider's own output count last reported to the ledger (an overrun).
     observed_output: int = 0
 
@@ -397,6 +400,27 @@ class _EventStream:
             if self._read(raw):
                 out.append(raw)
         return b"".join(out)
+
+    def take(self, chunk: bytes) -> tuple[bytes, dict[str, Any] | None]:
+        """Take raw bytes: the bytes to hand on, and the ``hold.observe`` keyword arguments
+        when the provider overran the hold (``how`` is ``stopped`` until that succeeds)."""
+        passed = self.feed(chunk)
+        overrun = self.overrun()
+        if overrun is None:
+            return passed, None
+        self.how = "stopped"
+        return passed, {key: value for key, value in overrun.items() if key != "tags"}
+
+    def finish(self) -> bytes:
+        """The stream's body ended: what is left to hand on."""
+        rest = self.flush()
+        self.how = "completed"
+        return rest
+
+    def failed(self) -> None:
+        """Reading failed (an overrun the budget could not pay for stays ``stopped``)."""
+        if self.how != "stopped":
+            self.how = "failed"
 
     def flush(self) -> bytes:
         """What is left at the end of the stream (an event with no final blank line)."""
@@ -473,13 +497,17 @@ class _EventStream:
             "tags": {"usage": "bound", "stream": how},
         }
 
-    def closing(self, how: str) -> dict[str, Any]:
-        """``hold.settle`` keyword arguments for a stream that ended ``how``.
+    def closing(self, how: str | None = None) -> dict[str, Any]:
+        """``hold.settle`` keyword arguments for a stream that ended ``how`` (by default as
+        the reader saw it; the SDK closes a stream once it reads ``[DONE]``, so one closed
+        after that is complete too).
 
         The provider's usage when it arrived; else the whole hold, or the output seen with
         ``settle_incomplete="observed"``. A stream ``stopped`` because the budget could not
         pay for its overrun settles what it ran to, which is more than the hold.
         """
+        if how is None:
+            how = "completed" if self.done and self.how == "abandoned" else self.how
         exchange = self.exchange
         if self.meter.final is not None:
             report = self.final_response or self.meter.final
@@ -698,6 +726,151 @@ def _failure_plan(error: BaseException) -> dict[str, Any] | None:
     return {"tags": {"error": type(error).__name__}}
 
 
+# --- the steps of an exchange: each does its I/O one way or the other ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """Send a request through the transport the SDK client had."""
+
+    request: Any
+
+    def run(self, wire: Wire) -> Any:
+        return wire.inner.handle_request(self.request)
+
+    async def arun(self, wire: Wire) -> Any:
+        return await wire.inner.handle_async_request(self.request)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """Read a whole reply, then close it."""
+
+    response: Any
+
+    def run(self, wire: Wire) -> bytes:
+        try:
+            return self.response.read()  # type: ignore[no-any-return]
+        finally:
+            self.response.close()
+
+    async def arun(self, wire: Wire) -> bytes:
+        try:
+            return await self.response.aread()  # type: ignore[no-any-return]
+        finally:
+            await self.response.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserve:
+    """Place a hold of these ``reserve`` arguments (the zero hold of an unguarded call)."""
+
+    scopes: tuple[str, ...]
+    options: dict[str, Any]
+
+    def run(self, wire: Wire) -> Any:
+        return wire.ledger.reserve(self.scopes, **self.options)
+
+    async def arun(self, wire: Wire) -> Any:
+        return await wire.ledger.reserve(self.scopes, **self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    """Settle a hold at ``plan`` (release it for ``None``); ``quiet`` logs a ledger error
+    instead of raising it, when the caller's own error matters more."""
+
+    hold: Any
+    plan: dict[str, Any] | None
+    quiet: bool = False
+
+    def run(self, wire: Wire) -> None:
+        if self.quiet:
+            _close_quietly(self.hold, self.plan)
+        elif self.plan is None:
+            self.hold.release()
+        else:
+            self.hold.settle(**self.plan)
+
+    async def arun(self, wire: Wire) -> None:
+        if self.quiet:
+            await _aclose_quietly(self.hold, self.plan)
+        else:
+            await _aclose(self.hold, self.plan)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """Hand back an SSE reply whose body settles the hold as it is read (or abandoned)."""
+
+    response: Any
+    hold: Any
+    events: _EventStream
+    request: Any
+
+    def _reply(self, stream: object) -> Any:
+        http = _http_module(self.request)
+        return http.Response(
+            self.response.status_code,
+            headers=_reply_headers(self.response),
+            stream=stream,
+            extensions=self.response.extensions,
+            request=self.request,
+        )
+
+    def run(self, wire: Wire) -> Any:
+        stream_class = _stream_class(_http_module(self.request), _SyncStream)
+        return self._reply(stream_class(self.response, self.hold, self.events))
+
+    async def arun(self, wire: Wire) -> Any:
+        stream = _stream_class(_http_module(self.request), _AsyncStream)(
+            self.response, self.hold, self.events
+        )
+        await stream.start()
+        return self._reply(stream)
+
+
+def _exchange(guard: _WireGuard, request: Any) -> Generator[Any, Any, Any]:
+    """One request through the guard, as a flow (``capledger._flow``): every decision here,
+    every step's I/O in the transport that drives it."""
+    try:
+        found, exchange, flow = guard.open(request)
+        if exchange is None or flow is None:
+            if found.kind == "free":
+                return (yield _Send(_stripped(request)))
+            return (yield from _unguarded(guard, request, found.label))
+        exchange.prepared, hold = yield from flow
+    except LedgerError as error:
+        raise guard.surfaced(error) from error.__cause__
+    outgoing = exchange.outgoing(request)
+    try:
+        response = yield _Send(outgoing)
+    except BaseException as error:
+        yield _Close(hold, _failure_plan(error), quiet=True)
+        raise
+    if response.status_code < 400 and _is_stream(response):
+        return (yield _Stream(response, hold, exchange.stream(), outgoing))
+    try:
+        content = yield _Read(response)
+    except BaseException as error:
+        yield _Close(hold, {"tags": {"error": type(error).__name__}}, quiet=True)
+        raise
+    yield _Close(hold, exchange.settle_reply(response.status_code, content))
+    return response  # read: its content is kept, decoded, for the client to return
+
+
+def _unguarded(guard: _WireGuard, request: Any, label: str) -> Generator[Any, Any, Any]:
+    """A request named in ``unguarded``: sent unheld, journaled as a zero hold."""
+    hold = yield _Reserve(*guard.unguarded_hold(request, label))
+    try:
+        response = yield _Send(_stripped(request))
+    except BaseException:
+        yield _Close(hold, {"usd": 0}, quiet=True)
+        raise
+    yield _Close(hold, {"usd": 0})
+    return response
+
+
 class GuardTransport:
     """A synchronous httpx transport that holds, sends through ``inner`` and settles.
 
@@ -722,66 +895,24 @@ class GuardTransport:
         owner: Any = None,
         sdk_error: type[Exception] | None = None,
     ) -> None:
-        self._inner = inner
+        self._wire = Wire(ledger, inner)
         self._owner = owner
-        self._ledger = ledger
         self._guard = _WireGuard(settings, family, sdk_error)
 
     def handle_request(self, request: Any) -> Any:
         """Guard one request (see the module docstring)."""
-        try:
-            found, exchange, flow = self._guard.open(request)
-            if exchange is None or flow is None:
-                if found.kind == "free":
-                    return self._inner.handle_request(_stripped(request))
-                return self._unguarded(request, found.label)
-            exchange.prepared, hold = drive(flow, self._ledger)
-        except LedgerError as error:
-            raise self._guard.surfaced(error) from error.__cause__
-        outgoing = exchange.outgoing(request)
-        try:
-            response = self._inner.handle_request(outgoing)
-        except BaseException as error:
-            _close_quietly(hold, _failure_plan(error))
-            raise
-        http = _http_module(request)
-        if response.status_code < 400 and _is_stream(response):
-            stream = _stream_class(http, _SyncStream)(response, hold, exchange.stream())
-            return http.Response(
-                response.status_code,
-                headers=_reply_headers(response),
-                stream=stream,
-                extensions=response.extensions,
-                request=outgoing,
-            )
-        try:
-            content = response.read()
-        except BaseException as error:
-            _close_quietly(hold, {"tags": {"error": type(error).__name__}})
-            raise
-        finally:
-            response.close()
-        plan = exchange.settle_reply(response.status_code, content)
-        if plan is None:
-            hold.release()
-        else:
-            hold.settle(**plan)
-        return response  # read: its content is kept, decoded, for the client to return
-
-    def _unguarded(self, request: Any, label: str) -> Any:
-        scopes, options = self._guard.unguarded_hold(request, label)
-        hold = self._ledger.reserve(scopes, **options)
-        try:
-            return self._inner.handle_request(_stripped(request))
-        finally:
-            hold.settle(usd=0)
+        return run(_exchange(self._guard, request), self._wire.perform, catch=_EVERY_ERROR)
 
     def close(self) -> None:
         """Close the inner transport (through the HTTP client that owns it)."""
-        if self._owner is not None:
-            self._owner.close()
-        else:
-            self._inner.close()
+        (self._owner or self._wire.inner).close()
+
+
+#: A transport's flow decides about every error a step raises, cancellations included:
+#: each one may have to settle a hold.
+_EVERY_ERROR: Final = BaseException
+#: Closing a hold needs neither the ledger nor the transport: the hold knows its ledger.
+_NO_WIRE: Final = Wire(ledger=None)
 
 
 class _SyncStream:
@@ -798,39 +929,27 @@ class _SyncStream:
 
     @staticmethod
     def _generate(response: Any, hold: Any, events: _EventStream) -> Generator[bytes, None, None]:
-        how = "abandoned"
+        events.how = "abandoned"
         try:
             yield b""
             for chunk in response.iter_bytes():
-                passed = events.feed(chunk)
-                overrun = events.overrun()
+                passed, overrun = events.take(chunk)
                 if overrun is not None:
-                    how = "stopped"  # BudgetExceeded: the budget cannot pay for more
-                    hold.observe(**{k: v for k, v in overrun.items() if k != "tags"})
-                    how = "abandoned"
+                    hold.observe(**overrun)  # BudgetExceeded stops the stream
+                    events.how = "abandoned"
                 if passed:
                     yield passed
-            rest = events.flush()
-            if rest:
-                yield rest
-            how = "completed"
+            yield events.finish()
         except GeneratorExit:
             raise
         except BaseException:
-            how = "stopped" if how == "stopped" else "failed"
+            events.failed()
             raise
         finally:
             try:
                 response.close()
             finally:
-                natural = how == "completed"
-                # The SDK closes a stream once it reads [DONE]: that one is complete too.
-                ended = "completed" if events.done and how == "abandoned" else how
-                plan = events.closing(ended)
-                if natural:
-                    hold.settle(**plan)
-                else:
-                    _close_quietly(hold, plan)
+                _Close(hold, events.closing(), quiet=events.how != "completed").run(_NO_WIRE)
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
@@ -841,13 +960,12 @@ class _SyncStream:
 
 
 class AsyncGuardTransport:
-    """The asynchronous ``GuardTransport``: the same decisions, awaited.
+    """The asynchronous ``GuardTransport``: the same flow, its steps awaited.
 
     Args:
         inner: the async transport the SDK client had.
         ledger: the ``AsyncLedger`` holds are placed in.
-        settings: what ``wrap`` was told.
-        family: ``openai`` or ``anthropic``.
+        settings, family, owner, sdk_error: as for ``GuardTransport``.
     """
 
     def __init__(
@@ -860,63 +978,18 @@ class AsyncGuardTransport:
         owner: Any = None,
         sdk_error: type[Exception] | None = None,
     ) -> None:
-        self._inner = inner
+        self._wire = Wire(ledger, inner)
         self._owner = owner
-        self._ledger = ledger
         self._guard = _WireGuard(settings, family, sdk_error)
 
     async def handle_async_request(self, request: Any) -> Any:
         """Guard one request (see the module docstring)."""
-        try:
-            found, exchange, flow = self._guard.open(request)
-            if exchange is None or flow is None:
-                if found.kind == "free":
-                    return await self._inner.handle_async_request(_stripped(request))
-                return await self._unguarded(request, found.label)
-            exchange.prepared, hold = await adrive(flow, self._ledger)
-        except LedgerError as error:
-            raise self._guard.surfaced(error) from error.__cause__
-        outgoing = exchange.outgoing(request)
-        try:
-            response = await self._inner.handle_async_request(outgoing)
-        except BaseException as error:
-            await _aclose_quietly(hold, _failure_plan(error))
-            raise
-        http = _http_module(request)
-        if response.status_code < 400 and _is_stream(response):
-            stream = _stream_class(http, _AsyncStream)(response, hold, exchange.stream())
-            await stream.start()
-            return http.Response(
-                response.status_code,
-                headers=_reply_headers(response),
-                stream=stream,
-                extensions=response.extensions,
-                request=outgoing,
-            )
-        try:
-            content = await response.aread()
-        except BaseException as error:
-            await _aclose_quietly(hold, {"tags": {"error": type(error).__name__}})
-            raise
-        finally:
-            await response.aclose()
-        await _aclose(hold, exchange.settle_reply(response.status_code, content))
-        return response  # read: its content is kept, decoded, for the client to return
-
-    async def _unguarded(self, request: Any, label: str) -> Any:
-        scopes, options = self._guard.unguarded_hold(request, label)
-        hold = await self._ledger.reserve(scopes, **options)
-        try:
-            return await self._inner.handle_async_request(_stripped(request))
-        finally:
-            await _aclose(hold, {"usd": 0})
+        flow = _exchange(self._guard, request)
+        return await arun(flow, self._wire.aperform, catch=_EVERY_ERROR)
 
     async def aclose(self) -> None:
         """Close the inner transport (through the HTTP client that owns it)."""
-        if self._owner is not None:
-            await self._owner.aclose()
-        else:
-            await self._inner.aclose()
+        await (self._owner or self._wire.inner).aclose()
 
 
 class _AsyncStream:
@@ -938,37 +1011,27 @@ class _AsyncStream:
     async def _generate(
         response: Any, hold: Any, events: _EventStream
     ) -> AsyncGenerator[bytes, None]:
-        how = "abandoned"
+        events.how = "abandoned"
         try:
             yield b""
             async for chunk in response.aiter_bytes():
-                passed = events.feed(chunk)
-                overrun = events.overrun()
+                passed, overrun = events.take(chunk)
                 if overrun is not None:
-                    how = "stopped"  # BudgetExceeded: the budget cannot pay for more
-                    await hold.observe(**{k: v for k, v in overrun.items() if k != "tags"})
-                    how = "abandoned"
+                    await hold.observe(**overrun)  # BudgetExceeded stops the stream
+                    events.how = "abandoned"
                 if passed:
                     yield passed
-            rest = events.flush()
-            if rest:
-                yield rest
-            how = "completed"
+            yield events.finish()
         except GeneratorExit:
             raise
         except BaseException:
-            how = "stopped" if how == "stopped" else "failed"
+            events.failed()
             raise
         finally:
             try:
                 await response.aclose()
             finally:
-                natural = how == "completed"
-                plan = events.closing("completed" if events.done and how == "abandoned" else how)
-                if natural:
-                    await _aclose(hold, plan)
-                else:
-                    await _aclose_quietly(hold, plan)
+                await _Close(hold, events.closing(), quiet=events.how != "completed").arun(_NO_WIRE)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks

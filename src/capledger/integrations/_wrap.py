@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from capledger.bounds import MAX_TTL_S
-from capledger.errors import ConfigurationError
+from capledger.errors import ConfigurationError, UnguardedRequest
 from capledger.integrations._engine import Engine
 from capledger.integrations._litellm import LiteLLMProxy, LiteLLMRouterProxy
 from capledger.integrations._plan import IncompletePolicy, Settings
@@ -251,36 +251,96 @@ def _http_client_class(http_client: Any, is_async: bool) -> type[Any]:
     )
 
 
+#: Resources whose ``connect()`` opens a WebSocket with the ``websockets`` package: no HTTP
+#: transport sees it, so the wrapped client refuses it itself (an audit walks the SDK's
+#: surface for new ones: tests/integrations/test_sdk_surface_audit.py).
+_WEBSOCKET_RESOURCES: Final = (
+    "realtime",
+    "realtime.translations",
+    "responses",
+    "live",
+    "live.forks",
+    "live.sideband",
+    "beta.realtime",
+    "beta.responses",
+)
+
+
 def _guarded_copy(
     client: Any, ledger: Ledger | AsyncLedger, settings: Settings, family: Family, *, is_async: bool
 ) -> Any:
-    """A copy of ``client`` whose HTTP client sends through a guard transport.
-
-    The guard wraps the transport the SDK's HTTP client already had (its pool, proxies and
-    mounts, or a test's mock), and keeps that HTTP client alive: closing the guarded copy
-    closes it.
-    """
-    http_client = client._client
-    client_class = _http_client_class(http_client, is_async)
-
+    """A copy of ``client`` whose HTTP client sends through a guard transport, whose
+    WebSockets are refused, and whose own copies stay guarded."""
     # Anthropic's SDK retries any non-Anthropic error from its HTTP client as a connection
     # error: capledger's refusals must pass as Anthropic errors to reach the caller at once.
     sdk_error = sys.modules["anthropic"].AnthropicError if family == "anthropic" else None
 
-    def guarded(inner: Any) -> Any:
-        options = {"owner": http_client, "sdk_error": sdk_error}
-        if is_async:
-            return AsyncGuardTransport(inner, ledger, settings, family, **options)  # type: ignore[arg-type]
-        return GuardTransport(inner, ledger, settings, family, **options)  # type: ignore[arg-type]
+    def guarded_http(http_client: Any) -> Any:
+        """An HTTP client sending through a guard around ``http_client``'s transports.
 
-    guarded_http = client_class(
-        transport=guarded(http_client._transport),
-        timeout=http_client.timeout,
-        follow_redirects=http_client.follow_redirects,
-    )
-    # Proxy mounts (from the environment or the caller) are guarded too.
-    guarded_http._mounts = {
-        pattern: None if transport is None else guarded(transport)
-        for pattern, transport in http_client._mounts.items()
-    }
-    return client.copy(http_client=guarded_http)
+        The guard wraps the transport the HTTP client already had (its pool, proxies and
+        mounts, or a test's mock), and keeps that HTTP client alive: closing the guarded
+        copy closes it.
+        """
+        options = {"owner": http_client, "sdk_error": sdk_error}
+
+        def guarded(inner: Any) -> Any:
+            if is_async:
+                return AsyncGuardTransport(inner, ledger, settings, family, **options)  # type: ignore[arg-type]
+            return GuardTransport(inner, ledger, settings, family, **options)  # type: ignore[arg-type]
+
+        made = _http_client_class(http_client, is_async)(
+            transport=guarded(http_client._transport),
+            timeout=http_client.timeout,
+            follow_redirects=http_client.follow_redirects,
+        )
+        # Proxy mounts (from the environment or the caller) are guarded too.
+        made._mounts = {
+            pattern: None if transport is None else guarded(transport)
+            for pattern, transport in http_client._mounts.items()
+        }
+        return made
+
+    def sealed(sdk_client: Any) -> Any:
+        for path in _WEBSOCKET_RESOURCES:
+            resource = _resource(sdk_client, path)
+            if resource is not None and f"{path}.connect" not in settings.unguarded:
+                resource.connect = _refuse_websocket(path)
+        sdk_copy = sdk_client.copy
+
+        def copy(**options: Any) -> Any:
+            """The SDK's ``copy`` / ``with_options``, still guarded (a new ``http_client``
+            is guarded too)."""
+            if options.get("http_client") is not None:
+                options["http_client"] = guarded_http(options["http_client"])
+            return sealed(sdk_copy(**options))
+
+        sdk_client.copy = sdk_client.with_options = copy
+        return sdk_client
+
+    return sealed(client.copy(http_client=guarded_http(client._client)))
+
+
+def _resource(sdk_client: Any, path: str) -> Any:
+    """The resource at a dotted path with a ``connect`` method, or ``None``."""
+    found = sdk_client
+    for name in path.split("."):
+        found = getattr(found, name, None)
+        if found is None:
+            return None
+    return found if callable(getattr(found, "connect", None)) else None
+
+
+def _refuse_websocket(path: str) -> Any:
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        """Refused: a WebSocket session cannot be held (``wrap(unguarded=[...])``)."""
+        error = UnguardedRequest(
+            f"capledger cannot hold the WebSocket session of {path}.connect(), so it was not "
+            f"opened: no HTTP transport sees its traffic. Pass wrap(..., "
+            f"unguarded=[{path + '.connect'!r}]) to let it through unheld.",
+            endpoint=f"WEBSOCKET {path}",
+            reason="a WebSocket session has no output limit to hold",
+        )
+        raise error
+
+    return connect
