@@ -13,10 +13,11 @@ The simulation is plain code (``run_demo``) so tests can drive it without the CL
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -307,19 +308,29 @@ async def run_demo(
 # --- the command ------------------------------------------------------------------------------
 
 
-def _run_until_interrupted(main: Coroutine[Any, Any, _T]) -> _T:
-    """``asyncio.run(main)``; after Ctrl-C its cancelled tasks tear down without a word.
+@contextlib.contextmanager
+def _interruptible() -> Iterator[Callable[[Callable[[], Coroutine[Any, Any, _T]]], _T]]:
+    """An event loop, made at once, and ``run(main)``: ``asyncio.run(main())`` on it, whose
+    cancelled tasks tear down without a word after Ctrl-C.
+
+    The coroutine is made only when it is run, so one that is never run is not left
+    unawaited (Python would say so on standard error).
 
     Ctrl-C cancels the main task, which cancels every agent; an agent interrupted mid-call
     may fail to release on a ledger already closing. That is the expected end of a stopped
     run, not news, so the loop's exception handler is silenced for the teardown only.
     """
     with asyncio.Runner() as runner:
-        try:
-            return runner.run(main)
-        except KeyboardInterrupt:
-            runner.get_loop().set_exception_handler(lambda loop, context: None)
-            raise
+        runner.get_loop()
+
+        def run(main: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+            try:
+                return runner.run(main())
+            except KeyboardInterrupt:
+                runner.get_loop().set_exception_handler(lambda loop, context: None)
+                raise
+
+        yield run
 
 
 def _remove_sqlite(path: Path) -> None:
@@ -444,7 +455,8 @@ def demo(ctx: click.Context, *, agents: int, seed: int, demo_url: str | None, ke
         elif path.exists():
             raise BadInput(f"{path} exists; the demo needs a fresh store (name a new file)", ctx)
     try:
-        _run_until_interrupted(check_empty(url))  # refused before a word is printed
+        with _interruptible() as run:
+            run(lambda: check_empty(url))  # refused before a word is printed
         result = _run_with_output(url, agents=agents, seed=seed)
     except KeyboardInterrupt:
         click.echo("capledger demo: interrupted", err=True)
@@ -458,21 +470,28 @@ def demo(ctx: click.Context, *, agents: int, seed: int, demo_url: str | None, ke
 
 
 def _run_with_output(url: str, *, agents: int, seed: int) -> DemoResult:
-    """Print what is about to run, then run it with a progress bar on a terminal."""
+    """Print what is about to run, then run it with a progress bar on a terminal.
+
+    The lines are printed from inside the running loop: once they are out, a Ctrl-C is the
+    loop's to handle (it cancels the run), whenever it comes.
+    """
     caps = demo_caps(agents)
-    click.echo(
-        f"capledger demo: {agents:,} concurrent agents, {len(USERS)} users, {len(TENANTS)} "
-        f"tenants, {len(FEATURES)} features on {url} (seed {seed})"
-    )
-    click.echo(
-        f"daily caps: users {table_cell(min(caps[u] for u in USERS))} or "
-        f"{table_cell(max(caps[u] for u in USERS))}, "
-        + ", ".join(f"{scope} {table_cell(caps[scope])}" for scope in (*TENANTS, *FEATURES))
-    )
-    with progress(agents, "agents", steps=agents // 100) as advance:
-        return _run_until_interrupted(
-            run_demo(url, agents=agents, seed=seed, progress=lambda: advance(1))
+
+    async def announced() -> DemoResult:
+        click.echo(
+            f"capledger demo: {agents:,} concurrent agents, {len(USERS)} users, "
+            f"{len(TENANTS)} tenants, {len(FEATURES)} features on {url} (seed {seed})"
         )
+        click.echo(
+            f"daily caps: users {table_cell(min(caps[u] for u in USERS))} or "
+            f"{table_cell(max(caps[u] for u in USERS))}, "
+            + ", ".join(f"{scope} {table_cell(caps[scope])}" for scope in (*TENANTS, *FEATURES))
+        )
+        with progress(agents, "agents", steps=agents // 100) as advance:
+            return await run_demo(url, agents=agents, seed=seed, progress=lambda: advance(1))
+
+    with _interruptible() as run:
+        return run(announced)
 
 
 def _print_result(result: DemoResult, *, url: str, keep: bool, path: Path | None) -> None:
