@@ -271,9 +271,11 @@ def _guarded_copy(
 ) -> Any:
     """A copy of ``client`` whose HTTP client sends through a guard transport, whose
     WebSockets are refused, and whose own copies stay guarded."""
-    # Anthropic's SDK retries any non-Anthropic error from its HTTP client as a connection
-    # error: capledger's refusals must pass as Anthropic errors to reach the caller at once.
-    sdk_error = sys.modules["anthropic"].AnthropicError if family == "anthropic" else None
+    # The SDKs turn any error of their own HTTP client that is not theirs into a connection
+    # error, and retry it (Anthropic's, and OpenAI's before 3.x): capledger's refusals pass
+    # as the SDK's own errors too, so they reach the caller as themselves, at once.
+    sdk_module = sys.modules[family]
+    sdk_error = sdk_module.AnthropicError if family == "anthropic" else sdk_module.OpenAIError
 
     def guarded_http(http_client: Any) -> Any:
         """An HTTP client sending through a guard around ``http_client``'s transports.
