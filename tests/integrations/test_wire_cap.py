@@ -559,3 +559,60 @@ def test_websockets_can_be_allowed_by_name(fake: FakeProvider, tmp_path: Path) -
         assert client.realtime.connect.__module__.startswith("openai")
         with pytest.raises(UnguardedRequest):
             client.responses.connect()
+
+
+async def _anthropic_call(client: Any, index: int, rng: random.Random) -> str:
+    kind = index % 4
+    try:
+        if kind == 0:
+            await client.messages.create(
+                model="claude-haiku-4-5", max_tokens=3000, messages=_messages(rng)
+            )
+        elif kind == 1:
+            stream = await client.messages.create(
+                model="claude-haiku-4-5", max_tokens=3000, messages=_messages(rng), stream=True
+            )
+            async for _event in stream:
+                await stream.close()  # broken early
+                break
+        elif kind == 2:
+            async with client.messages.stream(
+                model="claude-haiku-4-5", max_tokens=3000, messages=_messages(rng)
+            ) as stream:
+                await stream.get_final_message()
+        else:
+            await client.beta.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=3000,
+                thinking={"type": "enabled", "budget_tokens": 1024},
+                messages=_messages(rng),
+            )
+    except BudgetExceeded:
+        return "refused"
+    except anthropic.AnthropicError:
+        return "error"
+    return "ok"
+
+
+def test_anthropic_async_concurrent_mixed_calls(
+    anthropic_fake: FakeProvider, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        ledger.set_limit(SCOPE, usd=CAP)
+
+    async def main() -> list[str]:
+        async with AsyncLedger(url) as aledger:
+            raw = anthropic.AsyncAnthropic(base_url=anthropic_fake.url, api_key="x", max_retries=0)
+            async with raw:
+                client = wrap(raw, aledger, scopes=SCOPE, policy="clamp")
+                rng = random.Random(13)
+                return await asyncio.gather(
+                    *(_anthropic_call(client, index, rng) for index in range(160))
+                )
+
+    outcomes = asyncio.run(main())
+    with Ledger(url) as ledger:
+        counts = {name: outcomes.count(name) for name in ("ok", "refused", "error")}
+        _check(anthropic_fake, ledger, counts)
+        assert counts["ok"] > 0
