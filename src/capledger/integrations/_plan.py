@@ -288,7 +288,7 @@ def _prepare(
         request=request,
         model=model,
         price_model=price_model,
-        price_provider=provider,
+        price_provider=est.provider,  # the provider the hold was priced at: the settle too
         estimate=est,
         output_limit=est.output_tokens_bound,
         request_id=request_id,
