@@ -15,7 +15,8 @@ clients are guarded at the wire (an httpx transport).
 
 Run::
 
-    .venv/bin/python benchmarks/guard_overhead.py [--calls 1000] [--runs 15] [--compare-with 4cb5a59]
+    .venv/bin/python benchmarks/guard_overhead.py [--calls 1000] [--runs 15] \
+        [--compare-with 4cb5a59]
 
 Prints p50 and p99 per run and the median of the runs.
 """
