@@ -42,6 +42,7 @@ from capledger._core import (
 )
 from capledger._core.audit import REPORT_BUILTIN_KEYS, VerifyReport, build_report, verify
 from capledger._core.periods import check_timezone_applies
+from capledger._flow import arun, run
 from capledger._validate import (
     amounts_of,
     fingerprint,
@@ -207,38 +208,17 @@ Moment = str | date | datetime
 
 
 #: A flow of several store steps written once: it yields operations and is sent their
-#: outcomes (a sans-I/O generator); ``_run`` and ``_arun`` drive it with or without await.
+#: outcomes (a sans-I/O generator, ``capledger._flow``); ``_run`` and ``_arun`` drive it
+#: with or without await, and a ledger error of a step is the flow's to decide about.
 _Flow = Generator[Op, Outcome, _T]
 
 
 def _run(flow: _Flow[_T], execute: Callable[[Op], Outcome]) -> _T:
-    try:
-        op = next(flow)
-        while True:
-            try:
-                outcome = execute(op)
-            except LedgerError as error:  # the flow decides what a failed step means
-                op = flow.throw(error)
-            else:
-                op = flow.send(outcome)
-    except StopIteration as done:
-        result: _T = done.value
-        return result
+    return run(flow, execute, catch=LedgerError)
 
 
 async def _arun(flow: _Flow[_T], execute: Callable[[Op], Awaitable[Outcome]]) -> _T:
-    try:
-        op = next(flow)
-        while True:
-            try:
-                outcome = await execute(op)
-            except LedgerError as error:
-                op = flow.throw(error)
-            else:
-                op = flow.send(outcome)
-    except StopIteration as done:
-        result: _T = done.value
-        return result
+    return await arun(flow, execute, catch=LedgerError)
 
 
 class _LedgerBase:
