@@ -119,6 +119,8 @@ def test_call_options_are_headers() -> None:
         "capledger-request-id": "r",
     }
     options = _options(headers)
+    nonce = options["capledger_tags"].pop("request_nonce")
+    assert len(nonce) == 16
     assert options == {
         "capledger_scopes": ["user:a", "feature:b"],
         "capledger_tags": {"k": 1},
@@ -230,3 +232,60 @@ def test_replies_settle_or_release() -> None:
     reply = json.dumps({"usage": _USAGE["usage"], "service_tier": "default"}).encode()
     settled = exchange.settle_reply(200, reply)
     assert settled is not None and settled["usd"] > 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/chat/completions/.",
+        "/v1/chat/completions/..",
+        "/v1/responses/./cancel",
+        "/v1/uploads/%2e/complete",
+    ],
+)
+def test_a_dot_or_an_encoded_id_is_never_free(path: str) -> None:
+    """A front end may resolve ``/x/.`` to ``/x``, a priced endpoint: such ids are refused."""
+    assert route("POST", path, "openai").kind == "refused"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/openai/v1/chat/completions",  # Azure's v1 API, OpenAI-compatible providers
+        "/v1/account/gateway/openai/chat/completions",  # an AI gateway in front of OpenAI
+        "/openai/deployments/gpt4o/chat/completions",
+        "/v1/chat/completions/",
+    ],
+)
+def test_base_url_prefixes(path: str) -> None:
+    assert route("POST", path, "openai").label == "POST chat/completions"
+
+
+@pytest.mark.parametrize("ending", [b"\n\n", b"\r\n\r\n", b"\r\r", b"\n\r\n", b"\r\n\n"])
+def test_every_blank_line_ends_an_event(ending: bytes) -> None:
+    stream = _EventStream(_exchange(False))
+    line = b"\r\n" if ending.startswith(b"\r\n") else ending[:1]
+    raw = b"".join(b"data: " + json.dumps(e).encode() + ending for e in (_CHUNK, _USAGE))
+    out = stream.feed(raw.replace(b"data: {", b": a comment" + line + b"data: {"))
+    assert stream.meter.final is not None, "the usage event was read"
+    assert b'"choices": []' not in out, "and hidden from a caller who did not ask"
+
+
+def test_a_caller_request_id_gets_a_nonce_per_request() -> None:
+    first = _options({"capledger-request-id": "job-42"})
+    second = _options({"capledger-request-id": "job-42"})
+    assert first["capledger_request_id"] == second["capledger_request_id"] == "job-42"
+    assert first["capledger_tags"]["request_nonce"] != second["capledger_tags"]["request_nonce"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/model/anthropic.claude-sonnet-4-5-v1:0/invoke",
+        "/model/anthropic.claude-sonnet-4-5-v1:0/invoke-with-response-stream",
+        "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5:rawPredict",
+    ],
+)
+def test_bedrock_and_vertex_paths_are_refused(path: str) -> None:
+    """Their paths carry the model and Bedrock streams in its own framing: not read yet."""
+    assert route("POST", path, "anthropic").kind == "refused"

@@ -21,7 +21,9 @@ inputs are billed at one per 3 bytes, under capledger's byte bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -616,3 +618,95 @@ def test_anthropic_async_concurrent_mixed_calls(
         counts = {name: outcomes.count(name) for name in ("ok", "refused", "error")}
         _check(anthropic_fake, ledger, counts)
         assert counts["ok"] > 0
+
+
+def test_one_request_id_never_covers_two_requests(fake: FakeProvider, tmp_path: Path) -> None:
+    """A job id reused by two concurrent sends (a queue delivering twice): the provider
+    would bill both, so the second is refused before it is sent, never given the first's
+    hold."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from capledger import IdempotencyConflict
+    from capledger.integrations import call_options
+
+    fake.delay_s = 0.3  # the first is still in flight when the second arrives
+    with _ledger(tmp_path) as ledger, _openai(fake, max_retries=0) as raw:
+        client = wrap(raw, ledger, scopes=SCOPE)
+
+        def send(_: int) -> str:
+            try:
+                client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[{"role": "user", "content": "same job"}],
+                    max_tokens=50,
+                    extra_headers=call_options(request_id="job-42"),
+                )
+            except IdempotencyConflict:
+                return "refused"
+            return "sent"
+
+        with ThreadPoolExecutor(4) as pool:
+            outcomes = sorted(pool.map(send, range(4)))
+        fake.wait_idle()
+        assert outcomes.count("sent") == len(fake.calls) >= 1
+        assert _recorded(ledger) >= fake.bill > 0
+
+
+def test_a_stream_longer_than_its_ttl_keeps_its_hold(fake: FakeProvider, tmp_path: Path) -> None:
+    fake.want, fake.reasoning = 40, 0
+    fake.script = lambda path, body, attempt: Behaviour(delay_s=0)
+    with _ledger(tmp_path) as ledger, _openai(fake, max_retries=0) as raw:
+        client = wrap(raw, ledger, scopes=SCOPE, ttl=1)
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        for _chunk in stream:
+            time.sleep(0.06)  # 40 chunks: the read outlasts the 1 s TTL
+        (hold,) = ledger.holds(state=None)
+        assert hold.state == "settled" and "late" not in hold.flags
+        fake.wait_idle()
+        assert _recorded(ledger) >= fake.bill > 0
+
+
+def test_a_call_cancelled_while_its_hold_is_placed_leaves_none_open(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        ledger.set_limit(SCOPE, usd=CAP)
+
+    async def main() -> None:
+        async with AsyncLedger(url) as aledger:
+            raw = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
+            async with raw:
+                client = wrap(raw, aledger, scopes=SCOPE)
+                for delay in [i / 2000 for i in range(40)]:
+                    task = asyncio.ensure_future(
+                        client.chat.completions.create(
+                            model="gpt-4o-mini",
+                            messages=[{"role": "user", "content": "hi"}],
+                            max_tokens=20,
+                        )
+                    )
+                    await asyncio.sleep(delay)
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await asyncio.sleep(0.2)  # the releases of unsent holds run
+
+    asyncio.run(main())
+    fake.wait_idle()
+    with Ledger(url) as ledger:
+        assert ledger.holds() == [], "no hold is left to expire"
+        assert _recorded(ledger) >= fake.bill
+
+
+def test_free_endpoints_pass_and_cost_nothing(fake: FakeProvider, tmp_path: Path) -> None:
+    with _ledger(tmp_path) as ledger, _openai(fake, max_retries=0) as raw:
+        client = wrap(raw, ledger, scopes=SCOPE)
+        client.moderations.create(input="is this fine?")
+        client.files.create(file=("a.jsonl", b"{}"), purpose="batch")
+        client.models.list()
+        fake.wait_idle()
+        assert len(fake.calls) == 3 and fake.bill == 0
+        assert ledger.holds(state=None) == []

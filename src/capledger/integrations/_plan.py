@@ -9,6 +9,8 @@ as httpx's ``auth_flow`` is; ``drive`` and ``adrive`` are its two drivers.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +19,13 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from capledger import attribution
 from capledger._flow import arun, run
-from capledger.errors import BudgetExceeded, ConfigurationError, InvalidInput, UnknownModel
+from capledger.errors import (
+    BudgetExceeded,
+    ConfigurationError,
+    InvalidInput,
+    LedgerError,
+    UnknownModel,
+)
 from capledger.estimate import Estimate, affordable_max_tokens, estimate
 from capledger.integrations._policy import MAX_DOWNGRADE_STEPS as _MAX_DOWNGRADE_STEPS
 from capledger.integrations._policy import Clamp, Downgrade, Policy, ShortBudget
@@ -41,6 +49,8 @@ __all__ = [
     "scopes_of",
     "settlement",
 ]
+
+_LOG = logging.getLogger("capledger.integrations")
 
 Shape: TypeAlias = Literal["chat", "responses", "anthropic", "embeddings", "completions"]
 IncompletePolicy: TypeAlias = Literal["observed", "held"]
@@ -167,8 +177,37 @@ class ReserveStep:
         return wire.ledger.reserve(self.scopes, **self.reserve_options())
 
     async def arun(self, wire: Wire) -> Any:
-        """Place the hold (an ``AsyncLedger``)."""
-        return await wire.ledger.reserve(self.scopes, **self.reserve_options())
+        """Place the hold (an ``AsyncLedger``).
+
+        A caller cancelled while the hold is being placed never sends its request: the
+        hold, placed all the same by the ledger's batch, is released as soon as it exists
+        instead of locking budget until it expires.
+        """
+        placing = asyncio.ensure_future(wire.ledger.reserve(self.scopes, **self.reserve_options()))
+        try:
+            return await asyncio.shield(placing)
+        except asyncio.CancelledError:
+            placing.add_done_callback(_release_unsent)
+            raise
+
+
+#: Releases of holds whose caller was cancelled while they were placed: kept alive until done.
+_RELEASING: set[asyncio.Future[Any]] = set()
+
+
+def _release_unsent(placing: asyncio.Future[Any]) -> None:
+    if placing.cancelled() or placing.exception() is not None:
+        return  # nothing was placed
+    release = asyncio.ensure_future(_release_quietly(placing.result()))
+    _RELEASING.add(release)
+    release.add_done_callback(_RELEASING.discard)
+
+
+async def _release_quietly(hold: Any) -> None:
+    try:
+        await hold.release()
+    except LedgerError:  # it expires instead; the caller is gone, so the log is told
+        _LOG.warning("capledger could not release unsent hold %s", hold.id, exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ import json
 import logging
 import re
 import sys
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -82,10 +83,14 @@ SCOPES_HEADER: Final = "capledger-scopes"
 TAGS_HEADER: Final = "capledger-tags"
 REQUEST_ID_HEADER: Final = "capledger-request-id"
 _OWN_HEADERS: Final = (SCOPES_HEADER, TAGS_HEADER, REQUEST_ID_HEADER)
+#: The tag that makes each request sent under a caller's request id a hold of its own.
+REQUEST_NONCE_TAG: Final = "request_nonce"
 #: The SDKs number their attempts in this header (0 for the first).
 _RETRY_HEADER: Final = "x-stainless-retry-count"
 
-_ID: Final = r"[^/]+"
+#: An id in a path: never ``.`` or ``..`` (which a front end may resolve to the parent, a
+#: priced endpoint) nor anything percent-encoded.
+_ID: Final = r"[A-Za-z0-9_-][A-Za-z0-9_.:-]*"
 _Rule: TypeAlias = tuple[str, re.Pattern[str], Kind, "Endpoint | None"]
 
 
@@ -121,7 +126,9 @@ _RULES: Final[dict[Family, tuple[_Rule, ...]]] = {
 }
 _FREE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 #: Azure OpenAI puts the deployment in the path; the API's own path follows it.
-_PATH_PREFIX: Final = re.compile(r"^.*?/(?:v1|openai/deployments/[^/]+|openai)/")
+#: Everything up to the last version marker: ``/v1/``, ``/openai/v1/`` (Azure's v1 API,
+#: OpenAI-compatible providers), an Azure deployment, a gateway's ``/openai/``.
+_PATH_PREFIX: Final = re.compile(r"^.*/(?:v1|openai/deployments/[^/]+|openai)/")
 
 
 def _tail(path: str) -> str:
@@ -227,6 +234,11 @@ def _options(headers: Any) -> dict[str, Any]:
     given = headers.get(REQUEST_ID_HEADER)
     if given:
         options["capledger_request_id"] = given if attempt == 0 else f"{given}:retry-{attempt}"
+        # Each request the provider sees is billed, even two sent under one id: a nonce in
+        # the hold's tags makes a second request under an id already held a conflict
+        # (IdempotencyConflict, nothing sent), never a share of the first one's hold.
+        nonce = {REQUEST_NONCE_TAG: uuid.uuid4().hex[:16]}
+        options["capledger_tags"] = {**options.get("capledger_tags", {}), **nonce}
     else:
         options["capledger_request_id"] = "cl-" + uuid.uuid4().hex
     return options
@@ -360,7 +372,9 @@ def _reply_billing(reply: dict[str, Any], family: Family) -> tuple[object, objec
 
 #: Streams that report usage only when asked (``stream_options.include_usage``).
 _USAGE_ON_REQUEST: Final = frozenset({"chat", "completions"})
-_EVENT_END: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+#: A blank line: two line ends in a row, each CRLF, LF or CR (the SSE grammar).
+_LINE_END: Final = rb"(?:\r\n|\r(?!\n)|\n)"
+_EVENT_END: Final = re.compile(_LINE_END + _LINE_END)
 
 
 @dataclass(slots=True)
@@ -380,6 +394,9 @@ class _EventStream:
     #: How the stream is ending, as far as the reader knows: ``abandoned`` until it
     #: completes, fails, or is ``stopped`` because the budget cannot pay for an overrun.
     how: str = "abandoned"
+    #: When the hold's life was last renewed (``time.monotonic``): a stream may outlast the
+    #: hold's TTL, which bounds the SDK's time between two reads, not a whole stream.
+    renewed_at: float = field(default_factory=time.monotonic)
     #: The provider's own output count last reported to the ledger (an overrun).
     observed_output: int = 0
 
@@ -401,15 +418,21 @@ class _EventStream:
                 out.append(raw)
         return b"".join(out)
 
-    def take(self, chunk: bytes) -> tuple[bytes, dict[str, Any] | None]:
-        """Take raw bytes: the bytes to hand on, and the ``hold.observe`` keyword arguments
-        when the provider overran the hold (``how`` is ``stopped`` until that succeeds)."""
+    def take(self, chunk: bytes) -> tuple[bytes, dict[str, Any] | None, float | None]:
+        """Take raw bytes: the bytes to hand on; the ``hold.observe`` keyword arguments when
+        the provider overran the hold (``how`` is ``stopped`` until that succeeds); and the
+        TTL to renew the hold to, once half of it has passed since the last renewal."""
         passed = self.feed(chunk)
+        ttl_s = self.exchange.settings.ttl_s
+        renew: float | None = None
+        if time.monotonic() - self.renewed_at > ttl_s / 2:
+            self.renewed_at = time.monotonic()
+            renew = ttl_s
         overrun = self.overrun()
         if overrun is None:
-            return passed, None
+            return passed, None, renew
         self.how = "stopped"
-        return passed, {key: value for key, value in overrun.items() if key != "tags"}
+        return passed, {key: value for key, value in overrun.items() if key != "tags"}, renew
 
     def finish(self) -> bytes:
         """The stream's body ended: what is left to hand on."""
@@ -720,6 +743,22 @@ async def _aclose_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
         _LOG.exception("capledger could not close hold %s", hold.id)
 
 
+def _renew(hold: Any, ttl_s: float) -> None:
+    """Push a streaming hold's expiry on; a hold that expired all the same (the stream
+    stalled past its TTL) is settled late when the stream ends, so this is only logged."""
+    try:
+        hold.extend(ttl=ttl_s)
+    except LedgerError:
+        _LOG.warning("capledger could not renew hold %s", hold.id, exc_info=True)
+
+
+async def _arenew(hold: Any, ttl_s: float) -> None:
+    try:
+        await hold.extend(ttl=ttl_s)
+    except LedgerError:
+        _LOG.warning("capledger could not renew hold %s", hold.id, exc_info=True)
+
+
 def _failure_plan(error: BaseException) -> dict[str, Any] | None:
     if failure_releases(error):
         return None
@@ -933,7 +972,9 @@ class _SyncStream:
         try:
             yield b""
             for chunk in response.iter_bytes():
-                passed, overrun = events.take(chunk)
+                passed, overrun, renew = events.take(chunk)
+                if renew is not None:
+                    _renew(hold, renew)
                 if overrun is not None:
                     hold.observe(**overrun)  # BudgetExceeded stops the stream
                     events.how = "abandoned"
@@ -1015,7 +1056,9 @@ class _AsyncStream:
         try:
             yield b""
             async for chunk in response.aiter_bytes():
-                passed, overrun = events.take(chunk)
+                passed, overrun, renew = events.take(chunk)
+                if renew is not None:
+                    await _arenew(hold, renew)
                 if overrun is not None:
                     await hold.observe(**overrun)  # BudgetExceeded stops the stream
                     events.how = "abandoned"

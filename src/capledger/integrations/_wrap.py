@@ -160,8 +160,9 @@ def wrap(
 
     Args:
         client: ``openai.OpenAI`` / ``AsyncOpenAI`` (and Azure), ``anthropic.Anthropic`` /
-            ``AsyncAnthropic`` (and Bedrock, Vertex), the ``litellm`` module or a
-            ``litellm.Router``.
+            ``AsyncAnthropic``, the ``litellm`` module or a ``litellm.Router``. (The
+            Anthropic Bedrock and Vertex clients' requests are refused at the wire: their
+            paths and streams are not read yet.)
         ledger: a ``Ledger`` for a sync client, an ``AsyncLedger`` for an async one (the
             ledger must not block the event loop, so a sync ledger is refused there).
         scopes: charged on every call.

@@ -57,9 +57,10 @@ How a call is billed (every count an integer, every amount a ``Decimal``):
   model, no messages or input, Anthropic without ``max_tokens``), scripted 4xx, 503 and 529
   errors and the free endpoints are never billed. Free: every ``GET`` (``/v1/models``,
   ``/v1/models/{id}``, anything), ``DELETE``/``PUT``/``PATCH``, ``POST
-  /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``. Any other ``POST``
-  (images, audio, batches, files, legacy completions, ``responses/compact``, ...) answers a
-  small JSON and bills ``other_fee``.
+  /v1/messages/count_tokens``, ``POST /v1/responses/input_tokens``, and the posts
+  providers do not bill (moderations, file uploads, cancellations, metadata updates,
+  conversation items). Any other ``POST`` (images, audio, batch submissions, legacy
+  completions, ``responses/compact``, ...) answers a small JSON and bills ``other_fee``.
 
 The input figure, one token per 3 bytes of the request's JSON, stays under capledger's
 byte bound (every text's UTF-8 bytes, plus framing), which is what capledger holds for
@@ -153,6 +154,13 @@ _PER_MILLION: Final = Decimal(1_000_000)
 _DATED_SUFFIX: Final = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 _OPENAI_REASONING: Final = re.compile(r"^(o\d|gpt-5)")
 _FREE_POSTS: Final = frozenset({"/v1/messages/count_tokens", "/v1/responses/input_tokens"})
+#: Other posts providers do not bill: moderation, uploads, cancellations, metadata updates,
+#: conversation items. Answered with a small JSON, never billed.
+_FREE_ACTIONS: Final = re.compile(
+    r"/v1/(?:moderations|files|uploads(?:/[\w-]+/(?:parts|complete|cancel))?"
+    r"|(?:batches|fine_tuning/jobs|responses|messages/batches)/[\w-]+/(?:cancel|pause|resume)"
+    r"|chat/completions/[\w-]+|conversations(?:/[\w-]+(?:/items)?)?)"
+)
 _BILLED_POSTS: Final = frozenset(
     {"/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/messages"}
 )
@@ -1561,6 +1569,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._billed(record, path, body, knobs)
             elif path in _FREE_POSTS:
                 self._count_tokens(record, path, body, knobs)
+            elif _FREE_ACTIONS.fullmatch(path):
+                self._send_json(record, 200, {"object": "fake.free", "path": path})
             else:
                 self._other(record, knobs)
         except _BadRequest as error:
