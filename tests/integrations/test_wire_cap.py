@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -460,26 +460,36 @@ async def _mixed_call(client: Any, index: int, rng: random.Random) -> str:
     return "ok"
 
 
-def test_480_concurrent_mixed_calls(fake: FakeProvider, tmp_path: Path) -> None:
+def _concurrent_under_the_cap(
+    fake: FakeProvider,
+    tmp_path: Path,
+    make_client: Callable[[], Any],
+    call: Callable[[Any, int, random.Random], Awaitable[str]],
+    calls: int,
+) -> None:
+    """``calls`` concurrent guarded calls on an ``AsyncLedger``, then the two promises."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger(url) as ledger:
         ledger.set_limit(SCOPE, usd=CAP)
 
     async def main() -> list[str]:
-        async with AsyncLedger(url) as aledger:
-            raw = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
-            async with raw:
-                client = wrap(raw, aledger, scopes=SCOPE, policy="clamp")
-                rng = random.Random(11)
-                return await asyncio.gather(
-                    *(_mixed_call(client, index, rng) for index in range(480))
-                )
+        async with AsyncLedger(url) as aledger, make_client() as raw:
+            client = wrap(raw, aledger, scopes=SCOPE, policy="clamp")
+            rng = random.Random(11)
+            return await asyncio.gather(*(call(client, index, rng) for index in range(calls)))
 
     outcomes = asyncio.run(main())
     with Ledger(url) as ledger:
         counts = {name: outcomes.count(name) for name in ("ok", "refused", "error")}
         _check(fake, ledger, counts)
         assert counts["ok"] > 0
+
+
+def test_480_concurrent_mixed_calls(fake: FakeProvider, tmp_path: Path) -> None:
+    def client() -> Any:
+        return openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
+
+    _concurrent_under_the_cap(fake, tmp_path, client, _mixed_call, 480)
 
 
 def test_async_stream_abandoned_when_its_loop_ends(fake: FakeProvider, tmp_path: Path) -> None:
@@ -599,25 +609,10 @@ async def _anthropic_call(client: Any, index: int, rng: random.Random) -> str:
 def test_anthropic_async_concurrent_mixed_calls(
     anthropic_fake: FakeProvider, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger(url) as ledger:
-        ledger.set_limit(SCOPE, usd=CAP)
+    def client() -> Any:
+        return anthropic.AsyncAnthropic(base_url=anthropic_fake.url, api_key="x", max_retries=0)
 
-    async def main() -> list[str]:
-        async with AsyncLedger(url) as aledger:
-            raw = anthropic.AsyncAnthropic(base_url=anthropic_fake.url, api_key="x", max_retries=0)
-            async with raw:
-                client = wrap(raw, aledger, scopes=SCOPE, policy="clamp")
-                rng = random.Random(13)
-                return await asyncio.gather(
-                    *(_anthropic_call(client, index, rng) for index in range(160))
-                )
-
-    outcomes = asyncio.run(main())
-    with Ledger(url) as ledger:
-        counts = {name: outcomes.count(name) for name in ("ok", "refused", "error")}
-        _check(anthropic_fake, ledger, counts)
-        assert counts["ok"] > 0
+    _concurrent_under_the_cap(anthropic_fake, tmp_path, client, _anthropic_call, 160)
 
 
 def test_one_request_id_never_covers_two_requests(fake: FakeProvider, tmp_path: Path) -> None:
