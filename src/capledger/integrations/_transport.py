@@ -910,7 +910,26 @@ def _unguarded(guard: _WireGuard, request: Any, label: str) -> Generator[Any, An
     return response
 
 
-class GuardTransport:
+class _Transport:
+    """What both transports hold: the wire (ledger and inner transport), the HTTP client
+    that owns the inner transport, and the guard's decisions."""
+
+    def __init__(
+        self,
+        inner: Any,
+        ledger: Ledger | AsyncLedger,
+        settings: Settings,
+        family: Family,
+        *,
+        owner: Any = None,
+        sdk_error: type[Exception] | None = None,
+    ) -> None:
+        self._wire = Wire(ledger, inner)
+        self._owner = owner
+        self._guard = _WireGuard(settings, family, sdk_error)
+
+
+class GuardTransport(_Transport):
     """A synchronous httpx transport that holds, sends through ``inner`` and settles.
 
     Args:
@@ -923,20 +942,6 @@ class GuardTransport:
         sdk_error: the SDK's error base class, when its refusals must pass as one (see
             ``_WireGuard``).
     """
-
-    def __init__(
-        self,
-        inner: Any,
-        ledger: Ledger,
-        settings: Settings,
-        family: Family,
-        *,
-        owner: Any = None,
-        sdk_error: type[Exception] | None = None,
-    ) -> None:
-        self._wire = Wire(ledger, inner)
-        self._owner = owner
-        self._guard = _WireGuard(settings, family, sdk_error)
 
     def handle_request(self, request: Any) -> Any:
         """Guard one request (see the module docstring)."""
@@ -1000,7 +1005,7 @@ class _SyncStream:
         self._chunks.close()
 
 
-class AsyncGuardTransport:
+class AsyncGuardTransport(_Transport):
     """The asynchronous ``GuardTransport``: the same flow, its steps awaited.
 
     Args:
@@ -1008,20 +1013,6 @@ class AsyncGuardTransport:
         ledger: the ``AsyncLedger`` holds are placed in.
         settings, family, owner, sdk_error: as for ``GuardTransport``.
     """
-
-    def __init__(
-        self,
-        inner: Any,
-        ledger: AsyncLedger,
-        settings: Settings,
-        family: Family,
-        *,
-        owner: Any = None,
-        sdk_error: type[Exception] | None = None,
-    ) -> None:
-        self._wire = Wire(ledger, inner)
-        self._owner = owner
-        self._guard = _WireGuard(settings, family, sdk_error)
 
     async def handle_async_request(self, request: Any) -> Any:
         """Guard one request (see the module docstring)."""

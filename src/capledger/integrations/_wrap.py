@@ -289,8 +289,8 @@ def _guarded_copy(
 
         def guarded(inner: Any) -> Any:
             if is_async:
-                return AsyncGuardTransport(inner, ledger, settings, family, **options)  # type: ignore[arg-type]
-            return GuardTransport(inner, ledger, settings, family, **options)  # type: ignore[arg-type]
+                return AsyncGuardTransport(inner, ledger, settings, family, **options)
+            return GuardTransport(inner, ledger, settings, family, **options)
 
         made = _http_client_class(http_client, is_async)(
             transport=guarded(http_client._transport),
