@@ -3,7 +3,15 @@
 Hold budget on every scope a call is charged to before the call, in one atomic step with
 the cap check; settle the actual cost after, or release the hold. The cap is never
 overshot, across threads, tasks, processes and hosts sharing a store.
+
+``import capledger`` loads the ledger only: ``wrap``, ``guard`` and the policies come from
+``capledger.integrations`` when first used, and with them pricing and estimates.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from capledger import attribution
 from capledger._core import Event
@@ -30,7 +38,6 @@ from capledger.errors import (
     UnguardedRequest,
     UnknownModel,
 )
-from capledger.integrations import Clamp, Downgrade, ShortBudget, guard, wrap
 from capledger.ledger import (
     AsyncHold,
     AsyncLedger,
@@ -42,7 +49,20 @@ from capledger.ledger import (
     UnsettledHoldWarning,
 )
 
+if TYPE_CHECKING:
+    from capledger.integrations import Clamp, Downgrade, ShortBudget, guard, wrap
+
 __version__ = "0.1.0"
+
+#: Names served by ``capledger.integrations``, imported on first use.
+_INTEGRATIONS = frozenset({"Clamp", "Downgrade", "ShortBudget", "guard", "wrap"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _INTEGRATIONS:
+        return getattr(importlib.import_module("capledger.integrations"), name)
+    raise AttributeError(f"module 'capledger' has no attribute {name!r}")
+
 
 __all__ = [
     "AsyncHold",

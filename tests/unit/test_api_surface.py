@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
+
+import pytest
 
 import capledger
 from capledger import AsyncHold, AsyncLedger, Hold, Ledger
@@ -101,3 +105,21 @@ def test_importing_capledger_loads_no_driver_or_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+def test_import_capledger_loads_the_ledger_only() -> None:
+    """The SDK glue, pricing and estimates load when first used, not with the ledger."""
+    code = (
+        "import sys, capledger\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('capledger.'))\n"
+        "print('\\n'.join(loaded))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for layer in ("capledger.integrations", "capledger.pricing", "capledger.estimate"):
+        assert not any(name.startswith(layer) for name in loaded), (layer, loaded)
+    assert "capledger.ledger" in loaded
+    assert capledger.wrap.__module__ == "capledger.integrations._wrap"
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        capledger.nothing  # noqa: B018
