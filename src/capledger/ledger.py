@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from capledger._batch import AsyncBatcher, Batcher
 from capledger._core import (
@@ -93,6 +93,8 @@ EVENT_KINDS: Final = (
     "threshold",
 )
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 #: Thresholds are scaled to basis points here, not in the caller's decimal context.
 _THRESHOLD_CONTEXT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 #: The largest ``holds(limit=...)`` passed on to a store (a larger one lists as many).
@@ -898,7 +900,7 @@ class Ledger(_LedgerBase):
         """
         return _run(self._sweep_flow(progress), self._execute)
 
-    def guard(self, **options: Any) -> Any:
+    def guard(self, **options: Any) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
         """Decorate a function so that each call is held, then settled.
 
         Options are those of ``capledger.integrations.guard`` (``scopes=``, ``estimate=``,
@@ -1169,7 +1171,7 @@ class AsyncLedger(_LedgerBase):
         """Expire every overdue hold now; see ``Ledger.sweep``."""
         return await _arun(self._sweep_flow(progress), self._execute)
 
-    def guard(self, **options: Any) -> Any:
+    def guard(self, **options: Any) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
         """Decorate a function so that each call is held, then settled.
 
         Options are those of ``capledger.integrations.guard`` (``scopes=``, ``estimate=``,
