@@ -18,11 +18,11 @@ from capledger.integrations._guard import guard
 from capledger.integrations._policy import Clamp, Downgrade, ShortBudget
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
 from capledger.integrations._transport import call_options
-from capledger.integrations._wrap import DEFAULT_MAX_TOKENS, DEFAULT_TTL_S, wrap
+from capledger.integrations._wrap import DEFAULT_MAX_TOKENS, GUARDED_CALL_TTL_S, wrap
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
-    "DEFAULT_TTL_S",
+    "GUARDED_CALL_TTL_S",
     "AsyncGuardedStream",
     "Clamp",
     "Downgrade",

@@ -26,14 +26,16 @@ from capledger.ledger import AsyncLedger, Ledger
 from capledger.pricing import Pricebook
 from capledger.scopes import parse_scopes
 
-__all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_TTL_S", "make_settings", "wrap"]
+__all__ = ["DEFAULT_MAX_TOKENS", "GUARDED_CALL_TTL_S", "make_settings", "wrap"]
 
 #: The output limit given to a request that sets none (the provider must enforce one for
 #: the hold to be a bound). Pass ``default_max_tokens=`` to change it.
 DEFAULT_MAX_TOKENS: Final = 4096
-#: How long a guarded LiteLLM call may run before its hold expires: long enough for a slow
-#: stream. A wrapped SDK client's holds last its own timeout times its attempts.
-DEFAULT_TTL_S: Final = 600
+#: How long a guarded LiteLLM call's hold lasts, and a wrapped SDK client's when the client
+#: has no timeout: long enough for a slow stream. (A wrapped SDK client's holds otherwise
+#: last its timeout times its attempts. ``capledger.bounds.DEFAULT_TTL_S`` is a plain
+#: ``reserve``'s.)
+GUARDED_CALL_TTL_S: Final = 600
 _UNITS: Final = frozenset({"usd", "tokens", "requests"})
 #: Clients guarded at the wire (the rest, LiteLLM's, at their functions).
 _SDK_KINDS: Final = frozenset({"openai", "anthropic"})
@@ -169,7 +171,7 @@ def wrap(
         policy: ``raise`` (``BudgetExceeded`` before anything is sent), ``clamp`` /
             ``Clamp(floor=...)``, ``Downgrade({...})`` or a callable(``ShortBudget``).
         ttl: seconds a hold lasts before it expires (at most a day); by default the SDK
-            client's timeout times its attempts (``DEFAULT_TTL_S`` for LiteLLM).
+            client's timeout times its attempts (``GUARDED_CALL_TTL_S`` for LiteLLM).
         tags: journaled with every call.
         provider: a genai-prices provider id, when the model name does not say (an
             OpenAI-compatible endpoint of another provider).
@@ -206,7 +208,7 @@ def wrap(
     settings = make_settings(
         scopes=scopes,
         policy=policy,
-        ttl=_sdk_ttl(client) if ttl is None and kind in _SDK_KINDS else ttl or DEFAULT_TTL_S,
+        ttl=_sdk_ttl(client) if ttl is None and kind in _SDK_KINDS else ttl or GUARDED_CALL_TTL_S,
         tags=tags,
         provider=provider,
         pricebook=pricebook,
@@ -235,7 +237,7 @@ def _seconds(timeout: object) -> float | None:
 
 def _sdk_ttl(client: Any) -> float:
     """How long a hold must last: the SDK's timeout times its attempts, within the bound."""
-    timeout = _seconds(getattr(client, "timeout", None)) or DEFAULT_TTL_S
+    timeout = _seconds(getattr(client, "timeout", None)) or GUARDED_CALL_TTL_S
     retries = getattr(client, "max_retries", 0)
     attempts = 1 + (retries if isinstance(retries, int) and retries > 0 else 0)
     return float(min(MAX_TTL_S, math.ceil(timeout * attempts)))
