@@ -62,21 +62,49 @@ def test_every_public_method_has_a_docstring() -> None:
 
 
 def test_pinned_public_names() -> None:
-    assert set(capledger.__all__) >= {
-        "Ledger",
+    """The surface exactly: a name added or removed is a decision, made here too."""
+    assert sorted(capledger.__all__) == [
+        "AsyncHold",
         "AsyncLedger",
+        "BackendUnavailable",
+        "Balance",
         "BudgetExceeded",
+        "Clamp",
+        "Clock",
+        "ConfigurationError",
+        "CounterLimitReached",
+        "Downgrade",
+        "Event",
+        "Hold",
         "HoldClosed",
+        "HoldInfo",
         "HoldNotFound",
         "IdempotencyConflict",
+        "IdempotentHoldClosed",
         "InvalidAmount",
+        "InvalidInput",
+        "InvalidPeriod",
         "InvalidScope",
-        "ConfigurationError",
-        "BackendUnavailable",
+        "InvalidTTL",
+        "InvalidTag",
+        "InvalidUnit",
+        "Ledger",
+        "LedgerError",
+        "Limit",
+        "ManualClock",
+        "Mismatch",
+        "ShortBudget",
+        "SystemClock",
         "UnguardedRequest",
         "UnknownModel",
-        "LedgerError",
-    }
+        "UnsettledHoldWarning",
+        "VerifyReport",
+        "__version__",
+        "attribute",
+        "attribution",
+        "guard",
+        "wrap",
+    ]
     for name in capledger.__all__:
         assert hasattr(capledger, name), name
 
