@@ -32,15 +32,11 @@ from capledger.integrations._plan import (
     adrive,
     drive,
     reserve_flow,
+    run_shielded,
     scopes_of,
     settlement,
 )
-from capledger.integrations._streams import (
-    AsyncGuardedStream,
-    GuardedStream,
-    run_shielded,
-    settlement_options,
-)
+from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
 from capledger.integrations._transport import status_releases
 from capledger.ledger import AsyncLedger
 
@@ -237,7 +233,7 @@ class Engine:
                 prepared.request_id,
             )
             return {"tags": {"usage": "missing"}}
-        return settlement_options(done)
+        return done.settle_options()
 
     def _missing(
         self, prepared: Prepared, hold: Any, cover: Callable[[Prepared], Cover | None] | None

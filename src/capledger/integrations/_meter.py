@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from capledger.integrations._plan import Prepared, Shape
+from capledger.integrations._plan import Prepared, Settings, Settlement, Shape
 from capledger.pricing._pricebook import round_up_usd
 
 __all__ = ["Meter"]
@@ -90,6 +90,22 @@ class Meter:
         """The running cost (``Decimal`` USD, rounded up) and tokens of what arrived."""
         output = self.output_tokens()
         return round_up_usd(self._input_usd + output * self._output_rate), self._tokens_in + output
+
+    def observe_options(self, settings: Settings) -> dict[str, Any]:
+        """The keyword arguments of ``hold.observe`` reporting the running figure."""
+        usd, tokens = self.running()
+        return {"usd": usd, "tokens": tokens if settings.hold_tokens else None}
+
+    def observed(self, settings: Settings, how: str) -> Settlement:
+        """What a stream that ended ``how`` without the provider's usage settles at, by what
+        was seen: the input bound plus the output received (tagged ``usage=bound``)."""
+        usd, tokens = self.running()
+        return Settlement(
+            usd=usd,
+            tokens=tokens if settings.hold_tokens else None,
+            requests=1 if settings.hold_requests else None,
+            tags={"usage": "bound", "output_tokens_bound": self.output_tokens(), "stream": how},
+        )
 
     def feed(self, event: object) -> bool:
         """Account for one event; True when the running figure may have grown."""

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
 from capledger import attribution
 from capledger._flow import arun, run
@@ -45,12 +45,15 @@ __all__ = [
     "Settings",
     "adrive",
     "drive",
+    "in_background",
     "reserve_flow",
+    "run_shielded",
     "scopes_of",
     "settlement",
 ]
 
 _LOG = logging.getLogger("capledger.integrations")
+_T = TypeVar("_T")
 
 Shape: TypeAlias = Literal["chat", "responses", "anthropic", "embeddings", "completions"]
 IncompletePolicy: TypeAlias = Literal["observed", "held"]
@@ -183,7 +186,7 @@ class ReserveStep:
         hold, placed all the same by the ledger's batch, is released as soon as it exists
         instead of locking budget until it expires.
         """
-        placing = asyncio.ensure_future(wire.ledger.reserve(self.scopes, **self.reserve_options()))
+        placing = in_background(wire.ledger.reserve(self.scopes, **self.reserve_options()))
         try:
             return await asyncio.shield(placing)
         except asyncio.CancelledError:
@@ -191,16 +194,34 @@ class ReserveStep:
             raise
 
 
-#: Releases of holds whose caller was cancelled while they were placed: kept alive until done.
-_RELEASING: set[asyncio.Future[Any]] = set()
+#: Ledger writes running in tasks of their own: asyncio keeps only weak references to
+#: tasks, so these are kept here until done.
+_BACKGROUND: set[asyncio.Future[Any]] = set()
+
+
+def in_background(operation: Awaitable[_T]) -> asyncio.Future[_T]:
+    """Run ``operation`` in a task of its own, kept alive until it is done."""
+    task = asyncio.ensure_future(operation)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    return task
+
+
+async def run_shielded(operation: Awaitable[_T]) -> _T:
+    """Run a ledger write to its end even if the caller is cancelled meanwhile.
+
+    The write runs in a task of its own, awaited through ``asyncio.shield``: a cancellation
+    (``asyncio.timeout``, a task group, a cancel scope that cancels again at every
+    ``await``, the SDK's deadline on a stream's cleanup) reaches the caller, never the
+    settle of money that may have been billed. An event loop that closes first cancels it.
+    """
+    return await asyncio.shield(in_background(operation))
 
 
 def _release_unsent(placing: asyncio.Future[Any]) -> None:
     if placing.cancelled() or placing.exception() is not None:
         return  # nothing was placed
-    release = asyncio.ensure_future(_release_quietly(placing.result()))
-    _RELEASING.add(release)
-    release.add_done_callback(_RELEASING.discard)
+    in_background(_release_quietly(placing.result()))
 
 
 async def _release_quietly(hold: Any) -> None:
@@ -504,6 +525,15 @@ class Settlement:
     tokens: int | None
     requests: int | None
     tags: dict[str, object]
+
+    def settle_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``hold.settle`` that settle at this."""
+        return {
+            "usd": self.usd,
+            "tokens": self.tokens,
+            "requests": self.requests,
+            "tags": self.tags,
+        }
 
 
 def usage_tags(usage: Usage) -> dict[str, object]:

@@ -29,45 +29,30 @@ import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Coroutine,
     Iterator,
     Mapping,
 )
-from typing import Any, Final, Literal, TypeAlias, TypeVar
+from typing import Any, Final, Literal, TypeAlias
 
 from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
 from capledger.integrations._meter import Meter
-from capledger.integrations._plan import Prepared, Settings, Settlement, Shape, settlement
+from capledger.integrations._plan import (
+    Prepared,
+    Settings,
+    Settlement,
+    Shape,
+    in_background,
+    run_shielded,
+    settlement,
+)
 
-__all__ = ["AsyncGuardedStream", "GuardedStream", "run_shielded", "settlement_options"]
+__all__ = ["AsyncGuardedStream", "GuardedStream"]
 
 _LOG = logging.getLogger("capledger.integrations")
 How: TypeAlias = Literal["completed", "failed", "abandoned", "stopped"]
 _OWN: Final = frozenset({"_inner", "_state", "_finalizer", "_iterator"})
 #: What the event generator of an async stream yields first, before any event (``start``).
 _PRIMED: Final = object()
-# Settles scheduled by finalizers of abandoned async streams: kept alive until done.
-_BACKGROUND: set[asyncio.Future[Any]] = set()
-_T = TypeVar("_T")
-
-
-async def run_shielded(operation: Coroutine[Any, Any, _T]) -> _T:
-    """Run a ledger write to its end even if the caller is cancelled meanwhile.
-
-    The write runs in a task of its own, kept alive until done, and is awaited through
-    ``asyncio.shield``: a cancellation (``asyncio.timeout``, a task group, a cancel scope
-    that cancels again at every ``await``) reaches the caller, never the settle of money
-    that may have been billed.
-    """
-    task = asyncio.ensure_future(operation)
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
-    return await asyncio.shield(task)
-
-
-def settlement_options(done: Settlement) -> dict[str, Any]:
-    """The keyword arguments of ``hold.settle`` that settle at ``done``."""
-    return {"usd": done.usd, "tokens": done.tokens, "requests": done.requests, "tags": done.tags}
 
 
 class _StreamState:
@@ -122,8 +107,7 @@ class _StreamState:
         when the running figure cannot have grown (nothing to observe)."""
         if not self.meter.feed(event):
             return None
-        usd, tokens = self.meter.running()
-        return {"usd": usd, "tokens": tokens if self.settings.hold_tokens else None}
+        return self.meter.observe_options(self.settings)
 
     def closing(self, how: How) -> Settlement | None:
         """What to settle at (None: settle at the whole hold)."""
@@ -141,20 +125,14 @@ class _StreamState:
                 )
         if self.settings.settle_incomplete == "held":
             return None
-        usd, tokens = meter.running()
-        return Settlement(
-            usd=usd,
-            tokens=tokens if self.settings.hold_tokens else None,
-            requests=1 if self.settings.hold_requests else None,
-            tags={"usage": "bound", "output_tokens_bound": meter.output_tokens(), "stream": how},
-        )
+        return meter.observed(self.settings, how)
 
     def settle_options(self, how: How) -> dict[str, Any]:
         """The keyword arguments of ``hold.settle`` for a stream that closed ``how``."""
         plan = self.closing(how)
         if plan is None:
             return {"tags": {"stream": how}}
-        return settlement_options(plan)
+        return plan.settle_options()
 
     def settle(self, how: How, *, quiet: bool) -> None:
         """Settle a synchronous hold; ``quiet`` logs a ledger error instead of raising it."""
@@ -212,9 +190,7 @@ async def _afinish_abandoned(state: _StreamState) -> None:
 
 
 def _spawn_abandoned(state: _StreamState) -> None:
-    task = asyncio.ensure_future(_afinish_abandoned(state))
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
+    in_background(_afinish_abandoned(state))
 
 
 def _aabandon(state: _StreamState) -> None:

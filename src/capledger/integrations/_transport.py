@@ -28,7 +28,6 @@ do the I/O, one with ``await``.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -57,6 +56,7 @@ from capledger.integrations._plan import (
     Settings,
     Wire,
     reserve_flow,
+    run_shielded,
     scopes_of,
     settlement,
 )
@@ -348,12 +348,7 @@ class _Exchange:
                 "capledger: unreadable usage in a reply to %s; settling the hold", self.label
             )
             return {"tags": {"usage": "unreadable"}}
-        return {
-            "usd": done.usd,
-            "tokens": done.tokens,
-            "requests": done.requests,
-            "tags": done.tags,
-        }
+        return done.settle_options()
 
     def stream(self) -> _EventStream:
         """The reader of this exchange's SSE reply."""
@@ -432,7 +427,7 @@ class _EventStream:
         if overrun is None:
             return passed, None, renew
         self.how = "stopped"
-        return passed, {key: value for key, value in overrun.items() if key != "tags"}, renew
+        return passed, overrun, renew
 
     def finish(self) -> bytes:
         """The stream's body ended: what is left to hand on."""
@@ -508,17 +503,7 @@ class _EventStream:
         if meter.provider_output <= max(meter.output_cap, self.observed_output):
             return None
         self.observed_output = meter.provider_output
-        return self._running("observed")
-
-    def _running(self, how: str) -> dict[str, Any]:
-        usd, tokens = self.meter.running()
-        settings = self.exchange.settings
-        return {
-            "usd": usd,
-            "tokens": tokens if settings.hold_tokens else None,
-            "requests": 1 if settings.hold_requests else None,
-            "tags": {"usage": "bound", "stream": how},
-        }
+        return meter.observe_options(self.exchange.settings)
 
     def closing(self, how: str | None = None) -> dict[str, Any]:
         """``hold.settle`` keyword arguments for a stream that ended ``how`` (by default as
@@ -538,9 +523,9 @@ class _EventStream:
             plan["tags"] = {**plan["tags"], "stream": how}
             return plan
         if how == "stopped":
-            return self._running(how)
+            return self.meter.observed(exchange.settings, how).settle_options()
         if exchange.settings.settle_incomplete == "observed":
-            return self._running(how)
+            return self.meter.observed(exchange.settings, how).settle_options()
         return {"tags": {"usage": "missing", "stream": how}}
 
 
@@ -712,28 +697,10 @@ def _close_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
         _LOG.exception("capledger could not close hold %s", hold.id)
 
 
-#: Closing settles still running after their caller was cancelled: kept alive until done.
-_CLOSING: set[asyncio.Task[None]] = set()
-
-
 async def _aclose(hold: Any, plan: dict[str, Any] | None) -> None:
-    """Settle (or, for ``None``, release) an async hold, even if the caller is cancelled.
-
-    The SDKs cancel a stream's cleanup after a short deadline, and a task group may cancel
-    its caller at any await: the close runs in its own task, shielded, so the money it
-    records is never lost to a cancellation. (An event loop that closes first cancels it.)
-    """
-
-    async def close() -> None:
-        if plan is None:
-            await hold.release()
-        else:
-            await hold.settle(**plan)
-
-    task = asyncio.ensure_future(close())
-    _CLOSING.add(task)
-    task.add_done_callback(_CLOSING.discard)
-    await asyncio.shield(task)
+    """Settle (or, for ``None``, release) an async hold, even if the caller is cancelled:
+    the SDKs cancel a stream's cleanup after a short deadline (``run_shielded``)."""
+    await run_shielded(hold.release() if plan is None else hold.settle(**plan))
 
 
 async def _aclose_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
