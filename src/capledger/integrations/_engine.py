@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,7 +36,7 @@ from capledger.integrations._plan import (
     settlement,
 )
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
-from capledger.integrations._transport import status_releases
+from capledger.integrations._transport import failure_releases, status_releases
 from capledger.ledger import AsyncLedger
 
 if TYPE_CHECKING:
@@ -47,21 +46,6 @@ __all__ = ["Cover", "Engine", "failure_settles", "split_options"]
 
 _LOG = logging.getLogger("capledger.integrations")
 
-#: Exceptions (by class name, so no HTTP library is imported) raised while opening the
-#: connection: not a byte of the request left, so nothing can have been billed.
-_UNSENT_ERRORS: Final = frozenset(
-    {
-        "ConnectError",  # httpx, httpcore
-        "ConnectTimeout",
-        "PoolTimeout",
-        "ClientConnectorError",  # aiohttp, and its DNS / TLS subclasses below
-        "ClientConnectorDNSError",
-        "ClientConnectorCertificateError",
-        "ClientConnectorSSLError",
-        "NewConnectionError",  # urllib3 (boto)
-        "EndpointConnectionError",  # botocore
-    }
-)
 #: A chain of causes longer than this is not walked further (a cycle, or a pathological one).
 _MAX_CHAIN: Final = 16
 #: Shapes whose streams report their usage only when asked (``stream_options``).
@@ -85,12 +69,6 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         seen.add(id(link))
         yield link
         link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
-
-
-def _unsent(error: BaseException) -> bool:
-    if isinstance(error, ConnectionRefusedError | socket.gaierror):
-        return True
-    return any(cls.__name__ in _UNSENT_ERRORS for cls in type(error).__mro__)
 
 
 def _status(error: BaseException) -> int | None:
@@ -122,7 +100,7 @@ def failure_settles(error: BaseException) -> bool:
     if not isinstance(error, Exception):
         return True  # CancelledError, KeyboardInterrupt: the request may be in flight
     links = list(_chain(error))
-    if _unsent(links[-1]):
+    if failure_releases(links[-1]):
         return False
     if any(_is_timeout(link) for link in links):
         return True

@@ -32,6 +32,7 @@ import functools
 import json
 import logging
 import re
+import socket
 import sys
 import time
 import uuid
@@ -264,8 +265,21 @@ def _refusal(label: str) -> UnguardedRequest:
 
 # --- the pure part of one exchange ----------------------------------------------------------
 
-#: Failures that happen before a byte of the request left: nothing can have been billed.
-_UNSENT_ERRORS: Final = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
+#: Exceptions (by class name, so no HTTP library is imported) raised while opening the
+#: connection: not a byte of the request left, so nothing can have been billed.
+_UNSENT_ERRORS: Final = frozenset(
+    {
+        "ConnectError",  # httpx, httpcore
+        "ConnectTimeout",
+        "PoolTimeout",
+        "ClientConnectorError",  # aiohttp, and its DNS / TLS subclasses below
+        "ClientConnectorDNSError",
+        "ClientConnectorCertificateError",
+        "ClientConnectorSSLError",
+        "NewConnectionError",  # urllib3 (boto)
+        "EndpointConnectionError",  # botocore
+    }
+)
 #: Replies the provider does not bill: it refused the request or did not process it.
 _UNBILLED_SERVER_STATUSES: Final = frozenset({429, 503, 529})
 
@@ -276,6 +290,8 @@ def failure_releases(error: BaseException) -> bool:
     Only a connection that was never made qualifies; a timeout or disconnect after sending,
     a cancelled task or an interrupt may come after the provider started billing.
     """
+    if isinstance(error, ConnectionRefusedError | socket.gaierror):
+        return True
     return any(cls.__name__ in _UNSENT_ERRORS for cls in type(error).__mro__)
 
 
