@@ -34,6 +34,8 @@ from capledger.integrations._plan import (
     run_shielded,
     scopes_of,
     settlement,
+    usage_hidden,
+    with_stream_usage,
 )
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
 from capledger.integrations._transport import failure_releases, status_releases
@@ -48,8 +50,6 @@ _LOG = logging.getLogger("capledger.integrations")
 
 #: A chain of causes longer than this is not walked further (a cycle, or a pathological one).
 _MAX_CHAIN: Final = 16
-#: Shapes whose streams report their usage only when asked (``stream_options``).
-_USAGE_ON_REQUEST: Final = frozenset({"chat", "completions"})
 _S = TypeVar("_S", GuardedStream, AsyncGuardedStream)
 
 
@@ -115,16 +115,6 @@ def split_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: kwargs.pop(name) for name in CALL_OPTIONS if name in kwargs}
 
 
-def _with_stream_usage(request: Mapping[str, Any], endpoint: Endpoint) -> dict[str, Any]:
-    body = dict(request)
-    if endpoint.shape in _USAGE_ON_REQUEST:
-        # These streams only report usage when asked; without it the call settles the bound.
-        options = dict(body.get("stream_options") or {})
-        options["include_usage"] = True
-        body["stream_options"] = options
-    return body
-
-
 @dataclass(frozen=True, slots=True)
 class Cover:
     """What a hold must at least be, beyond the estimate of the request's own model.
@@ -177,16 +167,13 @@ class Engine:
     def _to_send(prepared: Prepared, endpoint: Endpoint) -> tuple[dict[str, Any], bool]:
         """The request to send, and whether it streams (a stream is asked for its usage)."""
         if prepared.request.get("stream"):
-            return _with_stream_usage(prepared.request, endpoint), True
+            return with_stream_usage(prepared.request, endpoint.shape), True
         return prepared.request, False
 
     @staticmethod
     def _hides_usage(prepared: Prepared, endpoint: Endpoint) -> bool:
         """Whether the usage chunk of a stream was asked for by capledger, not the caller."""
-        if endpoint.shape not in _USAGE_ON_REQUEST:
-            return False
-        options = prepared.request.get("stream_options")
-        return not (isinstance(options, Mapping) and options.get("include_usage"))
+        return usage_hidden(prepared.request, endpoint.shape)
 
     def _settle_plan(
         self, prepared: Prepared, response: Any, cost: Callable[[Any], Decimal | None] | None

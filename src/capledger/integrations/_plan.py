@@ -50,6 +50,8 @@ __all__ = [
     "run_shielded",
     "scopes_of",
     "settlement",
+    "usage_hidden",
+    "with_stream_usage",
 ]
 
 _LOG = logging.getLogger("capledger.integrations")
@@ -60,6 +62,30 @@ IncompletePolicy: TypeAlias = Literal["observed", "held"]
 
 #: Per-call keyword arguments the wrappers take out of the request before it is sent.
 CALL_OPTIONS: Final = ("capledger_scopes", "capledger_tags", "capledger_request_id")
+
+
+#: Shapes whose streams report their usage only when asked (``stream_options``).
+USAGE_ON_REQUEST: Final = frozenset({"chat", "completions"})
+
+
+def with_stream_usage(request: Mapping[str, Any], shape: Shape) -> dict[str, Any]:
+    """The request, asked for its usage if it is a stream that reports it only when asked:
+    without the provider's usage, a stream settles its whole hold."""
+    body = dict(request)
+    if body.get("stream") and shape in USAGE_ON_REQUEST:
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        body["stream_options"] = options
+    return body
+
+
+def usage_hidden(request: Mapping[str, Any], shape: Shape) -> bool:
+    """Whether a stream's usage chunk is there because capledger asked for it, not the
+    caller: it is then hidden, so the caller's ``chunk.choices[0]`` keeps working."""
+    if not request.get("stream") or shape not in USAGE_ON_REQUEST:
+        return False
+    options = request.get("stream_options")
+    return not (isinstance(options, Mapping) and options.get("include_usage"))
 
 
 def _same_model(model: str) -> tuple[str, str | None]:

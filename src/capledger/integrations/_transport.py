@@ -51,6 +51,7 @@ from capledger.integrations._plan import (
     EMBEDDINGS,
     MESSAGES,
     RESPONSES,
+    USAGE_ON_REQUEST,
     Endpoint,
     Flow,
     Prepared,
@@ -60,6 +61,8 @@ from capledger.integrations._plan import (
     run_shielded,
     scopes_of,
     settlement,
+    usage_hidden,
+    with_stream_usage,
 )
 
 if TYPE_CHECKING:
@@ -327,12 +330,7 @@ class _Exchange:
     def body_to_send(self) -> dict[str, Any]:
         """The request body the policy chose, asked for its usage when it streams."""
         assert self.prepared is not None
-        body = dict(self.prepared.request)
-        if body.get("stream") and self.endpoint.shape in _USAGE_ON_REQUEST:
-            options = dict(body.get("stream_options") or {})
-            options["include_usage"] = True
-            body["stream_options"] = options
-        return body
+        return with_stream_usage(self.prepared.request, self.endpoint.shape)
 
     def settle_reply(self, status: int, content: bytes) -> dict[str, Any] | None:
         """``hold.settle`` keyword arguments for a whole reply; ``None`` releases the hold."""
@@ -381,8 +379,6 @@ def _reply_billing(reply: dict[str, Any], family: Family) -> tuple[object, objec
     return reply.get("service_tier"), None
 
 
-#: Streams that report usage only when asked (``stream_options.include_usage``).
-_USAGE_ON_REQUEST: Final = frozenset({"chat", "completions"})
 #: A blank line: two line ends in a row, each CRLF, LF or CR (the SSE grammar).
 _LINE_END: Final = rb"(?:\r\n|\r(?!\n)|\n)"
 _EVENT_END: Final = re.compile(_LINE_END + _LINE_END)
@@ -487,7 +483,7 @@ class _EventStream:
                 self.final_response = response
         self._note_tier(event)
         usage_chunk = event.get("usage") is not None and not event.get("choices")
-        if usage_chunk and self.exchange.endpoint.shape in _USAGE_ON_REQUEST:
+        if usage_chunk and self.exchange.endpoint.shape in USAGE_ON_REQUEST:
             return self.exchange.caller_wants_usage
         return True
 
@@ -652,18 +648,12 @@ class _WireGuard:
         if not isinstance(body, dict):
             raise InvalidInput(f"the body of {found.label} must be a JSON object")
         options = _options(_read_headers(request))
-        caller_wants_usage = True
-        if found.endpoint.shape in _USAGE_ON_REQUEST and body.get("stream"):
-            stream_options = body.get("stream_options")
-            caller_wants_usage = isinstance(stream_options, dict) and bool(
-                stream_options.get("include_usage")
-            )
         exchange = _Exchange(
             self.settings,
             found.endpoint,
             self.family,
             found.label,
-            caller_wants_usage,
+            caller_wants_usage=not usage_hidden(body, found.endpoint.shape),
             original=body,
         )
         return found, exchange, reserve_flow(self.settings, found.endpoint, body, options)
