@@ -32,8 +32,8 @@ from capledger.integrations._plan import (
     drive,
     reserve_flow,
     run_shielded,
-    scopes_of,
     settlement,
+    unguarded_reserve,
     usage_hidden,
     with_stream_usage,
 )
@@ -225,13 +225,7 @@ class Engine:
     ) -> tuple[tuple[str, ...], dict[str, Any]]:
         """The scopes and ``reserve`` keyword arguments of the zero hold that journals an
         unguarded call to ``name``; capledger's options are taken out of ``kwargs``."""
-        options = split_options(kwargs)
-        scopes = scopes_of(self.settings, options.get("capledger_scopes"))
-        tags = {**self.settings.tags, **(options.get("capledger_tags") or {}), "unguarded": name}
-        reserve: dict[str, Any] = {"usd": Decimal(0), "ttl": self.settings.ttl_s, "tags": tags}
-        if options.get("capledger_request_id") is not None:
-            reserve["request_id"] = options["capledger_request_id"]
-        return scopes, reserve
+        return unguarded_reserve(self.settings, split_options(kwargs), name)
 
     # --- synchronous ------------------------------------------------------------------------
 

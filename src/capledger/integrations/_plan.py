@@ -50,6 +50,7 @@ __all__ = [
     "run_shielded",
     "scopes_of",
     "settlement",
+    "unguarded_reserve",
     "usage_hidden",
     "with_stream_usage",
 ]
@@ -309,6 +310,19 @@ def scopes_of(settings: Settings, extra: object) -> tuple[str, ...]:
             "capledger_scopes= on LiteLLM), or open a capledger.attribute(...) block"
         )
     return parse_scopes(given)
+
+
+def unguarded_reserve(
+    settings: Settings, options: Mapping[str, Any], name: str
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The scopes and ``reserve`` keyword arguments of the $0 hold that journals a call to
+    ``name`` that ``unguarded=`` lets through unheld, with the call's own options."""
+    scopes = scopes_of(settings, options.get("capledger_scopes"))
+    tags = {**settings.tags, **(options.get("capledger_tags") or {}), "unguarded": name}
+    reserve: dict[str, Any] = {"usd": Decimal(0), "ttl": settings.ttl_s, "tags": tags}
+    if options.get("capledger_request_id") is not None:
+        reserve["request_id"] = options["capledger_request_id"]
+    return scopes, reserve
 
 
 def _request_id_of(given: object) -> str:

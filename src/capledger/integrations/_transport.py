@@ -38,7 +38,6 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
@@ -59,8 +58,8 @@ from capledger.integrations._plan import (
     Wire,
     reserve_flow,
     run_shielded,
-    scopes_of,
     settlement,
+    unguarded_reserve,
     usage_hidden,
     with_stream_usage,
 )
@@ -661,14 +660,7 @@ class _WireGuard:
     def unguarded_hold(self, request: Any, label: str) -> tuple[tuple[str, ...], dict[str, Any]]:
         """The scopes and ``reserve`` keyword arguments of the zero hold that journals an
         unguarded call."""
-        options = _options(_read_headers(request))
-        scopes = scopes_of(self.settings, options.get("capledger_scopes"))
-        return scopes, {
-            "usd": Decimal(0),
-            "request_id": options["capledger_request_id"],
-            "ttl": self.settings.ttl_s,
-            "tags": {**self.settings.tags, "unguarded": label},
-        }
+        return unguarded_reserve(self.settings, _options(_read_headers(request)), label)
 
 
 _PASSING: dict[tuple[type[LedgerError], type[Exception]], type[LedgerError]] = {}
