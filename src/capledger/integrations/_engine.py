@@ -14,21 +14,22 @@ to happen before sending, or a rejection the provider does not bill, releases it
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from capledger.errors import InvalidInput, LedgerError
+from capledger.errors import InvalidInput
 from capledger.integrations._plan import (
     CALL_OPTIONS,
     Endpoint,
     Flow,
     Prepared,
     Settings,
+    aclose_quietly,
     adrive,
+    close_quietly,
     drive,
     reserve_flow,
     run_shielded,
@@ -138,12 +139,10 @@ def _shortfall(hold: Any, cover: Cover, settings: Settings) -> dict[str, Any]:
     return missing
 
 
-def _closer(hold: Any, error: BaseException) -> Callable[[], Any]:
+def _failure_plan(error: BaseException) -> dict[str, Any] | None:
     """How to close the hold of a call that raised ``error``: settle it whole, tagged with the
     error, unless the failure is known to cost nothing (``failure_settles``): release it."""
-    if failure_settles(error):
-        return functools.partial(hold.settle, tags={"error": type(error).__name__})
-    return cast("Callable[[], Any]", hold.release)
+    return {"tags": {"error": type(error).__name__}} if failure_settles(error) else None
 
 
 class Engine:
@@ -309,10 +308,7 @@ class Engine:
         The whole hold is settled unless the failure is known to cost nothing
         (``failure_settles``), when it is released.
         """
-        try:
-            _closer(hold, error)()
-        except LedgerError:  # the caller's error matters more; ours goes to the log
-            _LOG.exception("capledger could not close hold %s after an error", hold.id)
+        close_quietly(hold, _failure_plan(error))
 
     # --- asynchronous -----------------------------------------------------------------------
 
@@ -377,7 +373,4 @@ class Engine:
 
     async def afail(self, hold: Any, error: BaseException) -> None:
         """Close an async hold whose call raised ``error``; see ``fail``."""
-        try:
-            await run_shielded(_closer(hold, error)())
-        except LedgerError:
-            _LOG.exception("capledger could not close hold %s after an error", hold.id)
+        await aclose_quietly(hold, _failure_plan(error))

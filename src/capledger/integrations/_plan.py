@@ -43,7 +43,10 @@ __all__ = [
     "Prepared",
     "ReserveStep",
     "Settings",
+    "aclose",
+    "aclose_quietly",
     "adrive",
+    "close_quietly",
     "drive",
     "in_background",
     "reserve_flow",
@@ -243,6 +246,32 @@ async def run_shielded(operation: Awaitable[_T]) -> _T:
     settle of money that may have been billed. An event loop that closes first cancels it.
     """
     return await asyncio.shield(in_background(operation))
+
+
+def close_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
+    """Settle a hold at ``plan`` (release it for ``None``), logging a ledger error instead of
+    raising it: the caller's own error matters more."""
+    try:
+        if plan is None:
+            hold.release()
+        else:
+            hold.settle(**plan)
+    except LedgerError:  # the caller's own error matters more; ours goes to the log
+        _LOG.exception("capledger could not close hold %s", hold.id)
+
+
+async def aclose(hold: Any, plan: dict[str, Any] | None) -> None:
+    """Settle (or, for ``None``, release) an async hold, even if the caller is cancelled:
+    the SDKs cancel a stream's cleanup after a short deadline (``run_shielded``)."""
+    await run_shielded(hold.release() if plan is None else hold.settle(**plan))
+
+
+async def aclose_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
+    """``close_quietly`` for an ``AsyncHold``, shielded as ``aclose`` is."""
+    try:
+        await aclose(hold, plan)
+    except LedgerError:
+        _LOG.exception("capledger could not close hold %s", hold.id)
 
 
 def _release_unsent(placing: asyncio.Future[Any]) -> None:

@@ -56,8 +56,10 @@ from capledger.integrations._plan import (
     Prepared,
     Settings,
     Wire,
+    aclose,
+    aclose_quietly,
+    close_quietly,
     reserve_flow,
-    run_shielded,
     settlement,
     unguarded_reserve,
     usage_hidden,
@@ -685,29 +687,6 @@ def _passing_class(cls: type[LedgerError], sdk_error: type[Exception]) -> type[L
     return made
 
 
-def _close_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
-    try:
-        if plan is None:
-            hold.release()
-        else:
-            hold.settle(**plan)
-    except LedgerError:  # the caller's own error matters more; ours goes to the log
-        _LOG.exception("capledger could not close hold %s", hold.id)
-
-
-async def _aclose(hold: Any, plan: dict[str, Any] | None) -> None:
-    """Settle (or, for ``None``, release) an async hold, even if the caller is cancelled:
-    the SDKs cancel a stream's cleanup after a short deadline (``run_shielded``)."""
-    await run_shielded(hold.release() if plan is None else hold.settle(**plan))
-
-
-async def _aclose_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
-    try:
-        await _aclose(hold, plan)
-    except LedgerError:
-        _LOG.exception("capledger could not close hold %s", hold.id)
-
-
 def _renew(hold: Any, ttl_s: float) -> None:
     """Push a streaming hold's expiry on; a hold that expired all the same (the stream
     stalled past its TTL) is settled late when the stream ends, so this is only logged."""
@@ -790,7 +769,7 @@ class _Close:
 
     def run(self, wire: Wire) -> None:
         if self.quiet:
-            _close_quietly(self.hold, self.plan)
+            close_quietly(self.hold, self.plan)
         elif self.plan is None:
             self.hold.release()
         else:
@@ -798,9 +777,9 @@ class _Close:
 
     async def arun(self, wire: Wire) -> None:
         if self.quiet:
-            await _aclose_quietly(self.hold, self.plan)
+            await aclose_quietly(self.hold, self.plan)
         else:
-            await _aclose(self.hold, self.plan)
+            await aclose(self.hold, self.plan)
 
 
 @dataclass(frozen=True, slots=True)
