@@ -93,6 +93,18 @@ def _ledger(tmp_path: Path) -> Ledger:
     return ledger
 
 
+def _capped_url(tmp_path: Path) -> str:
+    """A SQLite ledger file with the scenario's cap set, for ledgers opened in other loops."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        ledger.set_limit(SCOPE, usd=CAP)
+    return url
+
+
+def _async_openai(fake: FakeProvider) -> Any:
+    return openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
+
+
 def _openai(fake: FakeProvider, **options: Any) -> Any:
     return openai.OpenAI(base_url=fake.url + "/v1", api_key="x", **options)
 
@@ -468,9 +480,7 @@ def _concurrent_under_the_cap(
     calls: int,
 ) -> None:
     """``calls`` concurrent guarded calls on an ``AsyncLedger``, then the two promises."""
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger(url) as ledger:
-        ledger.set_limit(SCOPE, usd=CAP)
+    url = _capped_url(tmp_path)
 
     async def main() -> list[str]:
         async with AsyncLedger(url) as aledger, make_client() as raw:
@@ -486,20 +496,15 @@ def _concurrent_under_the_cap(
 
 
 def test_480_concurrent_mixed_calls(fake: FakeProvider, tmp_path: Path) -> None:
-    def client() -> Any:
-        return openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
-
-    _concurrent_under_the_cap(fake, tmp_path, client, _mixed_call, 480)
+    _concurrent_under_the_cap(fake, tmp_path, lambda: _async_openai(fake), _mixed_call, 480)
 
 
 def test_async_stream_abandoned_when_its_loop_ends(fake: FakeProvider, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger(url) as ledger:
-        ledger.set_limit(SCOPE, usd=CAP)
+    url = _capped_url(tmp_path)
 
     async def main() -> None:
         aledger = AsyncLedger(url)
-        raw = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
+        raw = _async_openai(fake)
         client = wrap(raw, aledger, scopes=SCOPE)
         stream = await client.chat.completions.create(
             model="o4-mini", messages=[{"role": "user", "content": "hi"}], stream=True
@@ -521,24 +526,20 @@ def test_async_stream_abandoned_when_its_loop_ends(fake: FakeProvider, tmp_path:
 
 def test_async_cancelled_call_settles(fake: FakeProvider, tmp_path: Path) -> None:
     fake.delay_s = 1.0
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger(url) as ledger:
-        ledger.set_limit(SCOPE, usd=CAP)
+    url = _capped_url(tmp_path)
 
     async def main() -> None:
-        async with AsyncLedger(url) as aledger:
-            raw = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
-            async with raw:
-                client = wrap(raw, aledger, scopes=SCOPE)
-                task = asyncio.ensure_future(
-                    client.chat.completions.create(
-                        model="o4-mini", messages=[{"role": "user", "content": "hi"}]
-                    )
+        async with AsyncLedger(url) as aledger, _async_openai(fake) as raw:
+            client = wrap(raw, aledger, scopes=SCOPE)
+            task = asyncio.ensure_future(
+                client.chat.completions.create(
+                    model="o4-mini", messages=[{"role": "user", "content": "hi"}]
                 )
-                await asyncio.sleep(0.3)
-                task.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await task
+            )
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
 
     asyncio.run(main())
     fake.wait_idle(5)
@@ -666,28 +667,24 @@ def test_a_stream_longer_than_its_ttl_keeps_its_hold(fake: FakeProvider, tmp_pat
 def test_a_call_cancelled_while_its_hold_is_placed_leaves_none_open(
     fake: FakeProvider, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger(url) as ledger:
-        ledger.set_limit(SCOPE, usd=CAP)
+    url = _capped_url(tmp_path)
 
     async def main() -> None:
-        async with AsyncLedger(url) as aledger:
-            raw = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
-            async with raw:
-                client = wrap(raw, aledger, scopes=SCOPE)
-                for delay in [i / 2000 for i in range(40)]:
-                    task = asyncio.ensure_future(
-                        client.chat.completions.create(
-                            model="gpt-4o-mini",
-                            messages=[{"role": "user", "content": "hi"}],
-                            max_tokens=20,
-                        )
+        async with AsyncLedger(url) as aledger, _async_openai(fake) as raw:
+            client = wrap(raw, aledger, scopes=SCOPE)
+            for delay in [i / 2000 for i in range(40)]:
+                task = asyncio.ensure_future(
+                    client.chat.completions.create(
+                        model="gpt-4o-mini",
+                        messages=[{"role": "user", "content": "hi"}],
+                        max_tokens=20,
                     )
-                    await asyncio.sleep(delay)
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                await asyncio.sleep(0.2)  # the releases of unsent holds run
+                )
+                await asyncio.sleep(delay)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.sleep(0.2)  # the releases of unsent holds run
 
     asyncio.run(main())
     fake.wait_idle()
