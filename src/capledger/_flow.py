@@ -24,12 +24,16 @@ Flow: TypeAlias = Generator[_Step, Any, _Result]
 _Errors: TypeAlias = type[BaseException] | tuple[type[BaseException], ...]
 
 
-def _advance(flow: Flow[_Step, _Result], outcome: object, failed: bool) -> _Step:
-    """The flow's next step after an outcome (sent) or an error (thrown)."""
-    if failed:
-        assert isinstance(outcome, BaseException)
-        return flow.throw(outcome)
-    return flow.send(outcome)
+def _advance(flow: Flow[_Step, _Result], outcome: object, failed: bool) -> tuple[bool, Any]:
+    """``(False, next step)`` after an outcome (sent) or an error (thrown), or ``(True,
+    result)`` once the flow has returned."""
+    try:
+        if failed:
+            assert isinstance(outcome, BaseException)
+            return False, flow.throw(outcome)
+        return False, flow.send(outcome)
+    except StopIteration as finished:
+        return True, finished.value
 
 
 def run(
@@ -45,18 +49,15 @@ def run(
         perform: does one step's I/O and returns its outcome.
         catch: the errors of a step that are thrown into the flow (others propagate).
     """
-    outcome: object = None
-    failed = False
-    while True:
-        try:
-            step = _advance(flow, outcome, failed)
-        except StopIteration as done:
-            result: _Result = done.value
-            return result
+    finished, step = _advance(flow, None, False)
+    while not finished:
         try:
             outcome, failed = perform(step), False
         except catch as error:
             outcome, failed = error, True
+        finished, step = _advance(flow, outcome, failed)
+    result: _Result = step
+    return result
 
 
 async def arun(
@@ -65,16 +66,13 @@ async def arun(
     *,
     catch: _Errors = Exception,
 ) -> _Result:
-    """``run`` with a coroutine function performing the steps."""
-    outcome: object = None
-    failed = False
-    while True:
-        try:
-            step = _advance(flow, outcome, failed)
-        except StopIteration as done:
-            result: _Result = done.value
-            return result
+    """``run`` with a coroutine function performing the steps (the same loop, awaited)."""
+    finished, step = _advance(flow, None, False)
+    while not finished:
         try:
             outcome, failed = await perform(step), False
         except catch as error:
             outcome, failed = error, True
+        finished, step = _advance(flow, outcome, failed)
+    result: _Result = step
+    return result
