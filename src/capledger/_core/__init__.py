@@ -21,6 +21,7 @@ from .records import (
     EntryKind,
     Event,
     Extend,
+    Flag,
     HoldRecord,
     Inspect,
     Op,
@@ -31,6 +32,7 @@ from .records import (
     SetLimit,
     Settle,
     Sweep,
+    flag_set,
 )
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "EntryKind",
     "Event",
     "Extend",
+    "Flag",
     "HoldRecord",
     "Inspect",
     "Op",
@@ -60,6 +63,7 @@ __all__ = [
     "apply_isolated",
     "apply_one",
     "expire_overdue",
+    "flag_set",
     "new_account",
     "parse_period",
     "parse_timezone",

@@ -15,7 +15,7 @@ from capledger.clock import from_us
 from capledger.money import UNITS, from_units
 
 from .periods import CALENDAR_PERIODS, next_window, retimed_end, window
-from .records import Account, AccountKey, Entry, HoldRecord
+from .records import Account, AccountKey, Entry, HoldRecord, flag_set
 
 __all__ = ["REPORT_BUILTIN_KEYS", "Mismatch", "VerifyReport", "build_report", "verify"]
 
@@ -219,7 +219,7 @@ class _Replay:
                 for unit, amount in entry.amounts.items():
                     for account in self.by_scope_unit.get((scope, unit), ()):
                         self._add_spent(account, entry.ts_us, amount)
-            self._check(entry, entry.amounts, excused="overrun" in entry.flags.split(","))
+            self._check(entry, entry.amounts, excused="overrun" in flag_set(entry.flags))
             expired = self.expired.pop(entry.hold_id or "", None)
             if expired is not None:
                 self._check_exposure(entry, *expired)
@@ -354,7 +354,7 @@ def build_report(entries: Iterable[Entry], group_by: Sequence[str]) -> list[dict
             continue
         scopes = entry.scopes if per_scope else entry.scopes[:1]
         units = list(entry.amounts) if by_unit else ["-"]
-        flags = entry.flags.split(",") if entry.flags else []
+        flags = flag_set(entry.flags)
         seen: set[tuple[str, ...]] = set()
         for scope in scopes:
             for unit in units:

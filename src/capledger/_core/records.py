@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
+from capledger.errors import LedgerInvariantError
+
 __all__ = [
     "HOLD_STATES",
     "Account",
@@ -20,6 +22,7 @@ __all__ = [
     "EntryKind",
     "Event",
     "Extend",
+    "Flag",
     "HoldRecord",
     "Inspect",
     "Op",
@@ -30,6 +33,7 @@ __all__ = [
     "SetLimit",
     "Settle",
     "Sweep",
+    "flag_set",
 ]
 
 HoldState: TypeAlias = Literal["open", "settled", "released", "expired"]
@@ -37,6 +41,34 @@ HOLD_STATES: Final[tuple[HoldState, ...]] = ("open", "settled", "released", "exp
 
 #: (scope, unit, period) identifies an account.
 AccountKey: TypeAlias = tuple[str, str, str]
+
+#: A mark on a settled hold: ``late`` (settled after it expired or was released) and
+#: ``overrun`` (settled above its hold, or past a cap).
+Flag: TypeAlias = Literal["late", "overrun"]
+
+# Records and the journal keep a hold's flags as stored, comma-separated text ("",
+# "late", "overrun", "late,overrun"); the API shows sets. Only these four texts are ever
+# written, so each maps to one shared frozenset and reading flags builds nothing.
+_FLAG_SETS: Final[dict[str, frozenset[Flag]]] = {
+    "": frozenset(),
+    "late": frozenset({"late"}),
+    "overrun": frozenset({"overrun"}),
+    "late,overrun": frozenset({"late", "overrun"}),
+}
+
+
+def flag_set(text: str) -> frozenset[Flag]:
+    """The flags of stored text such as ``"late,overrun"``, as a set.
+
+    The one place the storage format of flags is read. Text the core never writes (another
+    order, an unknown flag) can only come from a damaged row: ``LedgerInvariantError``.
+    """
+    flags = _FLAG_SETS.get(text)
+    if flags is None:
+        raise LedgerInvariantError(
+            f"a hold's flags read {text!r}; capledger writes only {sorted(_FLAG_SETS)}"
+        )
+    return flags
 
 
 class Account:
@@ -166,7 +198,7 @@ class HoldRecord:
         self.fingerprint = fingerprint  # what a repeated request_id must match
         self.settled = settled  # actual amounts once settled
         self.closed_us = closed_us
-        self.flags = flags  # comma-separated: late, overrun
+        self.flags = flags  # stored text, comma-separated: late, overrun (see flag_set)
 
     def copy(self) -> HoldRecord:
         """Return a snapshot that later changes to this record do not reach.
