@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from capledger import attribution
 from capledger._core import Event
-from capledger._core.audit import Mismatch, VerifyReport
+from capledger._core.audit import Breach, Mismatch, VerifyReport
 from capledger.attribution import attribute
 from capledger.clock import Clock, ManualClock, SystemClock
 from capledger.errors import (
@@ -69,6 +69,7 @@ __all__ = [
     "AsyncLedger",
     "BackendUnavailable",
     "Balance",
+    "Breach",
     "BudgetExceeded",
     "Clamp",
     "Clock",

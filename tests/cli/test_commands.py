@@ -7,7 +7,7 @@ import io
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -300,6 +300,28 @@ def test_verify_reports_each_mismatch_and_exits_1(
     assert "MISMATCH user:a usd/total: spent is $1.25, expected $0.25 (journal sum)" in mismatches
     assert "MISMATCH user:b usd/total: spent is $1.25, expected $0.25 (journal sum)" in mismatches
     assert f"FAILED: {len(mismatches)} problems" in result.stderr
+
+
+def test_verify_reports_a_breach_in_dollars_and_exits_1(
+    cli: Invoke, ledger: Ledger, db_path: Path
+) -> None:
+    ledger.set_limit("user:a", usd="1")
+    ledger.reserve("user:a", usd="0.5")
+    with sqlite3.connect(db_path) as raw:  # forge a settle past the cap, not flagged overrun
+        [(last_us,)] = raw.execute("SELECT max(ts_us) FROM capledger_journal")
+        raw.execute(
+            "INSERT INTO capledger_journal (ts_us, kind, hold_id, request_id, scopes, amounts,"
+            " tags, flags) SELECT max(ts_us), 'settled', 'h_forged', NULL, '[\"user:a\"]',"
+            " '{\"usd\":900000000}', '{}', '' FROM capledger_journal"
+        )
+    result = cli("verify")
+    assert result.exit_code == 1
+    [breach] = [line for line in result.stdout.splitlines() if line.startswith("BREACH")]
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=last_us)
+    assert breach == (
+        f"BREACH {at.isoformat()} settled of hold h_forged left user:a usd/total at $1.40 "
+        "past its cap $1.00"
+    )
 
 
 def test_verify_notes_overruns_without_failing(cli: Invoke, ledger: Ledger) -> None:

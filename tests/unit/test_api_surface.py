@@ -68,6 +68,7 @@ def test_pinned_public_names() -> None:
         "AsyncLedger",
         "BackendUnavailable",
         "Balance",
+        "Breach",
         "BudgetExceeded",
         "Clamp",
         "Clock",

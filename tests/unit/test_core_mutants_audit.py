@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from capledger import Ledger, ManualClock
-from capledger._core.audit import Mismatch, VerifyReport, build_report, verify
+from capledger._core.audit import Breach, Mismatch, VerifyReport, build_report, verify
 from capledger._core.periods import window
 from capledger._core.records import Account, Entry, HoldRecord
 
@@ -278,11 +278,10 @@ def test_an_uncapped_total_does_not_hide_a_capped_window() -> None:
     entries = [limit_set("day", NANO), entry("reserved", "h_forged", usd=2 * NANO)]
     accounts = [account(held=2 * NANO), account("day", cap=NANO, held=2 * NANO)]
     report = verify(accounts, [open_hold("h_forged", usd=2 * NANO)], entries)
-    assert len(report.breaches) == 1
-    assert (
-        "reserved of hold h_forged left user:a usd/day at 2000000000 past its cap"
-        in (report.breaches[0])
-    )
+    noon = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    assert report.breaches == [
+        Breach(noon, "reserved", "h_forged", "user:a", "usd", "day", 2 * NANO, NANO)
+    ]
     assert not report.ok
 
 
@@ -294,8 +293,13 @@ def test_an_extension_past_the_cap_is_a_breach() -> None:
     ]
     held = NANO // 2 + NANO
     report = verify([account(cap=NANO, held=held)], [open_hold("h1", usd=held)], entries)
-    assert len(report.breaches) == 1
-    assert "extended of hold h1" in report.breaches[0]
+    [breach] = report.breaches
+    assert (breach.kind, breach.hold_id, breach.spent_and_held, breach.cap) == (
+        "extended",
+        "h1",
+        held,
+        NANO,
+    )
 
 
 def test_an_extension_may_add_a_unit_and_a_release_gives_it_all_back() -> None:

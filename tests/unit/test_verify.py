@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
-from capledger import Ledger, ManualClock
+from capledger import Breach, Ledger, ManualClock
 
 
 def _ledger(tmp_path: Path) -> tuple[Ledger, Path]:
@@ -53,8 +54,23 @@ def test_a_reserve_past_the_cap_in_the_journal_is_a_breach(tmp_path: Path) -> No
         )
     report = ledger.verify()
     assert not report.ok
-    assert len(report.breaches) == 1
-    assert "h_forged" in report.breaches[0]
+    # 0.60 settled, 0.10 held, then 0.90 forged on a 1.00 day cap, at the clock's one moment.
+    assert report.breaches == [
+        Breach(
+            datetime(2026, 1, 1, tzinfo=UTC),
+            "reserved",
+            "h_forged",
+            "user:a",
+            "usd",
+            "day",
+            spent_and_held=1_600_000_000,
+            cap=1_000_000_000,
+        )
+    ]
+    assert str(report.breaches[0]) == (
+        "2026-01-01T00:00:00+00:00 reserved of hold h_forged left user:a usd/day at "
+        "1600000000 past its cap 1000000000"
+    )
 
 
 def test_an_unflagged_settle_past_the_cap_is_a_breach(tmp_path: Path) -> None:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Final
 
 from capledger.clock import from_us
 from capledger.money import UNITS, from_units
 
 from .periods import CALENDAR_PERIODS, next_window, retimed_end, window
-from .records import Account, AccountKey, Entry, HoldRecord, flag_set
+from .records import Account, AccountKey, Entry, EntryKind, HoldRecord, flag_set
 
-__all__ = ["REPORT_BUILTIN_KEYS", "Mismatch", "VerifyReport", "build_report", "verify"]
+__all__ = ["REPORT_BUILTIN_KEYS", "Breach", "Mismatch", "VerifyReport", "build_report", "verify"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +40,45 @@ class Mismatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Breach:
+    """A moment in the journal where an account was past its cap with no recorded reason.
+
+    The journal entry at ``at`` (a ``reserved`` or ``extended`` entry, or a ``settled`` one
+    not flagged overrun) of hold ``hold_id`` left the account (``scope``, ``unit``,
+    ``period``) holding and spending ``spent_and_held`` in total, past its ``cap``. Like
+    ``Mismatch``'s, the amounts are integers in the unit's smallest step (nano-USD for
+    ``usd``).
+    """
+
+    at: datetime
+    kind: EntryKind
+    hold_id: str | None
+    scope: str
+    unit: str
+    period: str
+    spent_and_held: int
+    cap: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.at.isoformat()} {self.kind} of hold {self.hold_id} left {self.scope} "
+            f"{self.unit}/{self.period} at {self.spent_and_held} past its cap {self.cap}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyReport:
     """What ``verify()`` found: ``ok`` is True when every check passed.
 
     ``mismatches``: stored counters that disagree with the journal or the open holds.
     ``breaches``: moments in the journal where an account was past its cap with no recorded
     reason (a reserve or extension that overshot, or a settle past the cap not flagged
-    overrun): these must never exist. ``exposures``: settles that arrived after their hold
-    expired and its budget was granted to another hold, so that money spent within the hold
-    passed the cap (G2 was exposed: a hold expired while its call was still spending, e.g.
-    a TTL shorter than the call); they make ``ok`` False, as breaches do. ``overruns``:
-    accounts past their cap now for a recorded reason (a settle ran over, or the cap was
-    lowered): reported, not errors.
+    overrun), one ``Breach`` each: these must never exist. ``exposures``: settles that
+    arrived after their hold expired and its budget was granted to another hold, so that
+    money spent within the hold passed the cap (G2 was exposed: a hold expired while its
+    call was still spending, e.g. a TTL shorter than the call); they make ``ok`` False, as
+    breaches do. ``overruns``: accounts past their cap now for a recorded reason (a settle
+    ran over, or the cap was lowered): reported, not errors.
     """
 
     ok: bool
@@ -59,7 +86,7 @@ class VerifyReport:
     open_holds: int
     entries_read: int
     mismatches: list[Mismatch] = field(default_factory=list)
-    breaches: list[str] = field(default_factory=list)
+    breaches: list[Breach] = field(default_factory=list)
     overruns: list[str] = field(default_factory=list)
     exposures: list[str] = field(default_factory=list)
 
@@ -140,7 +167,7 @@ class _Replay:
         self.open_amounts: dict[str, dict[str, int]] = {}  # open hold id -> held amounts
         self.held: dict[tuple[str, str], int] = {}  # (scope, unit) -> sum of open holds
         self.cap: dict[AccountKey, int | None] = {}
-        self.breaches: list[str] = []
+        self.breaches: list[Breach] = []
         # Holds granted per (scope, unit), and for each expired hold not settled since, its
         # amounts and those counts when it expired: a late settle passing the cap within
         # its hold after new grants is an exposure. Kept until the hold settles (an expired
@@ -171,9 +198,16 @@ class _Replay:
                     total = self._spent_now(account, entry.ts_us) + self.held.get((scope, unit), 0)
                     if total > cap and not excused:
                         self.breaches.append(
-                            f"{from_us(entry.ts_us).isoformat()} {entry.kind} of hold "
-                            f"{entry.hold_id} left {scope} {unit}/{account.period} at "
-                            f"{total} past its cap {cap}"
+                            Breach(
+                                from_us(entry.ts_us),
+                                entry.kind,
+                                entry.hold_id,
+                                scope,
+                                unit,
+                                account.period,
+                                spent_and_held=total,
+                                cap=cap,
+                            )
                         )
 
     def apply(self, entry: Entry) -> None:

@@ -9,7 +9,7 @@ from typing import Final
 
 import click
 
-from capledger import Mismatch, VerifyReport
+from capledger import Breach, Mismatch, VerifyReport
 from capledger._core import HOLD_STATES
 from capledger._core.periods import check_timezone_applies
 from capledger.ledger import Balance, HoldInfo, Limit
@@ -370,16 +370,25 @@ def report(
     emit(rows, columns, fmt, empty="no settled spend in that range")
 
 
-def _amount_text(mismatch: Mismatch, amount: int) -> str:
-    return table_cell(from_units(mismatch.unit, amount))
+def _amount_text(unit: str, amount: int) -> str:
+    return table_cell(from_units(unit, amount))
 
 
 def _mismatch_text(mismatch: Mismatch) -> str:
     detail = f" ({mismatch.detail})" if mismatch.detail else ""
     return (
         f"MISMATCH {mismatch.scope} {mismatch.unit}/{mismatch.period}: {mismatch.field} is "
-        f"{_amount_text(mismatch, mismatch.stored)}, expected "
-        f"{_amount_text(mismatch, mismatch.expected)}{detail}"
+        f"{_amount_text(mismatch.unit, mismatch.stored)}, expected "
+        f"{_amount_text(mismatch.unit, mismatch.expected)}{detail}"
+    )
+
+
+def _breach_text(breach: Breach) -> str:
+    return (
+        f"BREACH {breach.at.isoformat()} {breach.kind} of hold {breach.hold_id} left "
+        f"{breach.scope} {breach.unit}/{breach.period} at "
+        f"{_amount_text(breach.unit, breach.spent_and_held)} past its cap "
+        f"{_amount_text(breach.unit, breach.cap)}"
     )
 
 
@@ -416,7 +425,7 @@ def verify(ctx: click.Context) -> None:
     for mismatch in result.mismatches:
         click.echo(_mismatch_text(mismatch))
     for breach in result.breaches:
-        click.echo(f"BREACH {breach}")
+        click.echo(_breach_text(breach))
     for exposure in result.exposures:
         click.echo(f"EXPOSURE {exposure}")
     problems = len(result.mismatches) + len(result.breaches) + len(result.exposures)
