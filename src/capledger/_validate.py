@@ -43,8 +43,6 @@ __all__ = [
     "unstorable_text",
 ]
 
-TagValue = str | int | float | bool | None
-
 #: Integer tag values are bounded as every store keeps them exactly (a signed 64-bit
 #: integer), so a huge one is refused before ``str`` would take quadratic time over it.
 _MAX_TAG_INT: Final = 2**63 - 1
@@ -212,10 +210,11 @@ def unstorable_text(text: str, what: str) -> InvalidInput | None:
     return InvalidInput(f"{what} holds a NUL or a lone surrogate: {_short(text)}")
 
 
-def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
+def tags_of(tags: Mapping[str, object] | None) -> dict[str, object]:
     """Validate attribution tags: short string keys, scalar values, bounded in size.
 
-    ``Decimal`` values are kept as strings, so a cost in a tag stays exact.
+    Every value returned is a ``str``, ``int``, ``float``, ``bool`` or None; ``Decimal``
+    values are kept as strings, so a cost in a tag stays exact.
 
     Raises:
         InvalidTag: more than ``MAX_TAGS`` tags, a long key or value, a non-scalar value,
@@ -228,7 +227,7 @@ def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
         raise InvalidTag(f"tags must be a mapping, not {type(tags).__name__}")
     if len(tags) > MAX_TAGS:
         raise InvalidTag(f"at most {MAX_TAGS} tags, got {len(tags)}")
-    clean: dict[str, TagValue] = {}
+    clean: dict[str, object] = {}
     for key, value in tags.items():
         if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY_LENGTH:
             raise InvalidTag(f"tag keys must be 1 to {MAX_TAG_KEY_LENGTH} characters: {key!r}")
@@ -256,7 +255,7 @@ def tags_of(tags: Mapping[str, object] | None) -> dict[str, TagValue]:
 
 
 def fingerprint(
-    scopes: tuple[str, ...], amounts: dict[str, int], ttl_us: int, tags: dict[str, TagValue]
+    scopes: tuple[str, ...], amounts: Mapping[str, int], ttl_us: int, tags: Mapping[str, object]
 ) -> str:
     """A digest of what a reserve asked for, so a reused request_id can be compared."""
     payload = json.dumps(

@@ -320,7 +320,7 @@ class _LedgerBase:
             amounts,
             ttl_us,
             checked_request_id,
-            clean_tags,  # type: ignore[arg-type]
+            clean_tags,
             ""
             if checked_request_id is None
             else fingerprint(scope_tuple, amounts, ttl_us, clean_tags),
@@ -389,7 +389,7 @@ class _LedgerBase:
         return [RemoveLimit(checked_scope, u, canonical_period) for u in units]
 
     def _balances(self, outcome: Outcome, unit: str | None) -> list[Balance]:
-        accounts: list[Account] = self._unwrap(outcome).value  # type: ignore[assignment]
+        accounts = self._unwrap(outcome).accounts()
         balances = [_balance(a) for a in accounts if unit is None or a.unit == unit]
         order: dict[str, int] = {name: index for index, name in enumerate(UNITS)}
         balances.sort(key=lambda b: (order.get(b.unit, 9), b.period != "total", b.period))
@@ -467,7 +467,7 @@ class _LedgerBase:
         """Sweep in bounded steps until a step finds less than its bound to expire."""
         total = 0
         while True:
-            count: int = self._unwrap((yield Sweep(MAX_SWEEP_PER_STEP))).value  # type: ignore[assignment]
+            count = self._unwrap((yield Sweep(MAX_SWEEP_PER_STEP))).count()
             total += count
             if progress is not None and count:
                 progress(count)
@@ -810,11 +810,11 @@ class Ledger(_LedgerBase):
     ) -> HoldInfo:
         """Settle a hold by id (for a hold placed by another process); see ``Hold.settle``."""
         op = _settle_op(hold_id_of(hold_id), usd, tokens, requests, tags)
-        return _hold_info(self._unwrap(self._execute(op)).hold)  # type: ignore[arg-type]
+        return _hold_info(self._unwrap(self._execute(op)).record())
 
     def release(self, hold_id: str) -> HoldInfo:
         """Release a hold by id; see ``Hold.release``."""
-        return _hold_info(self._unwrap(self._execute(_release_op(hold_id))).hold)  # type: ignore[arg-type]
+        return _hold_info(self._unwrap(self._execute(_release_op(hold_id))).record())
 
     def set_limit(
         self,
@@ -839,7 +839,7 @@ class Ledger(_LedgerBase):
     def remove_limit(self, scope: str, *, period: str = "total", unit: str | None = None) -> int:
         """Remove the caps of ``scope`` for ``period`` (one ``unit`` or all); return how many."""
         outcomes = self._execute_all(self._remove_limit_ops(scope, period, unit))
-        return sum(bool(self._unwrap(outcome).value) for outcome in outcomes)
+        return sum(self._unwrap(outcome).changed() for outcome in outcomes)
 
     def limits(self, scope: str | None = None) -> list[Limit]:
         """Every cap (of ``scope`` if given)."""
@@ -1106,11 +1106,11 @@ class AsyncLedger(_LedgerBase):
     ) -> HoldInfo:
         """Settle a hold by id; see ``Ledger.settle``."""
         op = _settle_op(hold_id_of(hold_id), usd, tokens, requests, tags)
-        return _hold_info(self._unwrap(await self._execute(op)).hold)  # type: ignore[arg-type]
+        return _hold_info(self._unwrap(await self._execute(op)).record())
 
     async def release(self, hold_id: str) -> HoldInfo:
         """Release a hold by id; see ``Ledger.release``."""
-        return _hold_info(self._unwrap(await self._execute(_release_op(hold_id))).hold)  # type: ignore[arg-type]
+        return _hold_info(self._unwrap(await self._execute(_release_op(hold_id))).record())
 
     async def set_limit(
         self,
@@ -1132,7 +1132,7 @@ class AsyncLedger(_LedgerBase):
     ) -> int:
         """Remove caps of ``scope``; see ``Ledger.remove_limit``."""
         outcomes = await self._execute_all(self._remove_limit_ops(scope, period, unit))
-        return sum(bool(self._unwrap(outcome).value) for outcome in outcomes)
+        return sum(self._unwrap(outcome).changed() for outcome in outcomes)
 
     async def limits(self, scope: str | None = None) -> list[Limit]:
         """Every cap; see ``Ledger.limits``."""

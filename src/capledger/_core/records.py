@@ -401,3 +401,33 @@ class Outcome:
         self.error = error
         self.value = value
         self.events = events
+
+    # Typed reads of what each kind of operation answers, checked: a store that answered
+    # something else is a bug, reported as one rather than passed on.
+
+    def record(self) -> HoldRecord:
+        """The hold a ``Reserve``, ``Extend``, ``Settle`` or ``Release`` answered with."""
+        if self.hold is None:
+            raise LedgerInvariantError("a hold operation's outcome without a hold")
+        return self.hold
+
+    def accounts(self) -> list[Account]:
+        """The accounts an ``Inspect`` read."""
+        value = self.value
+        if not isinstance(value, list) or not all(isinstance(a, Account) for a in value):
+            raise LedgerInvariantError(f"an inspect outcome holding {value!r}, not accounts")
+        return value
+
+    def count(self) -> int:
+        """How many holds a ``Sweep`` expired."""
+        value = self.value
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise LedgerInvariantError(f"a sweep outcome holding {value!r}, not a count")
+        return value
+
+    def changed(self) -> bool:
+        """Whether a ``SetLimit`` or ``RemoveLimit`` found a limit to change."""
+        value = self.value
+        if not isinstance(value, bool):
+            raise LedgerInvariantError(f"a limit outcome holding {value!r}, not a bool")
+        return value
