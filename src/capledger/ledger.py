@@ -41,6 +41,7 @@ from capledger._core import (
     parse_timezone,
 )
 from capledger._core.audit import REPORT_BUILTIN_KEYS, VerifyReport, build_report, verify
+from capledger._core.holds import closing_op, observe_extensions, running_amounts
 from capledger._core.periods import check_timezone_applies
 from capledger._flow import arun, run
 from capledger._validate import (
@@ -585,45 +586,22 @@ class _HoldBase:
     def _observe_ops(
         self, usd: AmountLike | None, tokens: int | None, requests: int | None
     ) -> list[Extend]:
-        """Record running amounts; return the extensions to try, most generous first.
-
-        Running amounts only grow: a smaller value than one seen before is ignored, so an
-        observed cost is never under-recorded.
-        """
-        for unit, amount in amounts_of(usd, tokens, requests).items():
-            if amount > self._observed.get(unit, 0):
-                self._observed[unit] = amount
-        held = self._record.amounts
-        gap = {u: a - held.get(u, 0) for u, a in self._observed.items() if a > held.get(u, 0)}
-        if not gap or self._record.state != "open":
-            return []
-        # Ask for headroom (a quarter of the hold more) to spare a round trip per chunk,
-        # and fall back to the exact gap when the budget cannot spare the headroom.
-        roomy = {u: a + max(a, held.get(u, 0) // 4) for u, a in gap.items()}
-        return [Extend(self.id, roomy, None), Extend(self.id, gap, None)]
+        """Record running amounts; return the extensions to try (see ``observe_extensions``)."""
+        self._observed = running_amounts(self._observed, amounts_of(usd, tokens, requests))
+        return observe_extensions(self._record, self._observed)
 
     def _exit_op(self, failed: bool) -> Op | None:
-        """What leaving the ``with`` block does to a hold the caller did not settle.
-
-        A hold that closed without a settle (it expired, or was released: by the caller, or
-        before a retry that asked for it with ``return_closed=True``) is treated like an open
-        one, except that there is nothing to release: what was observed under it was spent,
-        so it is settled (the store flags it late), never dropped.
-        """
-        state = self._record.state
-        if state == "settled":
-            return None
-        if self._observed:
-            return Settle(self.id, dict(self._observed), {})
-        if failed or state == "released":
-            return Release(self.id) if state == "open" else None
-        warnings.warn(
-            f"hold {self.id} left its block unsettled with nothing observed; "
-            "it was settled at the full held amount",
-            UnsettledHoldWarning,
-            stacklevel=4,
-        )
-        return Settle(self.id, {}, {})
+        """What leaving the ``with`` block does (see ``closing_op``), with a warning when an
+        unsettled hold with nothing observed is settled in full."""
+        op = closing_op(self._record, self._observed, failed=failed)
+        if isinstance(op, Settle) and not op.amounts:
+            warnings.warn(
+                f"hold {self.id} left its block unsettled with nothing observed; "
+                "it was settled at the full held amount",
+                UnsettledHoldWarning,
+                stacklevel=4,
+            )
+        return op
 
     def _observe_flow(
         self, usd: AmountLike | None, tokens: int | None, requests: int | None
