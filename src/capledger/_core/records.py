@@ -8,9 +8,11 @@ the ones the core marked changed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
+from capledger.clock import from_us
 from capledger.errors import LedgerInvariantError
 
 __all__ = [
@@ -286,11 +288,15 @@ class Event:
     """Something that happened, handed to ``ledger.on(...)`` callbacks.
 
     ``kind`` is one of reserved, settled, released, expired, denied, overrun, threshold.
-    ``amounts`` are in the API's units (``Decimal`` USD, ``int`` tokens and requests).
+    ``at`` is when, on the store's wall clock: an aware UTC ``datetime``, exact to the
+    microsecond. ``amounts`` are in the API's units (``Decimal`` USD, ``int`` tokens and
+    requests).
     """
 
     kind: str
-    at_us: int
+    # The core decides in integer microseconds and builds events under the store's lock:
+    # it passes the integer, and ``at`` makes the datetime only for a callback that reads it.
+    _at_us: int
     hold_id: str | None = None
     scopes: tuple[str, ...] = ()
     amounts: Mapping[str, object] = field(default_factory=dict)
@@ -299,6 +305,20 @@ class Event:
     period: str | None = None
     fraction: float | None = None  # the threshold crossed, for "threshold" events
     detail: str = ""
+
+    @property
+    def at(self) -> datetime:
+        """When it happened: an aware UTC ``datetime``, exact to the microsecond."""
+        return from_us(self._at_us)
+
+    def __repr__(self) -> str:
+        shown = [f"kind={self.kind!r}", f"at={self.at!r}"]
+        shown += [
+            f"{name}={getattr(self, name)!r}"
+            for name in (f.name for f in fields(self))
+            if name not in ("kind", "_at_us")
+        ]
+        return f"Event({', '.join(shown)})"
 
 
 # --- operations -----------------------------------------------------------------------------
