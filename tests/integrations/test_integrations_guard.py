@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+import capledger
 from capledger import AsyncLedger, BudgetExceeded, ConfigurationError, Ledger, pricing
 from capledger.attribution import (
     ContextThreadPoolExecutor,
@@ -93,8 +94,8 @@ def test_guard_settles_the_estimate_when_the_function_raises(
     assert ledger.verify().ok
 
 
-def test_guard_bound_to_a_ledger_settles_by_default_too(ledger: Ledger) -> None:
-    @ledger.guard(scopes=["user:u1"], estimate="0.03")
+def test_guard_from_the_package_settles_by_default_too(ledger: Ledger) -> None:
+    @capledger.guard(ledger, scopes=["user:u1"], estimate="0.03")
     def failing() -> None:
         raise TimeoutError
 

@@ -32,12 +32,12 @@ from capledger.integrations._plan import (
     close_quietly,
     drive,
     reserve_flow,
-    run_shielded,
     settlement,
     unguarded_reserve,
     usage_hidden,
     with_stream_usage,
 )
+from capledger.integrations._steps import run_shielded
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
 from capledger.integrations._transport import failure_releases, status_releases
 from capledger.ledger import AsyncLedger

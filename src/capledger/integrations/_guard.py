@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 from capledger import attribution
-from capledger.errors import ConfigurationError, LedgerError
-from capledger.ledger import AsyncLedger, Ledger
+from capledger.errors import ConfigurationError
+from capledger.integrations._ledger_like import (
+    AsyncLedgerLike,
+    LedgerLike,
+    is_async_ledger,
+    is_ledger,
+)
+from capledger.integrations._steps import Call, StepFlow, Wire, close
 from capledger.pricing import Pricebook, default_pricebook
 from capledger.scopes import parse_scopes
 
 __all__ = ["guard"]
 
-_LOG = logging.getLogger("capledger.integrations")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _AMOUNT_TYPES = (Decimal, int, str, float)
@@ -39,7 +43,7 @@ def _amount_of(
 
 
 def guard(
-    ledger: Ledger | AsyncLedger,
+    ledger: LedgerLike | AsyncLedgerLike,
     *,
     estimate: object | Callable[..., object],
     scopes: str | Sequence[str] = (),
@@ -104,75 +108,62 @@ def guard(
         }
         return parse_scopes(scope_list), options
 
-    def close_after_error(hold: Any) -> Any:
-        """Close the hold of a call that raised (for an ``AsyncHold``: the coroutine).
+    def closing_after_error(hold: Any) -> dict[str, Any] | None:
+        """How to close the hold of a call that raised: ``None`` releases it.
 
         Settling the observed usd, or the held amount when none was observed (``usd=None``),
         never releases money the call may have spent.
         """
         if on_error == "release":
-            return hold.release()
-        return hold.settle(usd=hold.observed.get("usd"))
+            return None
+        return {"usd": hold.observed.get("usd")}
 
     def actual_usd(result: object) -> object:
         """What the call cost: ``actual(result)`` priced, or None to settle at the estimate."""
         figure = None if actual is None else actual(result)
         return None if figure is None else _amount_of(figure, model, provider, pricebook)
 
+    def guarded_call(
+        function: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> StepFlow[Any]:
+        """One call as a flow: hold, call, settle (a ``Call`` of ``function`` is awaited
+        when the ledger, and so the function, is async)."""
+        scope_tuple, options = plan(args, kwargs, name)
+        hold = yield Call(ledger.reserve, (scope_tuple,), options)
+        try:
+            result = yield Call(function, args, kwargs)
+        except BaseException:
+            # The function's error matters more than ours: a ledger error is logged.
+            yield from close(hold, closing_after_error(hold), quiet=True)
+            raise
+        try:
+            usd = actual_usd(result)
+        except Exception:
+            yield from close(hold, {})  # spent, but by how much is unknown: the estimate
+            raise
+        yield from close(hold, {"usd": usd})
+        return result
+
     def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
         name = getattr(function, "__qualname__", repr(function))[:200]
+        wire = Wire(ledger)
         if inspect.iscoroutinefunction(function):
-            if not isinstance(ledger, AsyncLedger):
+            if not is_async_ledger(ledger):
                 raise ConfigurationError(
                     f"{name} is a coroutine function: guard it with an AsyncLedger"
                 )
-            async_ledger = ledger
-            async_function = cast(Callable[..., Awaitable[Any]], function)
 
-            # The shells below differ only by ``await``; what they decide is shared above.
             @functools.wraps(function)
             async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-                scope_tuple, options = plan(args, kwargs, name)
-                hold = await async_ledger.reserve(scope_tuple, **options)
-                try:
-                    result = await async_function(*args, **kwargs)
-                except BaseException:
-                    try:
-                        await close_after_error(hold)
-                    except LedgerError:  # the function's error matters more; ours is logged
-                        _LOG.exception("capledger could not close hold %s", hold.id)
-                    raise
-                try:
-                    usd = actual_usd(result)
-                except Exception:
-                    await hold.settle()  # spent, but by how much is unknown: the estimate
-                    raise
-                await hold.settle(usd=usd)  # type: ignore[arg-type]
-                return result
+                return await wire.arun(guarded_call(function, name, args, kwargs))
 
             return cast(Callable[_P, _R], guarded_async)
-        if not isinstance(ledger, Ledger):
+        if is_async_ledger(ledger) or not is_ledger(ledger):
             raise ConfigurationError(f"{name} is a plain function: guard it with a Ledger")
-        sync_ledger = ledger
 
         @functools.wraps(function)
         def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            scope_tuple, options = plan(args, kwargs, name)
-            hold = sync_ledger.reserve(scope_tuple, **options)
-            try:
-                result = function(*args, **kwargs)
-            except BaseException:
-                try:
-                    close_after_error(hold)
-                except LedgerError:  # the function's error matters more; ours is logged
-                    _LOG.exception("capledger could not close hold %s", hold.id)
-                raise
-            try:
-                usd = actual_usd(result)
-            except Exception:
-                hold.settle()  # spent, but by how much is unknown: the estimate
-                raise
-            hold.settle(usd=usd)  # type: ignore[arg-type]
+            result: _R = wire.run(guarded_call(function, name, args, kwargs))
             return result
 
         return guarded

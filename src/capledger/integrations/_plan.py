@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
@@ -29,6 +29,7 @@ from capledger.errors import (
 from capledger.estimate import Estimate, affordable_max_tokens, estimate
 from capledger.integrations._policy import MAX_DOWNGRADE_STEPS as _MAX_DOWNGRADE_STEPS
 from capledger.integrations._policy import Clamp, Downgrade, Policy, ShortBudget
+from capledger.integrations._steps import Wire, in_background, run_shielded
 from capledger.pricing import Pricebook, Usage, default_pricebook, parse_usage
 from capledger.scopes import parse_scopes
 
@@ -48,9 +49,7 @@ __all__ = [
     "adrive",
     "close_quietly",
     "drive",
-    "in_background",
     "reserve_flow",
-    "run_shielded",
     "scopes_of",
     "settlement",
     "unguarded_reserve",
@@ -224,30 +223,6 @@ class ReserveStep:
             raise
 
 
-#: Ledger writes running in tasks of their own: asyncio keeps only weak references to
-#: tasks, so these are kept here until done.
-_BACKGROUND: set[asyncio.Future[Any]] = set()
-
-
-def in_background(operation: Awaitable[_T]) -> asyncio.Future[_T]:
-    """Run ``operation`` in a task of its own, kept alive until it is done."""
-    task = asyncio.ensure_future(operation)
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
-    return task
-
-
-async def run_shielded(operation: Awaitable[_T]) -> _T:
-    """Run a ledger write to its end even if the caller is cancelled meanwhile.
-
-    The write runs in a task of its own, awaited through ``asyncio.shield``: a cancellation
-    (``asyncio.timeout``, a task group, a cancel scope that cancels again at every
-    ``await``, the SDK's deadline on a stream's cleanup) reaches the caller, never the
-    settle of money that may have been billed. An event loop that closes first cancels it.
-    """
-    return await asyncio.shield(in_background(operation))
-
-
 def close_quietly(hold: Any, plan: dict[str, Any] | None) -> None:
     """Settle a hold at ``plan`` (release it for ``None``), logging a ledger error instead of
     raising it: the caller's own error matters more."""
@@ -300,23 +275,6 @@ class BalanceStep:
     async def arun(self, wire: Wire) -> list[list[Balance]]:
         """Read the balances (an ``AsyncLedger``)."""
         return [await wire.ledger.balance(scope) for scope in self.scopes]
-
-
-@dataclass(frozen=True, slots=True)
-class Wire:
-    """What the steps of a guarded call act on: the ledger, and for the wire guard the
-    transport the request leaves through."""
-
-    ledger: Any
-    inner: Any = None
-
-    def perform(self, step: Any) -> Any:
-        """Do one step (the ``perform`` of ``capledger._flow.run``)."""
-        return step.run(self)
-
-    async def aperform(self, step: Any) -> Any:
-        """Do one step, awaited (the ``perform`` of ``capledger._flow.arun``)."""
-        return await step.arun(self)
 
 
 Step: TypeAlias = ReserveStep | BalanceStep

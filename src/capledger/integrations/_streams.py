@@ -41,10 +41,9 @@ from capledger.integrations._plan import (
     Settings,
     Settlement,
     Shape,
-    in_background,
-    run_shielded,
     settlement,
 )
+from capledger.integrations._steps import in_background, run_shielded
 
 __all__ = ["AsyncGuardedStream", "GuardedStream"]
 

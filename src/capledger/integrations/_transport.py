@@ -55,7 +55,6 @@ from capledger.integrations._plan import (
     Flow,
     Prepared,
     Settings,
-    Wire,
     aclose,
     aclose_quietly,
     close_quietly,
@@ -65,6 +64,7 @@ from capledger.integrations._plan import (
     usage_hidden,
     with_stream_usage,
 )
+from capledger.integrations._steps import Wire
 
 if TYPE_CHECKING:
     from capledger.ledger import AsyncLedger, Ledger
