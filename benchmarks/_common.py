@@ -7,6 +7,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,3 +52,28 @@ def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[floa
     """Run ``measure`` ``runs`` times; return the median and every value."""
     values = [measure() for _ in range(runs)]
     return statistics.median(values), values
+
+
+def export_source(commit: str, folder: Path) -> Path:
+    """``src/`` of ``commit``, exported with ``git archive`` into ``folder``; returns the
+    path to put on ``PYTHONPATH`` to import that commit's ``capledger``."""
+    archive = folder / "src.tar"
+    with archive.open("wb") as out:
+        subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"], stdout=out, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "src"
+
+
+def run_worker(script: str, source: Path, *args: str) -> list[float]:
+    """Run ``script --worker ARGS`` in a fresh process importing capledger from ``source``;
+    return the numbers it prints."""
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    done = subprocess.run(
+        [sys.executable, script, "--worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [float(figure) for figure in done.stdout.split()]

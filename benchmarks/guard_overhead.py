@@ -25,18 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, checkout, machine
+from _common import ROOT, checkout, export_source, machine, run_worker
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in three bullet points."}]
@@ -125,29 +121,6 @@ def one_run(calls: int, folder: Path) -> tuple[float, float, float, float]:
     )
 
 
-def _export(commit: str, folder: Path) -> Path:
-    """``src/`` of ``commit``, exported into ``folder``; returns the path to import from."""
-    archive = folder / "src.tar"
-    with archive.open("wb") as out:
-        subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"], stdout=out, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(folder, filter="data")
-    return folder / "src"
-
-
-def _run_in(source: Path, calls: int) -> tuple[float, ...]:
-    """One run in a fresh process importing capledger from ``source``."""
-    env = {**os.environ, "PYTHONPATH": str(source)}
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", "--calls", str(calls)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return tuple(float(figure) for figure in done.stdout.split())
-
-
 def _line(label: str, figures: tuple[float, ...]) -> str:
     p50_u, p99_u, p50_g, p99_g = figures
     return (
@@ -191,13 +164,13 @@ def main() -> None:
     older: list[tuple[float, ...]] = []
     with tempfile.TemporaryDirectory() as folder:
         here = ROOT / "src"
-        there = _export(options.compare_with, Path(folder)) if options.compare_with else None
+        there = export_source(options.compare_with, Path(folder)) if options.compare_with else None
         for index in range(options.runs):
             # ABBA order: a slow spell of the machine weighs on both sides alike.
             arms = [("transport", here, current), ("proxies  ", there, older)]
             for label, source, rows in arms if index % 2 == 0 else arms[::-1]:
                 if source is not None:
-                    rows.append(_run_in(source, options.calls))
+                    rows.append(tuple(run_worker(__file__, source, "--calls", str(options.calls))))
                     print(_line(f"run {index + 1} {label}", rows[-1]), flush=True)
     p50, p99 = _medians(current)
     print(f"median overhead, transport: p50 {p50:.3f} ms p99 {p99:.3f} ms")
