@@ -2,26 +2,35 @@
 
 A store never decides anything. ``execute`` opens its atomic step (a lock, a transaction),
 hands the core a ``State`` over its rows, and makes the changes durable before it returns.
+Reads (``snapshot``, ``accounts``, ``holds``, ``journal``, ``audit_snapshot``) take no write
+lock.
+
 Driver exceptions are turned into ``BackendUnavailable`` here, once, for every store: each
-store only declares which exceptions its driver raises for a lost or busy backend.
+store only declares which exceptions its driver raises (``driver_errors``), and
+``Store.__init_subclass__`` wraps every public method of the subclass (and the iterators and
+functions they hand back) so that none of them lets a driver exception through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import json.encoder
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
 from capledger.clock import Clock
 from capledger.errors import BackendUnavailable
 
 __all__ = ["Store", "account_of", "dumps", "entry_of", "hold_of", "loads"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 def _json_encoder() -> Callable[[object], str]:
@@ -123,13 +132,26 @@ class Store(ABC):
         self.url = url
         self.clock = clock
 
-    @contextmanager
-    def translate_errors(self) -> Iterator[None]:
-        """Turn a driver exception into ``BackendUnavailable``, keeping it as the cause."""
-        try:
-            yield
-        except self.driver_errors as error:
-            raise BackendUnavailable(f"{self.scheme} store unavailable: {error}") from error
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap every public method of a store with a driver so that its driver's errors
+        surface as ``BackendUnavailable``, however the method is reached.
+
+        A store without ``driver_errors`` (``memory://``) has nothing to map and keeps its
+        direct calls. Methods inherited from ``Store`` itself are left as they are: they
+        only call the wrapped ones.
+        """
+        super().__init_subclass__(**kwargs)
+        if not cls.driver_errors:
+            return
+        for name, wrap in _MAPPED_METHODS.items():
+            method = getattr(cls, name)
+            if method is not getattr(Store, name) and not hasattr(method, _MAPPED_MARK):
+                setattr(cls, name, wrap(method))
+
+    def _unavailable(self, error: BaseException) -> BackendUnavailable:
+        """The ``BackendUnavailable`` that a driver exception becomes (raise it ``from``
+        the error, so that the cause is kept)."""
+        return BackendUnavailable(f"{self.scheme} store unavailable: {error}")
 
     @abstractmethod
     def execute(self, ops: Sequence[Op], config: Config) -> list[Outcome]:
@@ -186,6 +208,21 @@ class Store(ABC):
             self.journal(),
         )
 
+    def snapshot(self, scopes: Sequence[str]) -> tuple[list[Account], list[HoldRecord]]:
+        """Every account on ``scopes`` and every open hold charged to any of them, read at
+        one instant without a write lock.
+
+        The default reads them one scope after the other; stores with read transactions
+        (or one lock, like ``memory://``) override it so that no write falls in between.
+        """
+        wanted = list(dict.fromkeys(scopes))
+        accounts = [account for scope in wanted for account in self.accounts(scope)]
+        holds: dict[str, HoldRecord] = {}
+        for scope in wanted:
+            for hold in self.holds(scope=scope, states=("open",), limit=2**62):
+                holds.setdefault(hold.id, hold)
+        return accounts, sorted(holds.values(), key=lambda hold: (hold.created_us, hold.id))
+
     def migrate(self) -> list[str]:
         """Bring the schema up to date; return the migrations applied (none by default)."""
         return []
@@ -196,3 +233,96 @@ class Store(ABC):
     async def aclose(self) -> None:
         """The async form of ``close``."""
         self.close()
+
+
+# --- mapping driver errors, once, for every store with a driver -------------------------------
+
+#: Set on a method once it maps driver errors, so that a subclass does not wrap it again.
+_MAPPED_MARK = "_capledger_maps_driver_errors"
+
+
+def _marked(wrapper: _F) -> _F:
+    setattr(wrapper, _MAPPED_MARK, True)
+    return wrapper
+
+
+def _mapped_iterator(store: Store, entries: Iterator[_T]) -> Iterator[_T]:
+    """``entries``, read with driver errors mapped (a journal is read after its method has
+    returned, often long after)."""
+    try:
+        yield from entries
+    except store.driver_errors as error:
+        raise store._unavailable(error) from error
+
+
+def _mapping(
+    hand_back: Callable[[Store, Any], Any],
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A wrapper maker for methods whose result ``hand_back(store, result)`` wraps further
+    (an iterator read later, a function called later)."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(method):
+
+            @functools.wraps(method)
+            async def amapped(store: Store, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return hand_back(store, await method(store, *args, **kwargs))
+                except store.driver_errors as error:
+                    raise store._unavailable(error) from error
+
+            return _marked(amapped)
+
+        @functools.wraps(method)
+        def mapped(store: Store, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return hand_back(store, method(store, *args, **kwargs))
+            except store.driver_errors as error:
+                raise store._unavailable(error) from error
+
+        return _marked(mapped)
+
+    return wrap
+
+
+def _as_returned(store: Store, result: Any) -> Any:
+    return result
+
+
+def _iterator_mapped(store: Store, result: Iterator[Any]) -> Iterator[Any]:
+    return _mapped_iterator(store, result)
+
+
+def _entries_mapped(
+    store: Store, result: tuple[list[Account], list[HoldRecord], Iterator[Entry]]
+) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
+    accounts, holds, entries = result
+    return accounts, holds, _mapped_iterator(store, entries)
+
+
+def _function_mapped(store: Store, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def mapped(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except store.driver_errors as error:
+            raise store._unavailable(error) from error
+
+    return mapped
+
+
+#: Every public method of ``Store``, with what of its result is wrapped too.
+_MAPPED_METHODS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    "execute": _mapping(_as_returned),
+    "aexecute": _mapping(_as_returned),
+    "executor": _mapping(_function_mapped),
+    "accounts": _mapping(_as_returned),
+    "holds": _mapping(_as_returned),
+    "newest_holds": _mapping(_as_returned),
+    "snapshot": _mapping(_as_returned),
+    "journal": _mapping(_iterator_mapped),
+    "audit_snapshot": _mapping(_entries_mapped),
+    "migrate": _mapping(_as_returned),
+    "close": _mapping(_as_returned),
+    "aclose": _mapping(_as_returned),
+}

@@ -341,6 +341,21 @@ class MemoryStore(Store):
         found.sort(key=lambda hold: (hold.created_us, hold.id), reverse=newest_first)
         return found[:limit]
 
+    def snapshot(self, scopes: Sequence[str]) -> tuple[list[Account], list[HoldRecord]]:
+        """Copies of every account on ``scopes`` and of every open hold charged to any of
+        them, taken under the store's lock (which no write holds for longer than a batch).
+        """
+        wanted = list(dict.fromkeys(scopes))
+        wanted_set = frozenset(wanted)
+        with self._lock:
+            rows = self._rows
+            accounts = [a.copy() for scope in wanted for a in rows.accounts_by_scope.get(scope, ())]
+            holds = [
+                hold.copy() for hold in rows.open_holds() if not wanted_set.isdisjoint(hold.scopes)
+            ]
+        holds.sort(key=lambda hold: (hold.created_us, hold.id))
+        return accounts, holds
+
     def audit_snapshot(self) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
         """Copies of accounts, open holds and the journal, taken under one lock."""
         with self._lock:

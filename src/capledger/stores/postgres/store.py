@@ -630,7 +630,7 @@ class PostgresStore(Store):
         try:
             for row in first:
                 yield entry_of(row)
-            with self.translate_errors(), cursor:
+            with cursor:  # a driver error here is mapped by Store, around the iteration
                 for row in cursor:
                     yield entry_of(row)
         finally:

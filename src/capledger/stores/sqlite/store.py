@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -38,7 +39,7 @@ from capledger._core import (
 )
 from capledger.bounds import STORE_RETRY_DEADLINE_S
 from capledger.clock import Clock, deadline_now
-from capledger.errors import BackendUnavailable, ConfigurationError
+from capledger.errors import ConfigurationError
 
 from .._buffer import BufferedState
 from .._sql import load_migrations, load_named_queries
@@ -166,11 +167,11 @@ class SQLiteStore(Store):
                 return step()
             except sqlite3.OperationalError as error:
                 if not _is_busy(error) or time.monotonic() > deadline:
-                    raise BackendUnavailable(f"sqlite store unavailable: {error}") from error
+                    raise self._unavailable(error) from error
                 time.sleep(pause_s)
                 pause_s = min(pause_s * 2, 0.05)
             except sqlite3.Error as error:
-                raise BackendUnavailable(f"sqlite store unavailable: {error}") from error
+                raise self._unavailable(error) from error
 
     def _transaction(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``body(connection)`` inside BEGIN IMMEDIATE ... COMMIT, retried when busy."""
@@ -257,17 +258,49 @@ class SQLiteStore(Store):
         connection.execute("PRAGMA query_only = ON")
         return connection
 
+    def _begin_read(self) -> sqlite3.Connection:
+        """A reader in a deferred transaction: in WAL mode its first read fixes the snapshot
+        every later read of it sees, and it neither takes the write lock nor waits for it."""
+        connection = self._reader()
+        try:
+            connection.execute("BEGIN")  # deferred: a read transaction, never IMMEDIATE
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """``_begin_read``, closed on leaving (which ends the read transaction)."""
+        connection = self._begin_read()
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def snapshot(self, scopes: Sequence[str]) -> tuple[list[Account], list[HoldRecord]]:
+        """Every account on ``scopes`` and every open hold charged to any of them, read at
+        one instant without a write lock (one read transaction).
+
+        Hold deadlines are on this process's deadline clock, as ``execute`` hands them to
+        the core (see ``_Rows``).
+        """
+        wanted = list(dict.fromkeys(scopes))
+        with self._read() as connection:
+            rows = _Rows(connection)
+            boot_id, tick_us = deadline_now(self.clock)
+            rows.at(boot_id, tick_us, self.clock.now_us())
+            accounts = [account for scope in wanted for account in rows.load_accounts(scope)]
+            holds = {hold.id: hold for scope in wanted for hold in rows.load_open_holds_on(scope)}
+        return accounts, sorted(holds.values(), key=lambda hold: (hold.created_us, hold.id))
+
     def accounts(self, scope: str | None = None) -> list[Account]:
         """Copies of the stored accounts (of ``scope`` if given)."""
-        with self.translate_errors():
-            connection = self._reader()
-            try:
-                if scope is None:
-                    rows = connection.execute(_Q["all_accounts"]).fetchall()
-                else:
-                    rows = connection.execute(_Q["load_accounts"], (scope,)).fetchall()
-            finally:
-                connection.close()
+        with self._read() as connection:
+            if scope is None:
+                rows = connection.execute(_Q["all_accounts"]).fetchall()
+            else:
+                rows = connection.execute(_Q["load_accounts"], (scope,)).fetchall()
         return [account_of(row) for row in rows]
 
     def holds(
@@ -285,33 +318,28 @@ class SQLiteStore(Store):
     def _list_holds(
         self, query: str, scope: str | None, states: Sequence[str], limit: int
     ) -> list[HoldRecord]:
-        with self.translate_errors():
-            connection = self._reader()
-            try:
-                rows = connection.execute(
-                    _Q[query], (dumps(list(states)), scope, scope, limit)
-                ).fetchall()
-            finally:
-                connection.close()
+        with self._read() as connection:
+            rows = connection.execute(
+                _Q[query], (dumps(list(states)), scope, scope, limit)
+            ).fetchall()
         return [hold_of(row, loads) for row in rows]
 
     def audit_snapshot(self) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
         """Accounts, open holds and the journal from one read transaction."""
-        with self.translate_errors():
-            connection = self._reader()
-            connection.execute("BEGIN")
+        connection = self._begin_read()
+        try:
             accounts = [account_of(r) for r in connection.execute(_Q["all_accounts"])]
             holds = [
                 hold_of(r, loads)
                 for r in connection.execute(_Q["list_holds"], ('["open"]', None, None, 2**62))
             ]
+        except BaseException:
+            connection.close()
+            raise
 
         def entries() -> Iterator[Entry]:
             try:
-                with self.translate_errors():
-                    cursor = connection.execute(_Q["journal"], (0, 2**62))
-                    while rows := cursor.fetchmany(1000):
-                        yield from (entry_of(row, loads) for row in rows)
+                yield from _entries(connection, 0, 2**62)
             finally:
                 connection.close()
 
@@ -319,23 +347,22 @@ class SQLiteStore(Store):
 
     def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
         """Stream journal entries in ``[since_us, until_us)`` in order."""
-        with self.translate_errors():
-            connection = self._reader()
-        try:
-            with self.translate_errors():
-                cursor = connection.execute(
-                    _Q["journal"], (since_us or 0, until_us if until_us is not None else 2**62)
-                )
-                while rows := cursor.fetchmany(1000):
-                    for row in rows:
-                        yield entry_of(row, loads)
-        finally:
-            connection.close()
+        with self._read() as connection:
+            yield from _entries(
+                connection, since_us or 0, until_us if until_us is not None else 2**62
+            )
 
     def close(self) -> None:
         """Close the write connection."""
         with self._lock:
             self._connection.close()
+
+
+def _entries(connection: sqlite3.Connection, since_us: int, until_us: int) -> Iterator[Entry]:
+    """The journal entries in ``[since_us, until_us)``, read a thousand rows at a time."""
+    cursor = connection.execute(_Q["journal"], (since_us, until_us))
+    while rows := cursor.fetchmany(1000):
+        yield from (entry_of(row, loads) for row in rows)
 
 
 def _write(connection: sqlite3.Connection, state: BufferedState, boot_id: str) -> None:
