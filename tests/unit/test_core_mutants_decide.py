@@ -30,12 +30,12 @@ from capledger._core import (
     SetLimit,
     Settle,
     Sweep,
-    apply,
     apply_batch,
     apply_isolated,
     apply_one,
+    reads,
 )
-from capledger._core.decide import _refusal
+from capledger._core.decide import _DECISIONS, _refusal
 from capledger.bounds import COUNTER_STORAGE_MAX, MAX_AMOUNT, MAX_COUNTER
 from capledger.errors import (
     BudgetExceeded,
@@ -130,7 +130,7 @@ def reserve(
 
 def run(rows: Rows, op: object, now_us: int = NOW_US, config: Config | None = None) -> Outcome:
     """One decision alone, without the lazy expiry the batch drivers do first."""
-    return apply(rows, op, now_us, config or Config())  # type: ignore[arg-type]
+    return _DECISIONS[type(op)](rows, op, now_us, config or Config(), now_us)
 
 
 def held(rows: Rows, scope: str = "user:a", unit: str = "usd") -> int:
@@ -161,9 +161,9 @@ def test_apply_dispatches_a_sweep_that_expires_up_to_its_limit_oldest_first() ->
     )
 
 
-def test_apply_refuses_what_is_not_an_operation() -> None:
+def test_reads_refuses_what_is_not_an_operation() -> None:
     with pytest.raises(LedgerInvariantError):
-        run(Rows(), "reserve")
+        reads([Sweep(limit=1), "reserve"])  # type: ignore[list-item]
 
 
 def test_apply_passes_the_time_through() -> None:

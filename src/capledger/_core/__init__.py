@@ -4,7 +4,6 @@ from .decide import (
     OPERATION_ERRORS,
     Config,
     State,
-    apply,
     apply_batch,
     apply_isolated,
     apply_one,
@@ -12,6 +11,7 @@ from .decide import (
     new_account,
 )
 from .periods import parse_period, parse_timezone, window
+from .reads import NewLimit, Reads, UndeclaredRead, reads, window_start
 from .records import (
     HOLD_STATES,
     Account,
@@ -49,8 +49,10 @@ __all__ = [
     "Flag",
     "HoldRecord",
     "Inspect",
+    "NewLimit",
     "Op",
     "Outcome",
+    "Reads",
     "Release",
     "RemoveLimit",
     "Reserve",
@@ -58,7 +60,7 @@ __all__ = [
     "Settle",
     "State",
     "Sweep",
-    "apply",
+    "UndeclaredRead",
     "apply_batch",
     "apply_isolated",
     "apply_one",
@@ -67,5 +69,7 @@ __all__ = [
     "new_account",
     "parse_period",
     "parse_timezone",
+    "reads",
     "window",
+    "window_start",
 ]

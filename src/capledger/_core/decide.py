@@ -60,7 +60,6 @@ __all__ = [
     "OPERATION_ERRORS",
     "Config",
     "State",
-    "apply",
     "apply_batch",
     "apply_isolated",
     "apply_one",
@@ -260,14 +259,6 @@ def apply_one(
     if type(op) is Sweep:
         return Outcome(value=len(overdue) + expire_overdue(state, now_us, op.limit, tick_us))
     return _DECISIONS[type(op)](state, op, now_us, config, tick_us)
-
-
-def apply(state: State, op: Op, now_us: int, config: Config, tick_us: int | None = None) -> Outcome:
-    """Apply one operation; refusals and conflicts are returned, never raised."""
-    decide = _DECISIONS.get(type(op))
-    if decide is None:
-        raise LedgerInvariantError(f"unknown operation {op!r}")
-    return decide(state, op, now_us, config, now_us if tick_us is None else tick_us)
 
 
 def _inspect(state: State, op: Inspect, now_us: int, config: Config, tick_us: int) -> Outcome:

@@ -207,6 +207,23 @@ SELECT scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz
        alert_bp
   FROM capledger_accounts WHERE scope = %(scope)s ORDER BY unit, period;
 
+-- name: snapshot_accounts
+-- snapshot(): every account of the scopes, in the order the scopes were given. Sent with
+-- snapshot_holds between BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY and COMMIT, so the
+-- two read one instant; no FOR UPDATE: a read never waits for a write, nor makes one wait.
+SELECT scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
+       alert_bp
+  FROM capledger_accounts
+ WHERE scope = ANY(%(scopes)s::text[])
+ ORDER BY array_position(%(scopes)s::text[], scope), unit, period;
+
+-- name: snapshot_holds
+SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
+       settled, closed_us, flags
+  FROM capledger_holds
+ WHERE state = 'open' AND scopes ?| %(scopes)s::text[]
+ ORDER BY created_us, id;
+
 -- name: list_holds
 SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
        settled, closed_us, flags

@@ -550,6 +550,30 @@ class PostgresStore(Store):
         params: dict[str, object] = {"states": list(states), "scope": scope, "limit": limit}
         return [hold_of(row) for row in self._select("list_holds_newest", params)]
 
+    def snapshot(self, scopes: Sequence[str]) -> tuple[list[Account], list[HoldRecord]]:
+        """Every account on ``scopes`` and every open hold charged to any of them, read at
+        one instant without a write lock.
+
+        One round trip: both reads between ``BEGIN ISOLATION LEVEL REPEATABLE READ READ
+        ONLY`` and ``COMMIT``, with no ``FOR UPDATE``, so a balance never queues behind a
+        reserve, nor a reserve behind a balance.
+        """
+        params = {"scopes": list(dict.fromkeys(scopes))}
+
+        def plan(first_attempt: bool) -> Plan[tuple[Rows, Rows]]:
+            replies = yield Round(
+                [
+                    Statement("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+                    Statement(QUERIES["snapshot_accounts"], params, True),
+                    Statement(QUERIES["snapshot_holds"], params, True),
+                    Statement("COMMIT"),
+                ]
+            )
+            return replies[1] or [], replies[2] or []
+
+        account_rows, hold_rows = self._run(plan)
+        return [account_of(row) for row in account_rows], [hold_of(row) for row in hold_rows]
+
     def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
         """Stream journal entries in ``[since_us, until_us)`` in order (a server-side cursor)."""
         params = {
