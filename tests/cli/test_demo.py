@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from capledger import ConfigurationError, Ledger
 from capledger.cli import main
-from capledger.cli._demo import (
+from capledger.cli._demo import MAX_DEMO_AGENTS
+from capledger.cli._demo_simulation import (
     FEATURES,
-    MAX_DEMO_AGENTS,
     TENANTS,
     USERS,
     demo_caps,
