@@ -7,8 +7,8 @@ here is an upper bound:
   (``bpe-openai``, ``pip install 'capledger[tokenizers]'``) for OpenAI models, and otherwise
   bounded by its UTF-8 bytes (a byte-level BPE never yields more tokens than bytes), plus
   the framing each provider adds around messages, names, tools and the reply, and
-  conservative per-item figures for images and files (see ``capledger.estimate._shapes``
-  and docs/estimate.md for each figure and why);
+  conservative per-item figures for images and files (see
+  ``capledger.estimate._shapes._figures`` and docs/estimate.md for each figure and why);
 - **output tokens**: the request's ``max_tokens`` (reasoning included), which the provider
   enforces, plus output billed beyond it (rejected ``prediction`` tokens, an ``echo``);
 - **rates**: the highest that could apply (see ``Pricebook.worst_case_rates``), including
