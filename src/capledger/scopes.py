@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Final
 
 from capledger.bounds import MAX_SCOPE_ID_LENGTH, MAX_SCOPE_KIND_LENGTH, MAX_SCOPES_PER_HOLD
@@ -28,12 +27,6 @@ def parse_scope(scope: str) -> str:
     """
     if not isinstance(scope, str):
         raise InvalidScope(f"a scope must be a string 'kind:id', not {scope!r}")
-    return _parse_scope_text(scope)
-
-
-@lru_cache(maxsize=4096)
-def _parse_scope_text(scope: str) -> str:
-    # Cached: the same scopes come back on every call of a busy app.
     if _SCOPE_PATTERN.fullmatch(scope) is None:
         shown = scope if len(scope) <= 60 else scope[:57] + "..."
         raise InvalidScope(
@@ -50,7 +43,7 @@ def parse_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
         InvalidScope: an empty list, more than 16 scopes, or any malformed scope.
     """
     if type(scopes) is str:
-        return _single_scope(scopes)
+        return (parse_scope(scopes),)
     try:
         unique = tuple(dict.fromkeys(parse_scope(scope) for scope in scopes))
     except TypeError:
@@ -62,11 +55,6 @@ def parse_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
     if len(unique) > MAX_SCOPES_PER_HOLD:
         raise InvalidScope(f"at most {MAX_SCOPES_PER_HOLD} scopes per hold, got {len(unique)}")
     return unique
-
-
-@lru_cache(maxsize=4096)
-def _single_scope(scope: str) -> tuple[str, ...]:
-    return (_parse_scope_text(scope),)
 
 
 def scope_kind(scope: str) -> str:

@@ -10,7 +10,10 @@ Closed holds and journal entries are kept as rows: one flat tuple of plain value
 the fixed fields first, then the lengths and items of the scopes and mappings. Python's
 garbage collector stops tracking such a tuple at its first collection, so millions of them
 cost no collection time, where objects (or tuples holding dictionaries or other tuples)
-would be traversed again by every full collection.
+would be traversed again by every full collection. Measured against keeping closed holds
+as records and entries as plain tuples (compare_commits.py's pairs workload on memory://,
+fresh processes in ABBA order, pairs per CPU-second): 0.95x the speed over 50,000 pairs a
+run (83,875 vs 88,623, 11 runs), 0.85x over 300,000 (74,651 vs 87,965, 5 runs).
 """
 
 from __future__ import annotations
