@@ -18,32 +18,25 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final
 
 from capledger.errors import InvalidInput
+from capledger.integrations._ledger_like import AsyncLedgerLike, LedgerLike, is_async_ledger
 from capledger.integrations._plan import (
     CALL_OPTIONS,
     Endpoint,
     Flow,
     Prepared,
     Settings,
-    aclose_quietly,
-    adrive,
-    close_quietly,
-    drive,
     reserve_flow,
     settlement,
     unguarded_reserve,
     usage_hidden,
     with_stream_usage,
 )
-from capledger.integrations._steps import run_shielded
+from capledger.integrations._steps import Call, StepFlow, Wire, close
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
 from capledger.integrations._transport import failure_releases, status_releases
-from capledger.ledger import AsyncLedger
-
-if TYPE_CHECKING:
-    from capledger.ledger import Ledger
 
 __all__ = ["Cover", "Engine", "failure_settles", "split_options"]
 
@@ -51,7 +44,6 @@ _LOG = logging.getLogger("capledger.integrations")
 
 #: A chain of causes longer than this is not walked further (a cycle, or a pathological one).
 _MAX_CHAIN: Final = 16
-_S = TypeVar("_S", GuardedStream, AsyncGuardedStream)
 
 
 def _is_timeout(error: BaseException) -> bool:
@@ -146,14 +138,20 @@ def _failure_plan(error: BaseException) -> dict[str, Any] | None:
 
 
 class Engine:
-    """A ledger and the settings of one ``wrap``: runs guarded calls."""
+    """A ledger and the settings of one ``wrap``: runs guarded calls.
 
-    __slots__ = ("is_async", "ledger", "settings")
+    Each call is one flow (``_hold``, ``_send``), driven by ``capledger._flow.run`` with a
+    ``Ledger`` and by ``arun`` with an ``AsyncLedger``: with an async ledger the methods
+    return an awaitable of what they say they return.
+    """
 
-    def __init__(self, ledger: Ledger | AsyncLedger, settings: Settings) -> None:
+    __slots__ = ("_wire", "is_async", "ledger", "settings")
+
+    def __init__(self, ledger: LedgerLike | AsyncLedgerLike, settings: Settings) -> None:
         self.ledger = ledger
         self.settings = settings
-        self.is_async = isinstance(ledger, AsyncLedger)
+        self.is_async = is_async_ledger(ledger)
+        self._wire = Wire(ledger)
 
     # --- decisions shared by both drivers ---------------------------------------------------
 
@@ -208,15 +206,11 @@ class Engine:
         return {} if needed is None else _shortfall(hold, needed, self.settings)
 
     def _stream(
-        self,
-        stream_class: type[_S],
-        result: Any,
-        hold: Any,
-        prepared: Prepared,
-        endpoint: Endpoint,
-    ) -> _S:
+        self, result: Any, hold: Any, prepared: Prepared, endpoint: Endpoint
+    ) -> GuardedStream | AsyncGuardedStream:
         """``result``, a stream, wrapped to settle ``hold`` when it ends."""
         hide = self._hides_usage(prepared, endpoint)
+        stream_class = AsyncGuardedStream if self.is_async else GuardedStream
         return stream_class(result, hold, prepared, self.settings, endpoint.shape, hide_usage=hide)
 
     def unguarded_hold(
@@ -226,7 +220,57 @@ class Engine:
         unguarded call to ``name``; capledger's options are taken out of ``kwargs``."""
         return unguarded_reserve(self.settings, split_options(kwargs), name)
 
-    # --- synchronous ------------------------------------------------------------------------
+    # --- the flows -------------------------------------------------------------------------
+
+    def _hold(
+        self,
+        endpoint: Endpoint,
+        kwargs: dict[str, Any],
+        cover: Callable[[Prepared], Cover | None] | None,
+    ) -> StepFlow[tuple[Prepared, Any]]:
+        prepared, hold = yield from self._flow(endpoint, kwargs)
+        missing = self._missing(prepared, hold, cover)
+        if missing:
+            try:
+                yield Call(hold.extend, kwargs=missing)
+            except BaseException:
+                yield Call(hold.release)
+                raise
+        return prepared, hold
+
+    def _send(
+        self,
+        endpoint: Endpoint,
+        method: Callable[..., Any],
+        prepared: Prepared,
+        hold: Any,
+        cost: Callable[[Any], Decimal | None] | None,
+    ) -> StepFlow[Any]:
+        request, streaming = self._to_send(prepared, endpoint)
+        try:
+            result = yield Call(method, kwargs=request)
+        except BaseException as error:
+            yield from close(hold, _failure_plan(error), quiet=True)
+            raise
+        if streaming:
+            stream = self._stream(result, hold, prepared, endpoint)
+            yield Call(stream.start)  # an async stream's event loop knows it from here on
+            return stream
+        yield from close(hold, self._settle_plan(prepared, result, cost))
+        return result
+
+    def _call(
+        self,
+        endpoint: Endpoint,
+        method: Callable[..., Any],
+        kwargs: dict[str, Any],
+        cost: Callable[[Any], Decimal | None] | None,
+        cover: Callable[[Prepared], Cover | None] | None,
+    ) -> StepFlow[Any]:
+        prepared, hold = yield from self._hold(endpoint, kwargs, cover)
+        return (yield from self._send(endpoint, method, prepared, hold, cost))
+
+    # --- what the proxies call: each drives one flow with the ledger's driver ---------------
 
     def hold(
         self,
@@ -234,8 +278,10 @@ class Engine:
         kwargs: dict[str, Any],
         *,
         cover: Callable[[Prepared], Cover | None] | None = None,
-    ) -> tuple[Prepared, Any]:
+    ) -> Any:
         """Reserve the worst case of one call (the policy applied); nothing is sent.
+
+        Returns ``(prepared, hold)`` (an awaitable of it with an ``AsyncLedger``).
 
         Args:
             endpoint: the API being called (its output limit key and pricing names).
@@ -246,16 +292,7 @@ class Engine:
         Raises:
             BudgetExceeded: the policy could not make the call fit; nothing is held.
         """
-        ledger: Ledger = self.ledger  # type: ignore[assignment]
-        prepared, hold = drive(self._flow(endpoint, kwargs), ledger)
-        missing = self._missing(prepared, hold, cover)
-        if missing:
-            try:
-                hold.extend(**missing)
-            except BaseException:
-                hold.release()
-                raise
-        return prepared, hold
+        return self._wire.drive(self._hold(endpoint, kwargs, cover))
 
     def send(
         self,
@@ -264,20 +301,12 @@ class Engine:
         prepared: Prepared,
         hold: Any,
         *,
-        stream_class: type[GuardedStream] = GuardedStream,
         cost: Callable[[Any], Decimal | None] | None = None,
     ) -> Any:
-        """Call ``method(**request)`` for a held request, and settle (or wrap the stream)."""
-        request, streaming = self._to_send(prepared, endpoint)
-        try:
-            result = method(**request)
-        except BaseException as error:
-            self.fail(hold, error)
-            raise
-        if streaming:
-            return self._stream(stream_class, result, hold, prepared, endpoint)
-        hold.settle(**self._settle_plan(prepared, result, cost))
-        return result
+        """Call ``method(**request)`` for a held request, and settle (or wrap the stream in a
+        ``GuardedStream`` / ``AsyncGuardedStream``); a call that raises closes the hold
+        (``failure_settles``)."""
+        return self._wire.drive(self._send(endpoint, method, prepared, hold, cost))
 
     def call(
         self,
@@ -285,7 +314,6 @@ class Engine:
         method: Callable[..., Any],
         kwargs: dict[str, Any],
         *,
-        stream_class: type[GuardedStream] = GuardedStream,
         cost: Callable[[Any], Decimal | None] | None = None,
         cover: Callable[[Prepared], Cover | None] | None = None,
     ) -> Any:
@@ -293,84 +321,9 @@ class Engine:
 
         Args:
             endpoint: the API being called (its output limit key and pricing names).
-            method: the SDK's own method.
+            method: the SDK's own method (a coroutine function with an ``AsyncLedger``).
             kwargs: the call's keyword arguments; capledger's options are taken out.
-            stream_class: what a streamed response is wrapped in.
             cost: reads a provider-computed cost from a response (LiteLLM), or ``None``.
             cover: see ``hold``.
         """
-        prepared, hold = self.hold(endpoint, kwargs, cover=cover)
-        return self.send(endpoint, method, prepared, hold, stream_class=stream_class, cost=cost)
-
-    def fail(self, hold: Any, error: BaseException) -> None:
-        """Close a sync hold whose call raised ``error`` before any output; never raises.
-
-        The whole hold is settled unless the failure is known to cost nothing
-        (``failure_settles``), when it is released.
-        """
-        close_quietly(hold, _failure_plan(error))
-
-    # --- asynchronous -----------------------------------------------------------------------
-
-    async def ahold(
-        self,
-        endpoint: Endpoint,
-        kwargs: dict[str, Any],
-        *,
-        cover: Callable[[Prepared], Cover | None] | None = None,
-    ) -> tuple[Prepared, Any]:
-        """The async ``hold``."""
-        ledger: AsyncLedger = self.ledger  # type: ignore[assignment]
-        prepared, hold = await adrive(self._flow(endpoint, kwargs), ledger)
-        missing = self._missing(prepared, hold, cover)
-        if missing:
-            try:
-                await hold.extend(**missing)
-            except BaseException:
-                await hold.release()
-                raise
-        return prepared, hold
-
-    async def asend(
-        self,
-        endpoint: Endpoint,
-        method: Callable[..., Any],
-        prepared: Prepared,
-        hold: Any,
-        *,
-        stream_class: type[AsyncGuardedStream] = AsyncGuardedStream,
-        cost: Callable[[Any], Decimal | None] | None = None,
-    ) -> Any:
-        """The async ``send``: ``method(**request)`` is awaited."""
-        request, streaming = self._to_send(prepared, endpoint)
-        try:
-            result = await method(**request)
-        except BaseException as error:
-            await self.afail(hold, error)
-            raise
-        if streaming:
-            stream = self._stream(stream_class, result, hold, prepared, endpoint)
-            await stream.start()  # the event loop knows the stream from here on (_streams)
-            return stream
-        await run_shielded(hold.settle(**self._settle_plan(prepared, result, cost)))
-        return result
-
-    async def acall(
-        self,
-        endpoint: Endpoint,
-        method: Callable[..., Any],
-        kwargs: dict[str, Any],
-        *,
-        stream_class: type[AsyncGuardedStream] = AsyncGuardedStream,
-        cost: Callable[[Any], Decimal | None] | None = None,
-        cover: Callable[[Prepared], Cover | None] | None = None,
-    ) -> Any:
-        """The async ``call``: ``method(**request)`` is awaited; the arguments are ``call``'s."""
-        prepared, hold = await self.ahold(endpoint, kwargs, cover=cover)
-        return await self.asend(
-            endpoint, method, prepared, hold, stream_class=stream_class, cost=cost
-        )
-
-    async def afail(self, hold: Any, error: BaseException) -> None:
-        """Close an async hold whose call raised ``error``; see ``fail``."""
-        await aclose_quietly(hold, _failure_plan(error))
+        return self._wire.drive(self._call(endpoint, method, kwargs, cost, cover))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Mapping, Sequence
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeGuard
 
@@ -39,8 +38,8 @@ class BalanceLike(Protocol):
         """What is left to hold (``None``: no cap on this unit)."""
 
 
-class HoldLike(Protocol):
-    """A hold of a synchronous ledger: what a guarded call observes, extends and closes."""
+class _HoldView(Protocol):
+    """What a hold says of itself, sync or async."""
 
     @property
     def id(self) -> str:
@@ -53,6 +52,14 @@ class HoldLike(Protocol):
     @property
     def observed(self) -> Mapping[str, Any]:
         """What was observed so far, by unit."""
+
+
+class HoldLike(_HoldView, Protocol):
+    """A hold of a synchronous ledger: what a guarded call observes, extends and closes.
+
+    The methods take the keyword arguments of ``capledger.Hold``'s (``usd=``, ``tokens=``,
+    ``requests=``, ``tags=``, ``ttl=``).
+    """
 
     def settle(self, *args: Any, **amounts: Any) -> Any:
         """Close the hold at what was spent (the held amounts when none are given)."""
@@ -67,20 +74,8 @@ class HoldLike(Protocol):
         """Record a running figure (raises ``BudgetExceeded`` past what can be held)."""
 
 
-class AsyncHoldLike(Protocol):
+class AsyncHoldLike(_HoldView, Protocol):
     """A hold of an asynchronous ledger: ``HoldLike`` with every method awaited."""
-
-    @property
-    def id(self) -> str:
-        """The hold's id."""
-
-    @property
-    def amounts(self) -> Mapping[str, Any]:
-        """What is held, by unit."""
-
-    @property
-    def observed(self) -> Mapping[str, Any]:
-        """What was observed so far, by unit."""
 
     def settle(self, *args: Any, **amounts: Any) -> Awaitable[Any]:
         """See ``HoldLike.settle``."""
@@ -96,19 +91,13 @@ class AsyncHoldLike(Protocol):
 
 
 class LedgerLike(Protocol):
-    """A synchronous ledger: holds and balances (``capledger.Ledger``)."""
+    """A synchronous ledger: holds and balances (``capledger.Ledger``).
 
-    def reserve(
-        self,
-        scopes: str | Sequence[str],
-        *,
-        usd: Any = None,
-        tokens: int | None = None,
-        requests: int | None = None,
-        request_id: str | None = None,
-        ttl: float | timedelta = ...,
-        tags: Mapping[str, object] | None = None,
-    ) -> HoldLike:
+    ``reserve`` takes ``capledger.Ledger.reserve``'s arguments: the scopes, then ``usd=``,
+    ``tokens=``, ``requests=``, ``request_id=``, ``ttl=`` and ``tags=`` by keyword.
+    """
+
+    def reserve(self, *args: Any, **options: Any) -> HoldLike:
         """Hold budget on every scope, or on none (raises ``BudgetExceeded``)."""
 
     def balance(self, scope: str) -> Sequence[BalanceLike]:
@@ -118,27 +107,17 @@ class LedgerLike(Protocol):
 class AsyncLedgerLike(Protocol):
     """An asynchronous ledger (``capledger.AsyncLedger``): ``LedgerLike``, awaited."""
 
-    def reserve(
-        self,
-        scopes: str | Sequence[str],
-        *,
-        usd: Any = None,
-        tokens: int | None = None,
-        requests: int | None = None,
-        request_id: str | None = None,
-        ttl: float | timedelta = ...,
-        tags: Mapping[str, object] | None = None,
-    ) -> Awaitable[AsyncHoldLike]:
+    def reserve(self, *args: Any, **options: Any) -> Awaitable[AsyncHoldLike]:
         """See ``LedgerLike.reserve``."""
 
     async def balance(self, scope: str) -> Sequence[BalanceLike]:
         """See ``LedgerLike.balance``."""
 
     async def settle(self, *args: Any, **amounts: Any) -> Any:
-        """Settle the hold ``hold_id`` (by id: Datasette's accountant keeps only the id)."""
+        """Settle a hold by its id (Datasette's accountant keeps only the id)."""
 
     async def release(self, *args: Any, **options: Any) -> Any:
-        """Release the hold ``hold_id``."""
+        """Release a hold by its id."""
 
 
 def is_ledger(candidate: object) -> bool:

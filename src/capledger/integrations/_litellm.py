@@ -853,7 +853,7 @@ def _entry_methods(owner: str, entry: _EntryPoint) -> dict[str, Callable[..., An
 
     async def asynchronous(self: _GuardedBase, *args: Any, **kwargs: Any) -> Any:
         endpoint, method, bound, cover = self._ready(entry, twin, args, kwargs, self._async)
-        return await self._engine.acall(endpoint, method, bound, cost=self._cost, cover=cover)
+        return await self._engine.call(endpoint, method, bound, cost=self._cost, cover=cover)
 
     sync.__doc__ = f"``{owner}.{name}``{entry.note}, guarded; needs a ``Ledger``."
     asynchronous.__doc__ = f"``{owner}.{twin}``{entry.note}, guarded; needs an ``AsyncLedger``."

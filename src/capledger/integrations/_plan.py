@@ -15,10 +15,9 @@ import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
+from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from capledger import attribution
-from capledger._flow import arun, run
 from capledger.errors import (
     BudgetExceeded,
     ConfigurationError,
@@ -27,14 +26,12 @@ from capledger.errors import (
     UnknownModel,
 )
 from capledger.estimate import Estimate, affordable_max_tokens, estimate
+from capledger.integrations._ledger_like import BalanceLike
 from capledger.integrations._policy import MAX_DOWNGRADE_STEPS as _MAX_DOWNGRADE_STEPS
 from capledger.integrations._policy import Clamp, Downgrade, Policy, ShortBudget
 from capledger.integrations._steps import Wire, in_background, run_shielded
 from capledger.pricing import Pricebook, Usage, default_pricebook, parse_usage
 from capledger.scopes import parse_scopes
-
-if TYPE_CHECKING:
-    from capledger.ledger import AsyncHold, AsyncLedger, Balance, Hold, Ledger
 
 __all__ = [
     "CALL_OPTIONS",
@@ -46,9 +43,7 @@ __all__ = [
     "Settings",
     "aclose",
     "aclose_quietly",
-    "adrive",
     "close_quietly",
-    "drive",
     "reserve_flow",
     "scopes_of",
     "settlement",
@@ -268,11 +263,11 @@ class BalanceStep:
 
     scopes: tuple[str, ...]
 
-    def run(self, wire: Wire) -> list[list[Balance]]:
+    def run(self, wire: Wire) -> list[list[BalanceLike]]:
         """Read the balances."""
         return [wire.ledger.balance(scope) for scope in self.scopes]
 
-    async def arun(self, wire: Wire) -> list[list[Balance]]:
+    async def arun(self, wire: Wire) -> list[list[BalanceLike]]:
         """Read the balances (an ``AsyncLedger``)."""
         return [await wire.ledger.balance(scope) for scope in self.scopes]
 
@@ -383,7 +378,7 @@ def _prepare(
     )
 
 
-def _smallest(balances: Sequence[Sequence[Balance]], unit: str) -> Decimal | int | None:
+def _smallest(balances: Sequence[Sequence[BalanceLike]], unit: str) -> Decimal | int | None:
     figures = [b.available for scope in balances for b in scope if b.unit == unit]
     capped = [figure for figure in figures if figure is not None]
     return min(capped) if capped else None
@@ -393,7 +388,7 @@ def _clamped(
     settings: Settings,
     endpoint: Endpoint,
     prepared: Prepared,
-    balances: Sequence[Sequence[Balance]],
+    balances: Sequence[Sequence[BalanceLike]],
     clamp: Clamp,
 ) -> dict[str, Any] | None:
     """The request with the largest output limit every scope can pay for, or None."""
@@ -526,22 +521,6 @@ def reserve_flow(
     prepared = _prepare(settings, endpoint, dict(replacement), request_id, tags)
     hold = yield _reserve_step(settings, prepared, scopes)
     return prepared, hold
-
-
-def drive(flow: Flow, ledger: Ledger) -> tuple[Prepared, Hold]:
-    """Run ``reserve_flow`` against a synchronous ledger; a refused reserve is thrown into
-    the flow, where the policy catches it.
-
-    Args:
-        flow: a fresh ``reserve_flow`` generator.
-        ledger: the ledger that places the holds and reads the balances.
-    """
-    return run(flow, Wire(ledger).perform, catch=BudgetExceeded)
-
-
-async def adrive(flow: Flow, ledger: AsyncLedger) -> tuple[Prepared, AsyncHold]:
-    """Run ``reserve_flow`` against an ``AsyncLedger``; see ``drive``."""
-    return await arun(flow, Wire(ledger).aperform, catch=BudgetExceeded)
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,6 +275,10 @@ class GuardedStream(_GuardedBase):
 
     _on_abandon = staticmethod(_abandon)
 
+    def start(self) -> None:
+        """Nothing to start: a sync stream nobody reads is noticed by its finalizer (the
+        async stream's ``start`` has work to do; the engine calls both alike)."""
+
     def __iter__(self) -> Iterator[Any]:
         return self
 
@@ -368,7 +372,7 @@ class AsyncGuardedStream(_GuardedBase):
     """
 
     _on_abandon = staticmethod(_aabandon)
-    # Made inside a running loop (``Engine.asend``): an abandoned stream is settled there.
+    # Made inside a running loop (``Engine.send``): an abandoned stream is settled there.
     _event_loop = staticmethod(asyncio.get_running_loop)
 
     async def start(self) -> None:

@@ -41,7 +41,7 @@ from datasette_llm_accountant import (  # type: ignore[import-not-found, import-
 )
 
 from capledger.errors import BudgetExceeded, ConfigurationError, InvalidScope
-from capledger.ledger import AsyncLedger
+from capledger.integrations._ledger_like import AsyncLedgerLike, is_async_ledger
 from capledger.scopes import parse_scopes
 
 __all__ = [
@@ -103,14 +103,14 @@ class CapledgerAccountant(Accountant):  # type: ignore[misc, unused-ignore]
 
     def __init__(
         self,
-        ledger: AsyncLedger,
+        ledger: AsyncLedgerLike,
         *,
         scopes: Sequence[str] = (),
         scopes_for: ScopesFor = _default_scopes,
         ttl: float | timedelta = 600,
         tags: dict[str, object] | None = None,
     ) -> None:
-        if not isinstance(ledger, AsyncLedger):
+        if not is_async_ledger(ledger):
             raise ConfigurationError("CapledgerAccountant needs an AsyncLedger")
         self.ledger = ledger
         self.scopes = tuple(scopes)
