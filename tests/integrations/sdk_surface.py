@@ -923,7 +923,7 @@ def _main() -> None:
             table.update(table_of(family, by_mode))
     print(table_text(table))
     if "--verdicts" in sys.argv:
-        from capledger.integrations._transport import classify
+        from capledger.integrations._routes import classify
 
         print("\n# distinct requests: verdict, method, path")
         for family in FAMILIES:

@@ -190,18 +190,18 @@ def test_the_skip_lists_are_current(recorded: Recorded) -> None:
 
 
 def load_classify() -> Callable[[str, str, str], tuple[str, str]]:
-    """``capledger.integrations._transport.classify``; fails (never skips) until it lands."""
+    """``capledger.integrations._routes.classify``; fails (never skips) until it lands."""
     try:
-        module = importlib.import_module("capledger.integrations._transport")
+        module = importlib.import_module("capledger.integrations._routes")
     except ImportError as error:
         pytest.fail(
-            "capledger.integrations._transport does not exist yet: the transport guard has"
+            "capledger.integrations._routes does not exist yet: the transport guard has"
             f" not landed ({error})"
         )
     classify: Callable[[str, str, str], tuple[str, str]] | None
     classify = getattr(module, "classify", None)
     if classify is None:
-        pytest.fail("capledger.integrations._transport has no classify(method, path, family)")
+        pytest.fail("capledger.integrations._routes has no classify(method, path, family)")
     return classify
 
 

@@ -10,14 +10,14 @@ import pytest
 from capledger.errors import ConfigurationError, InvalidInput
 from capledger.integrations import call_options, wrap
 from capledger.integrations._plan import CHAT, MESSAGES, RESPONSES
-from capledger.integrations._transport import (
-    _EventStream,
-    _Exchange,
-    _options,
+from capledger.integrations._routes import (
     failure_releases,
+    options_of,
     route,
     status_releases,
 )
+from capledger.integrations._sse import EventStream
+from capledger.integrations._transport import Exchange
 from capledger.integrations._wrap import make_settings
 
 
@@ -118,7 +118,7 @@ def test_call_options_are_headers() -> None:
         "capledger-tags": '{"k":1}',
         "capledger-request-id": "r",
     }
-    options = _options(headers)
+    options = options_of(headers)
     nonce = options["capledger_tags"].pop("request_nonce")
     assert len(nonce) == 16
     assert options == {
@@ -129,11 +129,11 @@ def test_call_options_are_headers() -> None:
 
 
 def test_each_retry_has_its_own_request_id() -> None:
-    first = _options({"capledger-request-id": "r", "x-stainless-retry-count": "0"})
-    second = _options({"capledger-request-id": "r", "x-stainless-retry-count": "2"})
+    first = options_of({"capledger-request-id": "r", "x-stainless-retry-count": "0"})
+    second = options_of({"capledger-request-id": "r", "x-stainless-retry-count": "2"})
     assert first["capledger_request_id"] == "r"
     assert second["capledger_request_id"] == "r:retry-2"
-    generated = {_options({})["capledger_request_id"] for _ in range(3)}
+    generated = {options_of({})["capledger_request_id"] for _ in range(3)}
     assert len(generated) == 3
 
 
@@ -143,9 +143,9 @@ def test_bad_call_options_are_refused() -> None:
     with pytest.raises(InvalidInput, match="JSON"):
         call_options(tags={"k": object()})
     with pytest.raises(InvalidInput, match="not JSON"):
-        _options({"capledger-tags": "{"})
+        options_of({"capledger-tags": "{"})
     with pytest.raises(InvalidInput, match="object"):
-        _options({"capledger-tags": "[1]"})
+        options_of({"capledger-tags": "[1]"})
 
 
 def test_unguarded_must_be_a_list_of_names() -> None:
@@ -162,7 +162,7 @@ def _fake_openai() -> object:
     return OpenAI()
 
 
-def _exchange(caller_wants_usage: bool, settle_incomplete: str = "held") -> _Exchange:
+def _exchange(caller_wants_usage: bool, settle_incomplete: str = "held") -> Exchange:
     from capledger.integrations._plan import _prepare
 
     settings = make_settings(
@@ -176,7 +176,7 @@ def _exchange(caller_wants_usage: bool, settle_incomplete: str = "held") -> _Exc
         units=("usd", "tokens", "requests"),
         settle_incomplete=settle_incomplete,  # type: ignore[arg-type]
     )
-    exchange = _Exchange(settings, CHAT, "openai", "POST chat/completions", caller_wants_usage)
+    exchange = Exchange(settings, CHAT, "openai", "POST chat/completions", caller_wants_usage)
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     exchange.prepared = _prepare(settings, CHAT, {**body, "max_tokens": 100}, "r", {})
     return exchange
@@ -193,7 +193,7 @@ _USAGE = {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "
 @pytest.mark.parametrize("caller_wants_usage", [False, True])
 @pytest.mark.parametrize("split", [1, 7, 1000])
 def test_usage_chunk_is_hidden_unless_asked(caller_wants_usage: bool, split: int) -> None:
-    stream = _EventStream(_exchange(caller_wants_usage))
+    stream = EventStream(_exchange(caller_wants_usage))
     raw = _sse([_CHUNK, _CHUNK, _USAGE]) + b"data: [DONE]\n\n"
     out = b"".join(stream.feed(raw[i : i + split]) for i in range(0, len(raw), split))
     out += stream.flush()
@@ -206,18 +206,18 @@ def test_usage_chunk_is_hidden_unless_asked(caller_wants_usage: bool, split: int
 
 
 def test_crlf_framed_events_are_read() -> None:
-    stream = _EventStream(_exchange(False))
+    stream = EventStream(_exchange(False))
     raw = _sse([_CHUNK, _USAGE]).replace(b"\n", b"\r\n")
     assert stream.feed(raw).count(b"data:") == 1
     assert stream.meter.final is not None
 
 
 def test_a_stream_without_usage_settles_the_hold_unless_observed() -> None:
-    held = _EventStream(_exchange(False))
+    held = EventStream(_exchange(False))
     held.feed(_sse([_CHUNK]))
     assert held.closing("abandoned") == {"tags": {"usage": "missing", "stream": "abandoned"}}
     assert held.closing("completed")["tags"]["usage"] == "missing"
-    observed = _EventStream(_exchange(False, "observed"))
+    observed = EventStream(_exchange(False, "observed"))
     observed.feed(_sse([_CHUNK]))
     plan = observed.closing("failed")
     assert Decimal(0) < plan["usd"] < observed.exchange.prepared.estimate.worst_case_usd  # type: ignore[union-attr]
@@ -263,7 +263,7 @@ def test_base_url_prefixes(path: str) -> None:
 
 @pytest.mark.parametrize("ending", [b"\n\n", b"\r\n\r\n", b"\r\r", b"\n\r\n", b"\r\n\n"])
 def test_every_blank_line_ends_an_event(ending: bytes) -> None:
-    stream = _EventStream(_exchange(False))
+    stream = EventStream(_exchange(False))
     line = b"\r\n" if ending.startswith(b"\r\n") else ending[:1]
     raw = b"".join(b"data: " + json.dumps(e).encode() + ending for e in (_CHUNK, _USAGE))
     out = stream.feed(raw.replace(b"data: {", b": a comment" + line + b"data: {"))
@@ -272,8 +272,8 @@ def test_every_blank_line_ends_an_event(ending: bytes) -> None:
 
 
 def test_a_caller_request_id_gets_a_nonce_per_request() -> None:
-    first = _options({"capledger-request-id": "job-42"})
-    second = _options({"capledger-request-id": "job-42"})
+    first = options_of({"capledger-request-id": "job-42"})
+    second = options_of({"capledger-request-id": "job-42"})
     assert first["capledger_request_id"] == second["capledger_request_id"] == "job-42"
     assert first["capledger_tags"]["request_nonce"] != second["capledger_tags"]["request_nonce"]
 

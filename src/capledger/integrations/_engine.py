@@ -34,9 +34,9 @@ from capledger.integrations._plan import (
     usage_hidden,
     with_stream_usage,
 )
+from capledger.integrations._routes import failure_releases, status_releases
 from capledger.integrations._steps import Call, StepFlow, Wire, close
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
-from capledger.integrations._transport import failure_releases, status_releases
 
 __all__ = ["Cover", "Engine", "failure_settles", "split_options"]
 

@@ -18,11 +18,17 @@ from typing import Any, Final
 from capledger.bounds import MAX_TTL_S
 from capledger.errors import ConfigurationError, UnguardedRequest
 from capledger.integrations._engine import Engine
+from capledger.integrations._ledger_like import (
+    AsyncLedgerLike,
+    LedgerLike,
+    is_async_ledger,
+    is_ledger,
+)
 from capledger.integrations._litellm import LiteLLMProxy, LiteLLMRouterProxy
 from capledger.integrations._plan import IncompletePolicy, Settings
 from capledger.integrations._policy import PolicyLike, normalise_policy
-from capledger.integrations._transport import AsyncGuardTransport, Family, GuardTransport
-from capledger.ledger import AsyncLedger, Ledger
+from capledger.integrations._routes import Family
+from capledger.integrations._transport import AsyncGuardTransport, GuardTransport
 from capledger.pricing import Pricebook
 from capledger.scopes import parse_scopes
 
@@ -126,7 +132,7 @@ def _kind(client: object) -> tuple[str, bool | None]:
 
 def wrap(
     client: Any,
-    ledger: Ledger | AsyncLedger,
+    ledger: LedgerLike | AsyncLedgerLike,
     *,
     scopes: str | Sequence[str] = (),
     policy: PolicyLike = "raise",
@@ -193,18 +199,18 @@ def wrap(
             bad option.
     """
     kind, is_async = _kind(client)
-    if is_async is True and not isinstance(ledger, AsyncLedger):
+    if not is_ledger(ledger):
+        raise ConfigurationError(f"expected a Ledger or AsyncLedger, not {ledger!r}")
+    if is_async is True and not is_async_ledger(ledger):
         raise ConfigurationError(
             f"{type(client).__name__} is asynchronous: wrap it with an AsyncLedger, so that "
             "no ledger call blocks the event loop"
         )
-    if is_async is False and not isinstance(ledger, Ledger):
+    if is_async is False and is_async_ledger(ledger):
         raise ConfigurationError(
             f"{type(client).__name__} is synchronous: wrap it with a Ledger, not "
             f"{type(ledger).__name__}"
         )
-    if not isinstance(ledger, Ledger | AsyncLedger):
-        raise ConfigurationError(f"expected a Ledger or AsyncLedger, not {ledger!r}")
     settings = make_settings(
         scopes=scopes,
         policy=policy,
@@ -270,7 +276,12 @@ _WEBSOCKET_RESOURCES: Final = (
 
 
 def _guarded_copy(
-    client: Any, ledger: Ledger | AsyncLedger, settings: Settings, family: Family, *, is_async: bool
+    client: Any,
+    ledger: LedgerLike | AsyncLedgerLike,
+    settings: Settings,
+    family: Family,
+    *,
+    is_async: bool,
 ) -> Any:
     """A copy of ``client`` whose HTTP client sends through a guard transport, whose
     WebSockets are refused, and whose own copies stay guarded."""
