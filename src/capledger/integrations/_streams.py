@@ -34,16 +34,10 @@ from collections.abc import (
 )
 from typing import Any, Final, Literal, TypeAlias
 
-from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
+from capledger.errors import BudgetExceeded, InvalidInput
+from capledger.integrations._calls import Prepared, Settings, Settlement, Shape, settlement
 from capledger.integrations._meter import Meter
-from capledger.integrations._plan import (
-    Prepared,
-    Settings,
-    Settlement,
-    Shape,
-    settlement,
-)
-from capledger.integrations._steps import in_background, run_shielded
+from capledger.integrations._steps import NO_WIRE, Call, StepFlow, close, in_background
 
 __all__ = ["AsyncGuardedStream", "GuardedStream"]
 
@@ -135,21 +129,20 @@ class _StreamState:
 
     def settle(self, how: How, *, quiet: bool) -> None:
         """Settle a synchronous hold; ``quiet`` logs a ledger error instead of raising it."""
-        try:
-            self.hold.settle(**self.settle_options(how))
-        except LedgerError:
-            if not quiet:
-                raise
-            _LOG.exception("capledger could not settle stream hold %s", self.hold.id)
+        NO_WIRE.run(close(self.hold, self.settle_options(how), quiet=quiet))
 
     async def asettle(self, how: How, *, quiet: bool) -> None:
-        """Settle an ``AsyncHold``; see ``settle``."""
-        try:
-            await run_shielded(self.hold.settle(**self.settle_options(how)))
-        except LedgerError:
-            if not quiet:
-                raise
-            _LOG.exception("capledger could not settle stream hold %s", self.hold.id)
+        """Settle an ``AsyncHold`` (shielded from cancellation); see ``settle``."""
+        await NO_WIRE.arun(close(self.hold, self.settle_options(how), quiet=quiet))
+
+
+def _passing(state: _StreamState, event: object) -> StepFlow[bool]:
+    """One event, as a flow: observed when its running cost grew (``BudgetExceeded`` when
+    the budget cannot pay for it); returns whether the caller sees it."""
+    observed = state.observe_options(event)
+    if observed is not None:
+        yield Call(state.hold.observe, kwargs=observed)
+    return not state.hidden(event)
 
 
 def _exit_how(exc: object) -> tuple[How, bool]:
@@ -297,15 +290,13 @@ class GuardedStream(_GuardedBase):
             except BaseException:
                 self._finish("failed", quiet=True)
                 raise
-            observed = state.observe_options(event)
-            if observed is not None:
-                try:
-                    state.hold.observe(**observed)
-                except BudgetExceeded:
-                    _close_quietly(self._inner)
-                    self._finish("stopped", quiet=True)
-                    raise
-            if not state.hidden(event):
+            try:
+                passes = NO_WIRE.run(_passing(state, event))
+            except BudgetExceeded:
+                _close_quietly(self._inner)
+                self._finish("stopped", quiet=True)
+                raise
+            if passes:
                 return event
 
     def _finish(self, how: How, *, quiet: bool) -> None:
@@ -348,14 +339,12 @@ async def _aevents(state: _StreamState, inner: Any) -> AsyncGenerator[Any, None]
             except BaseException:
                 how = "failed"
                 raise
-            observed = state.observe_options(event)
-            if observed is not None:
-                try:
-                    await state.hold.observe(**observed)
-                except BudgetExceeded:
-                    how = "stopped"
-                    raise
-            if not state.hidden(event):
+            try:
+                passes = await NO_WIRE.arun(_passing(state, event))
+            except BudgetExceeded:
+                how = "stopped"
+                raise
+            if passes:
                 yield event
     finally:
         if state.claim():
