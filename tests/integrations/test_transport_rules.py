@@ -9,7 +9,7 @@ import pytest
 
 from capledger.errors import ConfigurationError, InvalidInput
 from capledger.integrations import call_options, wrap
-from capledger.integrations._plan import CHAT, MESSAGES, RESPONSES
+from capledger.integrations._calls import CHAT, MESSAGES, RESPONSES
 from capledger.integrations._routes import (
     failure_releases,
     options_of,

@@ -18,25 +18,23 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from capledger.errors import InvalidInput
-from capledger.integrations._ledger_like import AsyncLedgerLike, LedgerLike, is_async_ledger
-from capledger.integrations._plan import (
+from capledger.integrations._calls import (
     CALL_OPTIONS,
-    Endpoint,
-    Flow,
-    Prepared,
-    Settings,
-    reserve_flow,
     settlement,
-    unguarded_reserve,
     usage_hidden,
     with_stream_usage,
 )
+from capledger.integrations._ledger_like import AsyncLedgerLike, LedgerLike, is_async_ledger
+from capledger.integrations._plan import Flow, reserve_flow, unguarded_reserve
 from capledger.integrations._routes import failure_releases, status_releases
 from capledger.integrations._steps import Call, StepFlow, Wire, close
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
+
+if TYPE_CHECKING:
+    from capledger.integrations._calls import Endpoint, Prepared, Settings
 
 __all__ = ["Cover", "Engine", "failure_settles", "split_options"]
 

@@ -44,8 +44,8 @@ from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from capledger.errors import ConfigurationError, InvalidInput, LedgerError, UnguardedRequest
 from capledger.estimate import estimate
+from capledger.integrations._calls import CALL_OPTIONS, Endpoint, Prepared, Settings
 from capledger.integrations._engine import Cover, Engine, split_options
-from capledger.integrations._plan import CALL_OPTIONS, Endpoint, Prepared, Settings
 from capledger.pricing._pricebook import round_up_usd
 
 __all__ = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from capledger.integrations._plan import Prepared, Settings, Settlement, Shape
+from capledger.integrations._calls import Prepared, Settings, Settlement, Shape
 from capledger.pricing._pricebook import round_up_usd
 
 __all__ = ["Meter"]

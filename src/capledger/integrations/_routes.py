@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
 from capledger.errors import InvalidInput, UnguardedRequest
-from capledger.integrations._plan import (
+from capledger.integrations._calls import (
     CHAT,
     COMPLETIONS,
     EMBEDDINGS,

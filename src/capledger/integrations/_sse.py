@@ -21,8 +21,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from capledger.errors import LedgerError
+from capledger.integrations._calls import USAGE_ON_REQUEST
 from capledger.integrations._meter import Meter
-from capledger.integrations._plan import USAGE_ON_REQUEST
 from capledger.integrations._steps import NO_WIRE, Call, StepFlow, close
 
 if TYPE_CHECKING:

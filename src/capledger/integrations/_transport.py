@@ -38,17 +38,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from capledger._flow import arun, run
 from capledger.errors import InvalidInput, LedgerError
-from capledger.integrations._plan import (
+from capledger.integrations._calls import (
     Endpoint,
-    Flow,
     Prepared,
     Settings,
-    reserve_flow,
     settlement,
-    unguarded_reserve,
     usage_hidden,
     with_stream_usage,
 )
+from capledger.integrations._plan import Flow, reserve_flow, unguarded_reserve
 from capledger.integrations._routes import (
     OWN_HEADERS,
     Family,

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from capledger.bounds import MAX_TTL_S
 from capledger.errors import ConfigurationError, UnguardedRequest
+from capledger.integrations._calls import IncompletePolicy, Settings
 from capledger.integrations._engine import Engine
 from capledger.integrations._ledger_like import (
     AsyncLedgerLike,
@@ -25,7 +26,6 @@ from capledger.integrations._ledger_like import (
     is_ledger,
 )
 from capledger.integrations._litellm import LiteLLMProxy, LiteLLMRouterProxy
-from capledger.integrations._plan import IncompletePolicy, Settings
 from capledger.integrations._policy import PolicyLike, normalise_policy
 from capledger.integrations._routes import Family
 from capledger.integrations._transport import AsyncGuardTransport, GuardTransport
