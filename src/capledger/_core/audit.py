@@ -141,7 +141,9 @@ class _Track:
             followed = self.at(ts_us).start_us == start
             recorded = entry.tags.get("spent")
             if self.period not in CALENDAR_PERIODS:
-                self.spent = 0  # a duration starts at its creation
+                # A duration starts at its creation: what was settled at that very instant,
+                # before it in the journal (an earlier operation of the same batch), counts.
+                self.spent = self.spent if followed else 0
             elif not followed and recorded is not None:
                 self.spent = int(str(recorded))  # the journal before it had other windows
             self.tz, self.anchor_us, self.start_us, self.end_us = tz, ts_us, start, end
