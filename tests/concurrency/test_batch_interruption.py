@@ -38,8 +38,8 @@ from typing import Any
 import pytest
 
 from capledger import AsyncLedger, BackendUnavailable, Ledger
-from capledger._batch import AsyncBatcher, Batcher
 from capledger._core import Config, Op, Outcome
+from capledger.ledger._batcher import AsyncBatcher, Batcher
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "setitimer") or sys.implementation.name != "cpython",
@@ -61,7 +61,7 @@ FOLLOW_UP_ROUNDS = 50  # each a reserve and a settle: 10 * 50 * 2 = 1,000 operat
 BOUND_S = 30.0  # how long a join waits before a wedge fails the test
 
 _CORE = f"{os.sep}capledger{os.sep}_core{os.sep}"
-_BATCH = f"{os.sep}capledger{os.sep}_batch.py"
+_BATCH = f"{os.sep}capledger{os.sep}ledger{os.sep}_batcher.py"
 
 
 def _url(store: str, tmp_path: Path) -> str:

@@ -45,7 +45,7 @@ from capledger._core import (
     Sweep,
     apply_batch,
 )
-from capledger._validate import fingerprint, new_hold_id
+from capledger.ledger._validate import fingerprint, new_hold_id
 from capledger.stores.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres

@@ -16,7 +16,7 @@ from pg_testing import create_database, database_url, drop_database
 import capledger.stores.postgres.store as pg_store
 from capledger import BackendUnavailable, ConfigurationError, Ledger, ManualClock
 from capledger._core import Config, Reserve
-from capledger._validate import new_hold_id
+from capledger.ledger._validate import new_hold_id
 from capledger.stores._sql import load_migrations
 from capledger.stores.postgres import PostgresStore
 from capledger.stores.postgres._flow import MIGRATIONS_PACKAGE, batch_plan, schema_sql

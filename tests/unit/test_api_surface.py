@@ -49,9 +49,34 @@ def test_hold_and_async_hold_have_the_same_methods_and_signatures() -> None:
 
 def test_async_methods_are_coroutines_except_reserve() -> None:
     for name, member in inspect.getmembers(AsyncLedger, callable):
-        if name.startswith("_") or name in ("on", "off", "guard"):
+        if name.startswith("_") or name in ("on", "off"):
             continue
         assert inspect.iscoroutinefunction(member) == (name != "reserve"), name
+
+
+def test_pinned_ledger_and_hold_methods() -> None:
+    """The methods exactly: the decorator is ``capledger.guard(ledger, ...)``, not a method
+    (a ledger that imported the integrations would point a layer up)."""
+    public = {name for name, _ in inspect.getmembers(Ledger, callable) if not name.startswith("_")}
+    assert sorted(public) == [
+        "balance",
+        "close",
+        "holds",
+        "limits",
+        "migrate",
+        "off",
+        "on",
+        "release",
+        "remove_limit",
+        "report",
+        "reserve",
+        "set_limit",
+        "settle",
+        "sweep",
+        "verify",
+    ]
+    hold = {name for name, _ in inspect.getmembers(Hold, callable) if not name.startswith("_")}
+    assert sorted(hold) == ["extend", "observe", "release", "settle"]
 
 
 def test_every_public_method_has_a_docstring() -> None:

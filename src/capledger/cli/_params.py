@@ -16,9 +16,9 @@ import click
 from click.shell_completion import CompletionItem
 
 from capledger._core import parse_period, parse_timezone
-from capledger._validate import moment_of
 from capledger.bounds import MAX_TAG_KEY_LENGTH
 from capledger.errors import InvalidInput
+from capledger.ledger._validate import moment_of
 from capledger.money import UNITS, Unit, parse_unit, to_units
 from capledger.scopes import parse_scope
 

@@ -13,10 +13,11 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from functools import lru_cache
 from typing import Final, TypeGuard
 
+from capledger._text import short, storable_text
 from capledger.bounds import (
     MAX_HOLD_ID_LENGTH,
     MAX_REQUEST_ID_LENGTH,
@@ -26,12 +27,13 @@ from capledger.bounds import (
     MAX_TAGS_BYTES,
     MAX_TTL_S,
 )
-from capledger.errors import InvalidAmount, InvalidInput, InvalidTag, InvalidTTL
+from capledger.errors import ConfigurationError, InvalidAmount, InvalidInput, InvalidTag, InvalidTTL
 from capledger.money import AmountLike, Unit, to_units
 from capledger.scopes import parse_scopes
 
 __all__ = [
     "amounts_of",
+    "caps_of",
     "fingerprint",
     "hold_id_of",
     "hold_terms",
@@ -39,9 +41,12 @@ __all__ = [
     "new_hold_id",
     "request_id_of",
     "tags_of",
+    "threshold_bps",
     "ttl_us_of",
-    "unstorable_text",
 ]
+
+#: Thresholds are scaled to basis points here, not in the caller's decimal context.
+_THRESHOLD_CONTEXT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 
 #: Integer tag values are bounded as every store keeps them exactly (a signed 64-bit
 #: integer), so a huge one is refused before ``str`` would take quadratic time over it.
@@ -52,6 +57,14 @@ _MAX_TAG_INT: Final = 2**63 - 1
 def _cached_units(unit: Unit, value: AmountLike) -> int:
     # The same few amounts recur (a hold per call of one model); parsing a Decimal is not free.
     return to_units(unit, value)
+
+
+def _given(
+    usd: AmountLike | None, tokens: int | None, requests: int | None
+) -> tuple[tuple[Unit, AmountLike | None], ...]:
+    """Each unit with the amount a call gives for it (None if none), in the order of
+    ``UNITS``."""
+    return (("usd", usd), ("tokens", tokens), ("requests", requests))
 
 
 def amounts_of(
@@ -67,12 +80,7 @@ def amounts_of(
         InvalidAmount: a bad amount, or none at all when ``required``.
     """
     amounts: dict[str, int] = {}
-    given: tuple[tuple[Unit, AmountLike | None], ...] = (
-        ("usd", usd),
-        ("tokens", tokens),
-        ("requests", requests),
-    )
-    for unit, value in given:
+    for unit, value in _given(usd, tokens, requests):
         if value is None:
             continue
         try:
@@ -84,6 +92,23 @@ def amounts_of(
     if required and not amounts:
         raise InvalidAmount("give at least one amount: usd=, tokens= or requests=")
     return amounts
+
+
+def caps_of(usd: AmountLike | None, tokens: int | None, requests: int | None) -> dict[str, int]:
+    """Convert the keyword caps of ``set_limit`` to ``{unit: integer}``, leaving out Nones.
+
+    Raises:
+        InvalidAmount: a bad cap (checked against ``MAX_CAP``; a usd cap is never rounded).
+        InvalidInput: no cap at all.
+    """
+    caps: dict[str, int] = {
+        unit: to_units(unit, value, cap=True)
+        for unit, value in _given(usd, tokens, requests)
+        if value is not None
+    }
+    if not caps:
+        raise InvalidInput("give at least one cap: usd=, tokens= or requests=")
+    return caps
 
 
 # A busy app places the same few holds again and again (one per model and scope set), so
@@ -134,20 +159,9 @@ def ttl_us_of(ttl: float | int | Decimal | timedelta | None) -> int | None:
         raise InvalidTTL(f"ttl must be finite, not {ttl!r}")
     if not 0 < seconds <= MAX_TTL_S:
         raise InvalidTTL(
-            f"ttl must be more than 0 and at most {MAX_TTL_S} seconds, not {_short(ttl)}"
+            f"ttl must be more than 0 and at most {MAX_TTL_S} seconds, not {short(ttl)}"
         )
     return max(1, int(seconds * 1_000_000))
-
-
-def _short(value: object) -> str:
-    """``repr(value)`` for a message, kept short: a huge integer by its size (its ``repr``
-    past ``sys.get_int_max_str_digits()`` raises, and takes quadratic time before that), a
-    long text cut after 50 characters."""
-    if isinstance(value, int) and value.bit_length() > 128:
-        return f"an integer of {value.bit_length()} bits"
-    if isinstance(value, str) and len(value) > 60:
-        return f"{value[:50]!r}... ({len(value)} characters)"
-    return repr(value)
 
 
 def _is_printable_id(value: object, max_length: int) -> TypeGuard[str]:
@@ -163,7 +177,7 @@ def request_id_of(request_id: str | None) -> str | None:
     if not _is_printable_id(request_id, MAX_REQUEST_ID_LENGTH):
         raise InvalidInput(
             f"request_id must be 1 to {MAX_REQUEST_ID_LENGTH} printable characters, "
-            f"not {_short(request_id)}"
+            f"not {short(request_id)}"
         )
     return request_id
 
@@ -178,36 +192,11 @@ def hold_id_of(hold_id: object) -> str:
         InvalidInput: anything else.
     """
     if not _is_printable_id(hold_id, MAX_HOLD_ID_LENGTH):
-        shown = _short(hold_id) if isinstance(hold_id, str) else f"a {type(hold_id).__name__}"
+        shown = short(hold_id) if isinstance(hold_id, str) else f"a {type(hold_id).__name__}"
         raise InvalidInput(
             f"a hold id is 1 to {MAX_HOLD_ID_LENGTH} printable characters (hold.id), not {shown}"
         )
     return hold_id
-
-
-def _storable_text(text: str) -> bool:
-    """Whether every store keeps ``text`` as given: no NUL (PostgreSQL's text and jsonb
-    refuse it) and no lone surrogate (not encodable as UTF-8)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def unstorable_text(text: str, what: str) -> InvalidInput | None:
-    """The error for ``text`` if some store cannot keep it as given (see ``_storable_text``).
-
-    The callers' text (hold ids, request ids, scopes, tags) is refused by the checks above
-    before an operation exists; a store that sends text on a wire also asks this of every
-    text parameter, as a last line: libpq sends parameters as C strings, so a NUL would cut
-    ``"id\\x00junk"`` to ``"id"`` and name another hold.
-    """
-    if _storable_text(text):
-        return None
-    return InvalidInput(f"{what} holds a NUL or a lone surrogate: {_short(text)}")
 
 
 def tags_of(tags: Mapping[str, object] | None) -> dict[str, object]:
@@ -231,7 +220,7 @@ def tags_of(tags: Mapping[str, object] | None) -> dict[str, object]:
     for key, value in tags.items():
         if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY_LENGTH:
             raise InvalidTag(f"tag keys must be 1 to {MAX_TAG_KEY_LENGTH} characters: {key!r}")
-        if not _storable_text(key):
+        if not storable_text(key):
             raise InvalidTag(f"tag key {key!r} holds a NUL or a lone surrogate")
         if isinstance(value, Decimal):
             value = str(value)  # noqa: PLW2901 - normalised in place on purpose
@@ -242,7 +231,7 @@ def tags_of(tags: Mapping[str, object] | None) -> dict[str, object]:
         if isinstance(value, str):
             if len(value) > MAX_TAG_VALUE_LENGTH:
                 raise InvalidTag(f"tag {key!r} is longer than {MAX_TAG_VALUE_LENGTH} characters")
-            if not _storable_text(value):
+            if not storable_text(value):
                 raise InvalidTag(f"tag {key!r} holds a NUL or a lone surrogate")
         elif isinstance(value, int) and not -_MAX_TAG_INT - 1 <= value <= _MAX_TAG_INT:
             raise InvalidTag(
@@ -328,3 +317,30 @@ def moment_of(value: object, *, name: str = "") -> datetime:
     raise InvalidInput(
         f"{label}{value!r} is not a time: give an ISO 8601 string, a date or an aware datetime"
     )
+
+
+def threshold_bps(thresholds: Sequence[float | Decimal | str]) -> tuple[int, ...]:
+    """Fractions of a cap whose crossing fires an event, in basis points, sorted, unique.
+
+    Raises:
+        ConfigurationError: a fraction outside (0, 1], not a number, or finer than 0.0001.
+    """
+    bps = []
+    for fraction in thresholds:
+        if isinstance(fraction, int) and fraction.bit_length() > 64:  # str() of a huge one raises
+            size = f"an integer of {fraction.bit_length()} bits"
+            raise ConfigurationError(f"thresholds are fractions in (0, 1], not {size}")
+        try:
+            value = Decimal(str(fraction))
+        except ArithmeticError:
+            raise ConfigurationError(f"threshold {fraction!r} is not a number") from None
+        if not value.is_finite() or not 0 < value <= 1:
+            raise ConfigurationError(f"thresholds are fractions in (0, 1], not {fraction!r}")
+        scaled = value.scaleb(4, _THRESHOLD_CONTEXT)  # exact, whatever the caller's context
+        if scaled != scaled.to_integral_value(context=_THRESHOLD_CONTEXT):
+            # Truncating would move the threshold, or drop one below 0.0001 to nothing.
+            raise ConfigurationError(
+                f"thresholds are counted in steps of 0.0001 (one basis point), not {fraction!r}"
+            )
+        bps.append(int(scaled))
+    return tuple(sorted(set(bps)))

@@ -31,7 +31,7 @@ from psycopg import errors as pg_errors
 from psycopg import generators, pq
 from psycopg.adapt import Transformer
 
-from capledger._validate import unstorable_text
+from capledger._text import unstorable_text
 from capledger.errors import InvalidInput
 
 from ._flow import Round, Rows, Statement
@@ -111,7 +111,7 @@ def _text(value: object) -> bytes | None:
         return None
     # libpq sends text parameters as C strings: a NUL would end the value early (a hold id
     # "id\x00junk" would name hold "id"), and a lone surrogate has no UTF-8 form. Callers'
-    # text is checked long before (capledger._validate); this is the last line.
+    # text is checked long before (capledger.ledger._validate); this is the last line.
     if isinstance(value, str):
         if "\x00" in value:
             raise _refused(value)
