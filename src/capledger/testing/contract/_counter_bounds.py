@@ -9,8 +9,8 @@ import pytest
 
 from capledger import BudgetExceeded, CounterLimitReached, Event, Ledger, ManualClock
 from capledger._core import Reserve, Settle
-from capledger._validate import new_hold_id
 from capledger.bounds import COUNTER_STORAGE_MAX, MAX_AMOUNT, MAX_COUNTER
+from capledger.ledger._validate import new_hold_id
 from capledger.testing.contract._support import balance_of, drive_spent, usd
 
 __all__ = ["CounterBoundContract"]

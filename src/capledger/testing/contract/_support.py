@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from capledger import AsyncLedger, Balance, Ledger
 from capledger._core import Outcome, Reserve, Settle
-from capledger._validate import new_hold_id
 from capledger.bounds import MAX_AMOUNT, NANO_PER_USD
+from capledger.ledger._validate import new_hold_id
 
 __all__ = ["START", "balance_of", "count_rows", "drive_spent", "usd"]
 
