@@ -211,13 +211,6 @@ class Engine:
         stream_class = AsyncGuardedStream if self.is_async else GuardedStream
         return stream_class(result, hold, prepared, self.settings, endpoint.shape, hide_usage=hide)
 
-    def unguarded_hold(
-        self, name: str, kwargs: dict[str, Any]
-    ) -> tuple[tuple[str, ...], dict[str, Any]]:
-        """The scopes and ``reserve`` keyword arguments of the zero hold that journals an
-        unguarded call to ``name``; capledger's options are taken out of ``kwargs``."""
-        return unguarded_reserve(self.settings, split_options(kwargs), name)
-
     # --- the flows -------------------------------------------------------------------------
 
     def _hold(
@@ -267,6 +260,22 @@ class Engine:
     ) -> StepFlow[Any]:
         prepared, hold = yield from self._hold(endpoint, kwargs, cover)
         return (yield from self._send(endpoint, method, prepared, hold, cost))
+
+    def _journal(
+        self,
+        name: str,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> StepFlow[Any]:
+        # capledger's options are taken out of ``kwargs`` before the call.
+        scopes, reserve = unguarded_reserve(self.settings, split_options(kwargs), name)
+        hold = yield Call(self.ledger.reserve, (scopes,), reserve)
+        try:
+            return (yield Call(function, args, kwargs))
+        finally:
+            # The call's own outcome matters more than the journal: a ledger error is logged.
+            yield from close(hold, {"usd": 0}, quiet=True)
 
     # --- what the proxies call: each drives one flow with the ledger's driver ---------------
 
@@ -325,3 +334,10 @@ class Engine:
             cover: see ``hold``.
         """
         return self._wire.drive(self._call(endpoint, method, kwargs, cost, cover))
+
+    def journal(
+        self, name: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Call ``function``, which ``unguarded=`` lets through unheld, journaled as a zero
+        hold tagged ``unguarded`` (an awaitable of its result with an ``AsyncLedger``)."""
+        return self._wire.drive(self._journal(name, function, args, kwargs))

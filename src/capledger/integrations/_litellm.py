@@ -42,10 +42,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
-from capledger.errors import ConfigurationError, InvalidInput, LedgerError, UnguardedRequest
+from capledger.errors import ConfigurationError, InvalidInput, UnguardedRequest
 from capledger.estimate import estimate
 from capledger.integrations._calls import CALL_OPTIONS, Endpoint, Prepared, Settings
 from capledger.integrations._engine import Cover, Engine, split_options
+from capledger.integrations._steps import NO_WIRE, close
 from capledger.pricing._pricebook import round_up_usd
 
 __all__ = [
@@ -943,29 +944,13 @@ class _GuardedBase:
 
             async def journaled_async(*args: Any, **kwargs: Any) -> Any:
                 self._async(name)
-                scopes, reserve = engine.unguarded_hold(name, kwargs)
-                hold = await engine.ledger.reserve(scopes, **reserve)
-                try:
-                    return await function(*args, **kwargs)
-                finally:
-                    try:
-                        await hold.settle(usd=0)
-                    except LedgerError:  # the call's own outcome matters more
-                        _LOG.exception("capledger could not settle journal hold %s", hold.id)
+                return await engine.journal(name, function, args, kwargs)
 
             return journaled_async
 
         def journaled(*args: Any, **kwargs: Any) -> Any:
             self._sync(name)
-            scopes, reserve = engine.unguarded_hold(name, kwargs)
-            hold = engine.ledger.reserve(scopes, **reserve)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                try:
-                    hold.settle(usd=0)
-                except LedgerError:  # the call's own outcome matters more
-                    _LOG.exception("capledger could not settle journal hold %s", hold.id)
+            return engine.journal(name, function, args, kwargs)
 
         return journaled
 
@@ -1112,7 +1097,7 @@ class LiteLLMProxy(_GuardedBase):
                 held.append((endpoint, prepared, hold))
         except BaseException:
             for _endpoint, _prepared, hold in held:
-                _release_quietly(hold)
+                NO_WIRE.run(close(hold, None, quiet=True))
             raise
         if not held:
             return []
@@ -1129,13 +1114,6 @@ class LiteLLMProxy(_GuardedBase):
             except Exception as error:
                 results.append(error)
         return results
-
-
-def _release_quietly(hold: Any) -> None:
-    try:
-        hold.release()
-    except LedgerError:
-        _LOG.exception("capledger could not release hold %s", hold.id)
 
 
 @_with_entry_points
