@@ -81,31 +81,33 @@ COMPLETIONS_DEFAULT_MAX_TOKENS: Final = 16
 
 # --- calling ----------------------------------------------------------------------------------
 
+
+def _with_async_twins(positional: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Each function's positional parameters, for it and for its async twin (``a`` + name),
+    which LiteLLM gives the same ones."""
+    return {**positional, **{"a" + name: names for name, names in positional.items()}}
+
+
 #: Positional parameters of the guarded functions, in LiteLLM's order.
-_MODULE_POSITIONAL: Final = {
-    "completion": ("model", "messages"),
-    "acompletion": ("model", "messages"),
-    "responses": ("input", "model"),
-    "aresponses": ("input", "model"),
-    "text_completion": ("prompt", "model"),
-    "atext_completion": ("prompt", "model"),
-    "embedding": ("model", "input"),
-    "aembedding": ("model", "input"),
-    "batch_completion": ("model", "messages"),
-    "moderation": ("input", "model"),
-    "amoderation": ("input", "model"),
-}
-_ROUTER_POSITIONAL: Final = {
-    "completion": ("model", "messages"),
-    "acompletion": ("model", "messages"),
-    "embedding": ("model", "input"),
-    "aembedding": ("model", "input"),
-    "text_completion": ("model", "prompt"),
-    "atext_completion": ("model", "prompt"),
-    "responses": (),
-    "aresponses": (),
-    "amoderation": (),
-}
+_MODULE_POSITIONAL: Final = _with_async_twins(
+    {
+        "completion": ("model", "messages"),
+        "responses": ("input", "model"),
+        "text_completion": ("prompt", "model"),
+        "embedding": ("model", "input"),
+        "batch_completion": ("model", "messages"),
+        "moderation": ("input", "model"),
+    }
+)
+_ROUTER_POSITIONAL: Final = _with_async_twins(
+    {
+        "completion": ("model", "messages"),
+        "embedding": ("model", "input"),
+        "text_completion": ("model", "prompt"),
+        "responses": (),
+        "moderation": (),
+    }
+)
 
 
 def _bind(
