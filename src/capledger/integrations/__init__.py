@@ -16,8 +16,8 @@ No SDK is imported here: clients are recognised by their module and class names.
 
 from capledger.integrations._guard import guard
 from capledger.integrations._policy import Clamp, Downgrade, ShortBudget
+from capledger.integrations._routes import call_options
 from capledger.integrations._streams import AsyncGuardedStream, GuardedStream
-from capledger.integrations._transport import call_options
 from capledger.integrations._wrap import DEFAULT_MAX_TOKENS, GUARDED_CALL_TTL_S, wrap
 
 __all__ = [
