@@ -90,8 +90,6 @@ class Account:
         "window_start_us",
     )
 
-    # Positional parameters (keywords welcome): stores decode several rows per operation,
-    # and a keyword call costs twice as much.
     def __init__(
         self,
         scope: str,
@@ -166,8 +164,6 @@ class HoldRecord:
         "tags",
     )
 
-    # Positional parameters (keywords welcome): a keyword call costs twice as much, and the
-    # core builds one of these per reserve.
     def __init__(
         self,
         id: str,

@@ -227,14 +227,14 @@ class LedgerBase:
         # The checks below are skipped when there is nothing to check: this is the hot path.
         clean_tags = tags_of(tags) if tags else {}
         checked_request_id = None if request_id is None else request_id_of(request_id)
-        op = Reserve(  # positional: a keyword call costs twice as much on this hot path
-            new_hold_id(),
-            scope_tuple,
-            amounts,
-            ttl_us,
-            checked_request_id,
-            clean_tags,
-            ""
+        op = Reserve(
+            hold_id=new_hold_id(),
+            scopes=scope_tuple,
+            amounts=amounts,
+            ttl_us=ttl_us,
+            request_id=checked_request_id,
+            tags=clean_tags,
+            fingerprint=""
             if checked_request_id is None
             else fingerprint(scope_tuple, amounts, ttl_us, clean_tags),
         )

@@ -78,20 +78,20 @@ def _as_is(value: Any) -> Any:
 def hold_of(row: Sequence[Any], decode: Callable[[Any], Any] = _as_is) -> HoldRecord:
     """Decode a hold row; ``decode`` turns its JSON columns into values (a driver that
     decodes JSON itself passes none)."""
-    return HoldRecord(  # positional, in the order of both the columns and the parameters
-        row[0],  # id
-        row[1],  # request_id
-        tuple(decode(row[2])),  # scopes
-        decode(row[3]),  # amounts
-        row[4],  # state
-        row[5],  # created_us
-        row[6],  # expires_us
-        decode(row[7]),  # tags
-        row[8],  # fingerprint
-        decode(row[9]),  # settled
-        row[10],  # closed_us
-        row[11],  # flags
-        row[12] if len(row) > 12 else None,  # deadline_us, where the store keeps one
+    return HoldRecord(
+        id=row[0],
+        request_id=row[1],
+        scopes=tuple(decode(row[2])),
+        amounts=decode(row[3]),
+        state=row[4],
+        created_us=row[5],
+        expires_us=row[6],
+        tags=decode(row[7]),
+        fingerprint=row[8],
+        settled=decode(row[9]),
+        closed_us=row[10],
+        flags=row[11],
+        deadline_us=row[12] if len(row) > 12 else None,  # where the store keeps one
     )
 
 
