@@ -19,7 +19,7 @@ from capledger import (
     Ledger,
 )
 from capledger._core import Config, Outcome
-from capledger.clock import ManualClock
+from capledger.clock import ManualClock, SystemClock
 from capledger.stores.sqlite import SQLiteStore
 
 
@@ -34,15 +34,36 @@ class CountingStore(SQLiteStore):
 
 
 def _counting_ledger(tmp_path: Path, kind: type) -> Ledger | AsyncLedger:
-    ledger = kind(f"sqlite:///{tmp_path}/l.db")
-    store = CountingStore(ledger._store.url, ledger._clock)
+    store = CountingStore(f"sqlite:///{tmp_path}/l.db", SystemClock())
     store.batch_sizes = []
-    ledger._store.close()
-    ledger._store = store
-    ledger._batcher = type(ledger._batcher)(store, ledger._config)
-    if isinstance(ledger, Ledger):
-        ledger._execute = ledger._batcher.submit  # bound when the ledger was made
+    ledger: Ledger | AsyncLedger = kind(store=store)
     return ledger
+
+
+def test_a_ledger_takes_a_store_object_and_closes_it(tmp_path: Path) -> None:
+    clock = ManualClock()
+    store = CountingStore(f"sqlite:///{tmp_path}/l.db", clock)
+    store.batch_sizes = []
+    with Ledger(store=store) as ledger:
+        assert ledger.url == store.url
+        assert ledger._clock is clock
+        ledger.set_limit("user:a", usd="1")
+        ledger.reserve("user:a", usd="0.25").settle()
+        assert store.batch_sizes == [1, 1, 1]  # the ledger's operations reach this store
+    with pytest.raises(sqlite3.ProgrammingError):  # closed with the ledger
+        store._connection.execute("SELECT 1")
+
+
+def test_a_store_object_with_a_url_or_another_clock_is_refused(tmp_path: Path) -> None:
+    store = CountingStore(f"sqlite:///{tmp_path}/l.db", ManualClock())
+    with pytest.raises(ConfigurationError, match="not both"):
+        Ledger("memory://", store=store)
+    with pytest.raises(ConfigurationError, match="give the clock to the store"):
+        AsyncLedger(store=store, clock=ManualClock())
+    with pytest.raises(ConfigurationError, match=r"must be a capledger\.stores\.Store"):
+        Ledger(store="memory://")  # type: ignore[arg-type]
+    assert repr(Ledger(store=store, clock=store.clock)) == f"Ledger({store.url!r})"
+    store.close()
 
 
 def test_1000_concurrent_tasks_cost_a_handful_of_transactions(tmp_path: Path) -> None:

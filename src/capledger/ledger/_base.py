@@ -127,6 +127,21 @@ def settle_op(
     return Settle(hold_id, amounts, tags_of(tags) if tags else {})
 
 
+def _plugged(store: object, clock: Clock | None) -> Store:
+    """A store given as an object, checked: the ledger will own it."""
+    if not isinstance(store, Store):
+        raise ConfigurationError(
+            f"store must be a capledger.stores.Store, not {type(store).__name__}; "
+            "a URL goes first: Ledger('sqlite:///path')"
+        )
+    if clock is not None and clock is not store.clock:
+        raise ConfigurationError(
+            "a store keeps time on the clock it was made with: give the clock to the "
+            "store, not to the ledger"
+        )
+    return store
+
+
 class LedgerBase:
     """The state and the flows of a ledger; the shells perform the flows' steps."""
 
@@ -134,17 +149,25 @@ class LedgerBase:
         self,
         url: str | None = None,
         *,
+        store: Store | None = None,
         clock: Clock | None = None,
         thresholds: Sequence[float | Decimal | str] = (0.8, 0.95),
         timezone: str = "UTC",
     ) -> None:
         """See ``Ledger``."""
-        self._clock = clock or SystemClock()
         self._config = Config(threshold_bps(thresholds))
         parse_timezone(timezone)
         self._timezone = timezone
-        self.url = url or os.environ.get("CAPLEDGER_URL") or DEFAULT_URL
-        self._store: Store = open_store(self.url, self._clock)
+        if store is None:
+            self.url = url or os.environ.get("CAPLEDGER_URL") or DEFAULT_URL
+            store = open_store(self.url, clock or SystemClock())
+        elif url is None:
+            store = _plugged(store, clock)
+            self.url = store.url
+        else:
+            raise ConfigurationError(f"give a store URL ({url!r}) or store=, not both")
+        self._store: Store = store
+        self._clock = self._store.clock
         self._listeners: dict[str, list[Callable[[Event], object]]] = {}
         self._closed = False
         self._open()

@@ -33,7 +33,11 @@ class Ledger(LedgerBase):
     Args:
         url: ``sqlite:///path`` (default ``$CAPLEDGER_URL``, else ``sqlite:///capledger.db``),
             ``memory://`` or ``postgresql://...``.
-        clock: where time comes from (``ManualClock`` in tests).
+        store: a store object instead of a URL (``capledger.stores.open_store(url,
+            clock)``, or a ``Store`` subclass of your own); not with ``url``. The ledger
+            owns it from then on: ``close()`` closes it, so give each ledger its own.
+        clock: where time comes from (``ManualClock`` in tests); with ``store=``, the
+            store's own clock (give none, or that one).
         thresholds: fractions of a cap whose crossing fires a ``threshold`` event, once per
             window.
         timezone: the IANA time zone of calendar periods when ``set_limit`` names none.
