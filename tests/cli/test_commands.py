@@ -154,6 +154,26 @@ def test_balance_of_an_unknown_scope(cli: Invoke, ledger: Ledger) -> None:
     assert "no accounts yet" in result.output
 
 
+def test_holds_list_flags_as_a_list(cli: Invoke, url: str) -> None:
+    clock = ManualClock(JAN_1)
+    with Ledger(url, clock=clock) as ledger:
+        ledger.set_limit("user:a", usd="0.2")
+        late = ledger.reserve("user:a", usd="0.1", ttl=1)
+        clock.advance(2)  # the hold expires: its settle is late, and past the cap
+        late.settle(usd="0.3")
+        ledger.reserve("user:b", usd="0.1").settle(usd="0.1")
+        ledger.reserve("user:c", usd="0.1")  # open: no flags
+
+    rows = _json(cli("holds", "--state", "all", "--format", "json").output)
+    assert {row["scopes"][0]: row["flags"] for row in rows} == {
+        "user:a": ["late", "overrun"],
+        "user:b": [],
+        "user:c": [],
+    }
+    listed = cli("holds", "--state", "all", "--format", "csv").output
+    assert [row["flags"] for row in csv.DictReader(io.StringIO(listed))] == ["late overrun", "", ""]
+
+
 def test_holds_lists_by_state_and_scope(cli: Invoke, ledger: Ledger) -> None:
     ledger.set_limit("user:a", usd="10")
     ledger.reserve(["user:a", "feature:x"], usd="0.25", tags={"model": "m1"}, request_id="r-1")

@@ -303,7 +303,7 @@ def test_provider_overrunning_max_tokens_is_settled_in_full(ledger: Ledger) -> N
             pass
     (hold,) = holds(ledger)
     assert hold.state == "settled" and hold.tags["stream"] == "stopped"
-    assert hold.settled["usd"] > hold.amounts["usd"] and hold.flags == "overrun"
+    assert hold.settled["usd"] > hold.amounts["usd"] and hold.flags == {"overrun"}
     report = ledger.verify()
     assert report.ok and report.overruns == ["user:u1 usd/total"]
 

@@ -101,6 +101,7 @@ def test_pinned_public_names() -> None:
         "CounterLimitReached",
         "Downgrade",
         "Event",
+        "Flag",
         "Hold",
         "HoldClosed",
         "HoldInfo",

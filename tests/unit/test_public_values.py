@@ -1,4 +1,5 @@
-"""The values the API hands out say what they hold: times are ``datetime``s."""
+"""The values the API hands out say what they hold: times are ``datetime``s, a hold's flags a
+set of literals."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from capledger import Event, Ledger, ManualClock
+from capledger._core import flag_set
+from capledger.errors import LedgerInvariantError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -47,3 +52,36 @@ def test_a_ledger_event_happens_at_the_clock_time_of_its_operation() -> None:
         datetime(2026, 3, 1, 9, 30, 0, 123_463, tzinfo=UTC),
         {"usd": Decimal("0.04")},
     )
+
+
+def test_a_hold_and_its_listing_show_flags_as_a_frozenset() -> None:
+    clock = ManualClock()
+    with Ledger("memory://", clock=clock) as ledger:
+        ledger.set_limit("user:a", usd="0.20")
+        late = ledger.reserve("user:a", usd="0.10", ttl=1)
+        on_time = ledger.reserve("user:b", usd="0.10")
+        clock.advance(2)
+        assert late.settle(usd="0.30").flags == frozenset({"late", "overrun"})
+        assert on_time.settle(usd="0.10").flags == frozenset()
+        listed = {info.scopes[0]: info.flags for info in ledger.holds(state="settled")}
+    assert listed == {"user:a": frozenset({"late", "overrun"}), "user:b": frozenset()}
+    assert all(type(flags) is frozenset for flags in listed.values())
+
+
+@pytest.mark.parametrize(
+    ("stored", "flags"),
+    [
+        ("", set()),
+        ("late", {"late"}),
+        ("overrun", {"overrun"}),
+        ("late,overrun", {"late", "overrun"}),
+    ],
+)
+def test_stored_flags_read_as_sets(stored: str, flags: set[str]) -> None:
+    assert flag_set(stored) == flags
+
+
+@pytest.mark.parametrize("stored", ["overrun,late", "late,", "LATE", "expired"])
+def test_stored_flags_capledger_never_writes_are_damage(stored: str) -> None:
+    with pytest.raises(LedgerInvariantError, match="capledger writes only"):
+        flag_set(stored)

@@ -241,7 +241,7 @@ def _hold_row(hold: HoldInfo, now: datetime) -> dict[str, object]:
         "settled": _in_unit_order(hold.settled),
         "created_at": hold.created_at,
         "expires_at": hold.expires_at,
-        "flags": hold.flags or None,
+        "flags": sorted(hold.flags),
         "request_id": hold.request_id,
         "tags": hold.tags,
     }

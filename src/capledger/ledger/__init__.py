@@ -29,7 +29,7 @@ from ._options import (
     SettleOptions,
 )
 from ._sync import Hold, Ledger
-from ._views import Balance, HoldInfo, Limit, UnsettledHoldWarning
+from ._views import Balance, Flag, HoldInfo, Limit, UnsettledHoldWarning
 
 __all__ = [
     "DEFAULT_URL",
@@ -39,6 +39,7 @@ __all__ = [
     "AsyncLedger",
     "Balance",
     "ExtendOptions",
+    "Flag",
     "Hold",
     "HoldInfo",
     "HoldsQuery",

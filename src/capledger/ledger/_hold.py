@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Self, Unpack
 
-from capledger._core import Extend, HoldRecord, Op, Outcome, Release, Settle
+from capledger._core import Extend, Flag, HoldRecord, Op, Outcome, Release, Settle, flag_set
 from capledger._core.holds import closing_op, observe_extensions, running_amounts
 from capledger.clock import from_us
 from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
@@ -83,9 +83,10 @@ class HoldBase:
         return api_amounts(self._observed)
 
     @property
-    def flags(self) -> str:
-        """``late`` and/or ``overrun`` once settled, comma-separated."""
-        return self._record.flags
+    def flags(self) -> frozenset[Flag]:
+        """Once settled: ``late`` (after it expired or was released) and/or ``overrun``
+        (above the hold, or past a cap); empty otherwise."""
+        return flag_set(self._record.flags)
 
     @property
     def tags(self) -> dict[str, object]:

@@ -13,12 +13,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TypeAlias
 
-from capledger._core import Account, HoldRecord
+from capledger._core import Account, Flag, HoldRecord, flag_set
 from capledger.clock import from_us
 from capledger.money import from_units
 
 __all__ = [
     "Balance",
+    "Flag",
     "HoldInfo",
     "Limit",
     "Moment",
@@ -69,7 +70,11 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class HoldInfo:
-    """A read-only view of a hold, as listed by ``holds()``."""
+    """A read-only view of a hold, as listed by ``holds()``.
+
+    ``flags`` marks a settled hold: ``late`` (settled after it expired or was released),
+    ``overrun`` (settled above its hold, or past a cap), both, or neither (empty).
+    """
 
     id: str
     request_id: str | None
@@ -79,7 +84,7 @@ class HoldInfo:
     created_at: datetime
     expires_at: datetime
     settled: dict[str, Decimal | int] | None
-    flags: str
+    flags: frozenset[Flag]
     tags: dict[str, object]
 
 
@@ -131,6 +136,6 @@ def hold_info_of(record: HoldRecord) -> HoldInfo:
         created_at=from_us(record.created_us),
         expires_at=from_us(record.expires_us),
         settled=None if record.settled is None else api_amounts(record.settled),
-        flags=record.flags,
+        flags=flag_set(record.flags),
         tags=dict(record.tags),
     )

@@ -78,7 +78,7 @@ class AsyncLedgerContract:
         ) as hold:
             assert hold.state == "released"
             await hold.observe(usd="0.40")
-        assert (hold.settled_amounts, hold.flags) == ({"usd": Decimal("0.4")}, "late")
+        assert (hold.settled_amounts, hold.flags) == ({"usd": Decimal("0.4")}, frozenset({"late"}))
         [total] = await aledger.balance("user:a")
         assert (total.spent, total.held) == (Decimal("0.4"), Decimal(0))
         assert (await aledger.verify()).ok

@@ -63,7 +63,7 @@ class CounterBoundContract:
         with pytest.raises(CounterLimitReached):  # past the bound: not even nothing more
             ledger.reserve("user:big", usd="0")
         clock.advance(10)
-        assert late.settle(usd=usd(largest)).flags == "late"  # recorded, though past the bound
+        assert late.settle(usd=usd(largest)).flags == {"late"}  # recorded, though past the bound
         balance = balance_of(ledger, "user:big")
         expected = (settles + 2) * largest
         assert expected > MAX_COUNTER

@@ -70,14 +70,14 @@ class IdempotencyContract:
         assert (hold.state, hold.settled_amounts, hold.flags) == (
             "settled",
             {"usd": Decimal("0.4")},
-            "late",
+            frozenset({"late"}),
         )
         assert balance_of(ledger, "user:a").spent == Decimal("0.4")
         second = ledger.reserve("user:b", usd="0.50", request_id="req-2")
         second.release()
         retried = ledger.reserve("user:b", usd="0.50", request_id="req-2", return_closed=True)
         retried.settle(usd="0.70")
-        assert (retried.state, retried.flags) == ("settled", "late")
+        assert (retried.state, retried.flags) == ("settled", frozenset({"late"}))
         assert balance_of(ledger, "user:b").spent == Decimal("0.7")
         assert ledger.verify().ok
 
@@ -88,7 +88,7 @@ class IdempotencyContract:
             hold.observe(usd="0.10")
             hold.release()  # released by mistake mid-stream: the spend is still recorded
             hold.observe(usd="0.30")
-        assert (hold.settled_amounts, hold.flags) == ({"usd": Decimal("0.3")}, "late")
+        assert (hold.settled_amounts, hold.flags) == ({"usd": Decimal("0.3")}, frozenset({"late"}))
         first = ledger.reserve("user:b", usd="0.50", ttl=10, request_id="req-b")
         clock.advance(11)
         ledger.sweep()
@@ -100,7 +100,10 @@ class IdempotencyContract:
         ):
             assert expired.id == first.id
         # An expired hold left unsettled settles its held amount, as an open one does.
-        assert (expired.settled_amounts, expired.flags) == ({"usd": Decimal("0.5")}, "late")
+        assert (expired.settled_amounts, expired.flags) == (
+            {"usd": Decimal("0.5")},
+            frozenset({"late"}),
+        )
         assert balance_of(ledger, "user:b").spent == Decimal("0.5")
         released = ledger.reserve("user:c", usd="0.50")
         with released:

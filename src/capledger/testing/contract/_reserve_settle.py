@@ -116,7 +116,7 @@ class ReserveSettleContract:
             Decimal("0.8"),
         )
         assert hold.state == "settled"
-        assert hold.flags == ""
+        assert hold.flags == frozenset()
 
     def test_settle_above_the_hold_is_recorded_in_full(self, ledger: Ledger) -> None:
         events: list[Event] = []
@@ -167,7 +167,7 @@ class ReserveSettleContract:
         ledger.reserve("user:a", usd="0.50")  # takes the released room
         hold.settle(usd="0.70")  # money spent: recorded, never refused
         assert (hold.state, hold.settled_amounts) == ("settled", {"usd": Decimal("0.7")})
-        assert set(hold.flags.split(",")) == {"late", "overrun"}  # 0.70 + 0.50 held > 1.00
+        assert hold.flags == {"late", "overrun"}  # 0.70 + 0.50 held > 1.00
         assert [e.kind for e in events] == ["overrun"]
         balance = balance_of(ledger, "user:a")
         assert (balance.spent, balance.held) == (Decimal("0.7"), Decimal("0.5"))
@@ -189,7 +189,7 @@ class ReserveSettleContract:
         released = ledger.reserve("user:a", usd="0.50")
         released.release()
         released.settle(usd="0.60")  # above the released hold, within the cap
-        assert released.flags == "late"
+        assert released.flags == {"late"}
         assert balance_of(ledger, "user:a").spent == Decimal("0.6")
         assert ledger.verify().ok
 
