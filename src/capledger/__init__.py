@@ -5,7 +5,10 @@ the cap check; settle the actual cost after, or release the hold. The cap is nev
 overshot, across threads, tasks, processes and hosts sharing a store.
 
 ``import capledger`` loads the ledger only: ``wrap``, ``guard`` and the policies come from
-``capledger.integrations`` when first used, and with them pricing and estimates.
+``capledger.integrations`` when first used, and with them pricing and estimates;
+``attribute`` (and ``attribution``, with its thread-pool glue) from
+``capledger.attribution``. A store's module, and its driver, loads when a ledger opens a URL
+of its scheme.
 """
 
 from __future__ import annotations
@@ -13,10 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from capledger import attribution
 from capledger._core import Event
 from capledger._core.audit import Breach, Mismatch, VerifyReport
-from capledger.attribution import attribute
 from capledger.clock import Clock, ManualClock, SystemClock
 from capledger.errors import (
     BackendUnavailable,
@@ -51,6 +52,8 @@ from capledger.ledger import (
 )
 
 if TYPE_CHECKING:
+    from capledger import attribution
+    from capledger.attribution import attribute
     from capledger.integrations import Clamp, Downgrade, ShortBudget, guard, wrap
 
 __version__ = "0.1.0"
@@ -62,6 +65,10 @@ _INTEGRATIONS = frozenset({"Clamp", "Downgrade", "ShortBudget", "guard", "wrap"}
 def __getattr__(name: str) -> Any:
     if name in _INTEGRATIONS:
         return getattr(importlib.import_module("capledger.integrations"), name)
+    if name == "attribution":
+        return importlib.import_module("capledger.attribution")
+    if name == "attribute":
+        return importlib.import_module("capledger.attribution").attribute
     raise AttributeError(f"module 'capledger' has no attribute {name!r}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -147,6 +148,20 @@ def test_errors_form_one_tree() -> None:
             assert issubclass(error, errors.LedgerError), name
 
 
+def test_a_ledger_loads_only_the_store_its_url_names(tmp_path: Path) -> None:
+    code = (
+        "import sys, capledger\n"
+        f"capledger.Ledger('sqlite:///{tmp_path}/l.db').balance('user:a')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('capledger.stores.')))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "capledger.stores.sqlite" in output
+    assert "capledger.stores.postgres" not in output
+    assert "capledger.stores.memory" not in output
+
+
 def test_importing_capledger_loads_no_driver_or_sdk() -> None:
     import subprocess
     import sys
@@ -172,9 +187,11 @@ def test_import_capledger_loads_the_ledger_only() -> None:
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
-    for layer in ("capledger.integrations", "capledger.pricing", "capledger.estimate"):
+    lazy = ("capledger.integrations", "capledger.pricing", "capledger.estimate")
+    for layer in (*lazy, "capledger.attribution", "capledger.stores.postgres"):
         assert not any(name.startswith(layer) for name in loaded), (layer, loaded)
     assert "capledger.ledger" in loaded
+    assert capledger.attribute is capledger.attribution.attribute
     assert capledger.wrap.__module__ == "capledger.integrations._wrap"
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         capledger.nothing  # noqa: B018
