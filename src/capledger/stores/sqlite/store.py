@@ -216,7 +216,11 @@ class SQLiteStore(Store):
             boot_id, tick_us = deadline_now(self.clock)
             self._rows.at(boot_id, tick_us, now_us)
             # Nothing is written before the decisions end, so a fresh buffer re-reads the
-            # rows as stored: an operation that fails leaves nothing behind it.
+            # rows as stored: an operation that fails leaves nothing behind it. Rows are read
+            # as the core asks, not ahead from ``capledger._core.reads``: a query here costs
+            # microseconds, not a round trip, and reading a batch's rows ahead (one query per
+            # table) made sequential pairs 0.90x as fast (5,081 vs 5,678 per CPU-second, 11
+            # ABBA runs) and a 1000-hold burst no faster beyond the machine's noise.
             state, outcomes = apply_isolated(
                 lambda: BufferedState(self._rows, absent), ops, now_us, config, tick_us
             )
