@@ -1,0 +1,80 @@
+"""A psycopg error surfaces as ``BackendUnavailable`` from every public method of the store.
+
+As ``tests/unit/test_store_error_mapping.py`` does for the memory and SQLite stores: the
+store's pools are broken underneath it, and each public method is called in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from pg_testing import database_url
+
+from capledger._core import Config, Inspect
+from capledger.clock import ManualClock
+from capledger.errors import BackendUnavailable
+from capledger.stores.base import _MAPPED_METHODS, Store
+from capledger.stores.postgres import PostgresStore
+
+pytestmark = pytest.mark.postgres
+
+#: How each public method is called, reading whatever it hands back.
+CALLS: dict[str, Callable[[Store], object]] = {
+    "execute": lambda store: store.execute([Inspect("user:a")], Config()),
+    "aexecute": lambda store: asyncio.run(store.aexecute([Inspect("user:a")], Config())),
+    "executor": lambda store: store.executor(Config())(Inspect("user:a")),
+    "accounts": lambda store: store.accounts(),
+    "holds": lambda store: store.holds(),
+    "newest_holds": lambda store: store.newest_holds(),
+    "snapshot": lambda store: store.snapshot(["user:a"]),
+    "journal": lambda store: list(store.journal()),
+    "audit_snapshot": lambda store: list(store.audit_snapshot()[2]),
+    "migrate": lambda store: store.migrate(),
+    "close": lambda store: store.close(),
+    "aclose": lambda store: asyncio.run(store.aclose()),
+}
+
+
+class _Broken:
+    """Stands in for a pool: touching anything of it raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._error
+
+
+def test_every_public_method_is_called_here() -> None:
+    assert set(CALLS) == set(_MAPPED_METHODS)
+
+
+@pytest.mark.parametrize("method", list(CALLS))
+def test_a_driver_error_in_any_method_surfaces_as_backend_unavailable(
+    pg_database: str, pg_admin_url: str, method: str
+) -> None:
+    # A short retry budget: the store retries a lost connection before it gives up.
+    store = PostgresStore(
+        database_url(pg_database, pg_admin_url, retry_s=0.3, connect_retry_s=0.3), ManualClock()
+    )
+    store.migrate()
+    store.close()  # the pools it opened, before they are replaced by broken ones
+    store._closed = False
+    error = psycopg.OperationalError("server closed the connection unexpectedly")
+
+    def no_pool() -> Any:
+        raise error
+
+    async def no_async_pool() -> Any:
+        raise error
+
+    store._sync_pool = no_pool  # type: ignore[method-assign]
+    store._async_pool = no_async_pool  # type: ignore[method-assign]
+    store._pool = _Broken(error)  # type: ignore[assignment]
+    with pytest.raises(BackendUnavailable) as raised:
+        CALLS[method](store)
+    assert isinstance(raised.value.__cause__, psycopg.Error)
