@@ -310,12 +310,12 @@ class FastPathMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.config.listened)
     @rule()
     def listen(self) -> None:
-        self.config.listened = {"settled", "released"}
+        self.config = Config(listened=frozenset({"settled", "released"}))
 
     @precondition(lambda self: bool(self.config.listened))
     @rule()
     def stop_listening(self) -> None:
-        self.config.listened = set()
+        self.config = Config()
 
     @invariant()
     def same_rows(self) -> None:
@@ -413,8 +413,7 @@ def test_unusual_cases_fall_back_to_the_core(store: PostgresStore) -> None:
     crossed, path = _run(store, Settle(big.hold.id, {"usd": 800}, {}))
     assert path == "fallback" and any(e.kind == "threshold" for e in crossed.events or [])
     # A listener: events are built by the core.
-    listened = Config()
-    listened.listened = {"settled"}
+    listened = Config(listened=frozenset({"settled"}))
     _, path = _run(store, _reserve(1), listened)
     assert path == "python"
     # An overdue hold anywhere: lazy expiry runs in the core.

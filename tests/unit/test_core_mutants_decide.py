@@ -195,9 +195,7 @@ def test_a_batch_and_a_single_operation_both_expire_first() -> None:
 
 
 def listening(*kinds: str) -> Config:
-    config = Config()
-    config.listened.update(kinds)
-    return config
+    return Config(listened=frozenset(kinds))
 
 
 def test_a_release_announces_the_amounts_it_gave_back() -> None:

@@ -19,7 +19,8 @@ decides, may still be written).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -123,27 +124,38 @@ class State(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
 class Config:
-    """Settings the decisions read.
+    """Settings the decisions read; immutable.
 
-    ``threshold_bps``: the threshold fractions in basis points, ascending. ``listened``: the
-    event kinds someone listens to; the frequent events (one per operation) are only built
-    when listened to, the rare ones (denied, expired, overrun, threshold) always are.
+    ``threshold_bps``: the threshold fractions in basis points (stored ascending).
+    ``listened``: the event kinds someone listens to; the frequent events (one per
+    operation) are only built when listened to, the rare ones (denied, expired, overrun,
+    threshold) always are.
+
+    A store is handed the config with each batch, and nothing changes it: a ledger whose
+    listeners change makes a new one (``dataclasses.replace``) for the batches after, while
+    a batch under way decides with the one it began with, whole.
     """
 
-    __slots__ = ("listened", "next_threshold_bp", "threshold_bps")
+    threshold_bps: tuple[int, ...] = (8000, 9500)
+    listened: frozenset[str] = frozenset()
+    #: From the highest threshold an account has announced, the next one to watch for, so
+    #: that a settle checks one product instead of every threshold. Past the last threshold
+    #: there is nothing to watch; a level this ledger does not know (another ledger's
+    #: thresholds) maps to nothing here and is checked in full. Derived, never passed.
+    next_threshold_bp: Mapping[int, int | None] = field(init=False, repr=False, compare=False)
 
-    def __init__(self, threshold_bps: Sequence[int] = (8000, 9500)) -> None:
-        self.threshold_bps = tuple(sorted(threshold_bps))
-        self.listened: set[str] = set()
-        # From the highest threshold an account has announced, the next one to watch for,
-        # so that a settle checks one product instead of every threshold. Past the last
-        # threshold there is nothing to watch; a level this ledger does not know (another
-        # ledger's thresholds) maps to nothing here and is checked in full.
-        levels = (0, *self.threshold_bps)
-        self.next_threshold_bp: dict[int, int | None] = {
-            level: next((bp for bp in self.threshold_bps if bp > level), None) for level in levels
+    def __post_init__(self) -> None:
+        # Frozen: the derived and normalised fields are set once, here.
+        ascending = tuple(sorted(self.threshold_bps))
+        object.__setattr__(self, "threshold_bps", ascending)
+        object.__setattr__(self, "listened", frozenset(self.listened))
+        levels = (0, *ascending)
+        next_threshold_bp = {
+            level: next((bp for bp in ascending if bp > level), None) for level in levels
         }
+        object.__setattr__(self, "next_threshold_bp", next_threshold_bp)
 
 
 def apply_batch(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
-from capledger._core import HoldRecord, Op, Outcome
+from capledger._core import Config, HoldRecord, Op, Outcome
 from capledger._core.audit import VerifyReport
 from capledger._flow import arun
 from capledger.errors import LedgerError
@@ -40,6 +40,13 @@ class AsyncLedger(LedgerBase):
     def _open(self) -> None:
         self._batcher = AsyncBatcher(self._store, self._config) if self._store.batches else None
         self._execute_now = self._store.executor(self._config)
+
+    def _use_config(self, config: Config) -> None:
+        super()._use_config(config)
+        # The store's executor keeps the config it was made with: make one with the new.
+        self._execute_now = self._store.executor(config)
+        if self._batcher is not None:
+            self._batcher.config = config
 
     async def _execute(self, op: Op) -> Outcome:
         if self._batcher is not None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
@@ -168,7 +169,11 @@ class LedgerBase:
             raise ConfigurationError(f"give a store URL ({url!r}) or store=, not both")
         self._store: Store = store
         self._clock = self._store.clock
-        self._listeners: dict[str, list[Callable[[Event], object]]] = {}
+        # The callbacks per event kind, apart from the config: a kind is listed while it has
+        # a callback. Tuples replaced under the lock, never changed in place, so an event
+        # being delivered in another thread goes on over the callbacks it started with.
+        self._listeners: dict[str, tuple[Callable[[Event], object], ...]] = {}
+        self._listeners_lock = threading.Lock()
         self._closed = False
         self._open()
 
@@ -190,17 +195,34 @@ class LedgerBase:
         """
         if event not in EVENT_KINDS:
             raise InvalidInput(f"unknown event {event!r}; use one of {', '.join(EVENT_KINDS)}")
-        self._listeners.setdefault(event, []).append(callback)
-        self._config.listened.add(event)
+        with self._listeners_lock:
+            self._listeners[event] = (*self._listeners.get(event, ()), callback)
+            self._listened_changed()
         return callback
 
     def off(self, event: str, callback: Callable[[Event], object]) -> None:
         """Stop calling ``callback`` for ``event``."""
-        listeners = self._listeners.get(event, [])
-        if callback in listeners:
-            listeners.remove(callback)
-        if not listeners:
-            self._config.listened.discard(event)
+        with self._listeners_lock:
+            listeners = list(self._listeners.get(event, ()))
+            if callback not in listeners:
+                return
+            listeners.remove(callback)  # the first registration, as on() added it
+            if listeners:
+                self._listeners[event] = tuple(listeners)
+            else:
+                del self._listeners[event]
+            self._listened_changed()
+
+    def _listened_changed(self) -> None:
+        """Decide the operations after this one with a config naming the kinds listened to
+        (called under the listeners' lock, so two changes cannot cross)."""
+        listened = frozenset(self._listeners)
+        if listened != self._config.listened:
+            self._use_config(replace(self._config, listened=listened))
+
+    def _use_config(self, config: Config) -> None:
+        """Decide every later operation with ``config``; a batch under way keeps its own."""
+        self._config = config
 
     def _emit(self, events: Iterable[Event]) -> None:
         for event in events:

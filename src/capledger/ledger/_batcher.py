@@ -123,7 +123,9 @@ class Batcher:
 
     def __init__(self, store: Store, config: Config) -> None:
         self._store = store
-        self._config = config
+        #: What the next batch is decided with: the ledger replaces it when its listeners
+        #: change; a batch reads it once as it starts, so one under way keeps its own.
+        self.config = config
         self._lock = threading.Lock()
         self._queue: list[_Waiter] = []
         self._busy = False  # one waiter has the lead: it runs a batch or hands the job on
@@ -161,7 +163,7 @@ class Batcher:
                 del self._queue[: MAX_BATCH_SIZE - 1]
             ops = [leader.op, *[waiter.op for waiter in leader.followers]]
             leader.began = True
-            leader.outcomes = self._store.execute(ops, self._config)
+            leader.outcomes = self._store.execute(ops, self.config)
         except BaseException as error:  # every caller of the batch must hear of it
             leader.error = error
         finally:
@@ -231,7 +233,9 @@ class AsyncBatcher:
 
     def __init__(self, store: Store, config: Config) -> None:
         self._store = store
-        self._config = config
+        #: What the next batch is decided with: the ledger replaces it when its listeners
+        #: change; a batch reads it once as it starts, so one under way keeps its own.
+        self.config = config
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue] = (
             weakref.WeakKeyDictionary()
         )
@@ -260,7 +264,7 @@ class AsyncBatcher:
             batch = queue.pending[:MAX_BATCH_SIZE]
             del queue.pending[:MAX_BATCH_SIZE]
             try:
-                outcomes = await self._store.aexecute([op for op, _ in batch], self._config)
+                outcomes = await self._store.aexecute([op for op, _ in batch], self.config)
             except BaseException as error:
                 for _, future in batch:
                     if not future.done():

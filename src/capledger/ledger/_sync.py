@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TypeVar, Unpack
 
-from capledger._core import Op, Outcome
+from capledger._core import Config, Op, Outcome
 from capledger._core.audit import VerifyReport
 from capledger._flow import run
 from capledger.errors import LedgerError
@@ -52,6 +52,14 @@ class Ledger(LedgerBase):
         self._execute = (
             self._store.executor(self._config) if self._batcher is None else self._batcher.submit
         )
+
+    def _use_config(self, config: Config) -> None:
+        super()._use_config(config)
+        # The store's executor keeps the config it was made with: make one with the new.
+        if self._batcher is None:
+            self._execute = self._store.executor(config)
+        else:
+            self._batcher.config = config
 
     def _execute_all(self, ops: Sequence[Op]) -> list[Outcome]:
         return self._store.execute(ops, self._config)
