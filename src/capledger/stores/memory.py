@@ -127,6 +127,8 @@ class _LiveRows:
         self.accounts_by_scope: dict[str, list[Account]] = {}
         # Open holds as live records, closed ones as rows; ``by_request`` maps to hold ids.
         self.holds: dict[str, HoldRecord | _Row] = {}
+        # The open ones again, so that reads of open holds never walk the closed ones.
+        self.open_holds_by_id: dict[str, HoldRecord] = {}
         self.by_request: dict[str, str] = {}
         # Open holds by the millisecond of the deadline clock they expire in (rounded up;
         # ``now_us`` in ``overdue_holds`` is on that clock too), and a heap of those
@@ -169,6 +171,7 @@ class _LiveRows:
     def add_hold(self, hold: HoldRecord) -> None:
         """Store a new hold and schedule its expiry."""
         self.holds[hold.id] = hold
+        self.open_holds_by_id[hold.id] = hold
         if hold.request_id is not None:
             self.by_request[hold.request_id] = hold.id
         self._schedule(hold)
@@ -188,6 +191,7 @@ class _LiveRows:
             self._schedule(hold)
         else:
             self.holds[hold.id] = _hold_row(hold)
+            self.open_holds_by_id.pop(hold.id, None)
 
     def overdue_holds(self, now_us: int, limit: int) -> list[HoldRecord]:
         """Open holds whose expiry has passed, found through the expiry buckets.
@@ -217,9 +221,7 @@ class _LiveRows:
 
     def open_holds(self) -> Iterator[HoldRecord]:
         """Every open hold (the live records)."""
-        for found in self.holds.values():
-            if type(found) is HoldRecord:
-                yield found
+        yield from self.open_holds_by_id.values()
 
     def open_holds_on(self, scope: str) -> list[HoldRecord]:
         """Every open hold on ``scope`` (a scan: only limit changes ask)."""
