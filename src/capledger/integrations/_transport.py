@@ -34,9 +34,8 @@ import sys
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from capledger._flow import arun, run
 from capledger.errors import InvalidInput, LedgerError
 from capledger.integrations._calls import (
     Endpoint,
@@ -428,18 +427,13 @@ class GuardTransport(_Transport):
 
     def handle_request(self, request: Any) -> Any:
         """Guard one request (see the module docstring)."""
-        return run(_exchange(self._guard, request), self._wire.perform, catch=_EVERY_ERROR)
+        # The flow decides about every error a step raises, cancellations included: each
+        # one may have to settle a hold (``Wire.run`` throws them all into it).
+        return self._wire.run(_exchange(self._guard, request))
 
     def close(self) -> None:
         """Close the inner transport (through the HTTP client that owns it)."""
         (self._owner or self._wire.inner).close()
-
-
-#: A transport's flow decides about every error a step raises, cancellations included:
-#: each one may have to settle a hold.
-_EVERY_ERROR: Final = BaseException
-#: Closing a hold needs neither the ledger nor the transport: the hold knows its ledger.
-_NO_WIRE: Final = Wire(ledger=None)
 
 
 class AsyncGuardTransport(_Transport):
@@ -453,8 +447,7 @@ class AsyncGuardTransport(_Transport):
 
     async def handle_async_request(self, request: Any) -> Any:
         """Guard one request (see the module docstring)."""
-        flow = _exchange(self._guard, request)
-        return await arun(flow, self._wire.aperform, catch=_EVERY_ERROR)
+        return await self._wire.arun(_exchange(self._guard, request))
 
     async def aclose(self) -> None:
         """Close the inner transport (through the HTTP client that owns it)."""
