@@ -66,7 +66,12 @@ ENVIRONMENTS: dict[str, tuple[list[str], list[str]]] = {
 #: Suites whose SDKs are in the main environment's own lock (openai, anthropic), at the
 #: versions they pin: the main run covers them, and no environment repeats them.
 MAIN_ONLY: frozenset[str] = frozenset(
-    {"test_transport_rules.py", "test_wire_cap.py", "test_sdk_surface_audit.py"}
+    {
+        "test_transport_rules.py",
+        "test_wire_cap.py",
+        "test_sdk_surface_audit.py",
+        "test_finalizers.py",
+    }
 )
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from capledger.errors import LedgerError
 from capledger.integrations._calls import USAGE_ON_REQUEST
 from capledger.integrations._meter import Meter
-from capledger.integrations._steps import NO_WIRE, Call, StepFlow, close
+from capledger.integrations._steps import NO_WIRE, Call, StepFlow, close, outside_collection
 
 if TYPE_CHECKING:
     from capledger.integrations._transport import Exchange
@@ -256,7 +256,9 @@ class SyncBody:
                         yield passed
                 yield events.finish()
         finally:
-            NO_WIRE.run(ending(events, hold, Call(response.close)))
+            # Closed by the garbage collector when the reply is dropped unread: the settle
+            # must not run inside whatever the collection interrupted.
+            outside_collection(lambda: NO_WIRE.run(ending(events, hold, Call(response.close))))
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks

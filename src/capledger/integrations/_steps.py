@@ -14,7 +14,9 @@ billed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias, TypeVar
@@ -30,6 +32,7 @@ __all__ = [
     "Wire",
     "close",
     "in_background",
+    "outside_collection",
     "run_shielded",
 ]
 
@@ -37,6 +40,11 @@ _LOG = logging.getLogger("capledger.integrations")
 _T = TypeVar("_T")
 #: A flow of this package's steps, returning what it decided.
 StepFlow: TypeAlias = Generator[Any, Any, _T]
+
+#: How long a finalizer waits for the ledger write it handed to a thread of its own
+#: (``outside_collection``): longer than any write takes when nothing blocks it, short
+#: enough that a collection that interrupted a ledger batch goes on soon after.
+FINALIZER_WAIT_S: Final = 10.0
 
 #: Ledger writes running in tasks of their own: asyncio keeps only weak references to
 #: tasks, so these are kept here until done.
@@ -135,3 +143,48 @@ class Wire:
 
 #: The wire of a flow that only touches holds: a hold knows its ledger.
 NO_WIRE: Final = Wire(ledger=None)
+
+
+class _Collection(threading.local):
+    """Whether the cyclic garbage collector is running in this thread."""
+
+    running = False
+
+
+_COLLECTION: Final = _Collection()
+
+
+def _note_collection(phase: str, info: dict[str, int]) -> None:
+    _COLLECTION.running = phase == "start"
+
+
+gc.callbacks.append(_note_collection)
+
+
+def outside_collection(write: Callable[[], object]) -> None:
+    """Run ``write``, a finalizer's ledger write, where it cannot wait for itself.
+
+    The cyclic garbage collector runs finalizers wherever it interrupted the program: maybe
+    inside a ledger batch this very thread leads, where a ledger write would wait for that
+    batch, and so for itself, forever. During a collection the write runs in a thread of its
+    own, which queues behind such a batch, and this one waits for it ``FINALIZER_WAIT_S`` at
+    most: when nothing blocks it, it is done when the collection ends, as if run here. Its
+    errors are logged (a finalizer has nobody to raise them to).
+    """
+    if not _COLLECTION.running:
+        write()
+        return
+
+    def logged() -> None:
+        try:
+            write()
+        except Exception:
+            _LOG.exception("capledger: a finalizer's ledger write failed")
+
+    worker = threading.Thread(target=logged, name="capledger-finalizer")
+    try:
+        worker.start()
+    except RuntimeError:  # the interpreter is shutting down: no new thread
+        logged()
+        return
+    worker.join(FINALIZER_WAIT_S)

@@ -23,6 +23,7 @@ logged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import weakref
@@ -37,7 +38,14 @@ from typing import Any, Final, Literal, TypeAlias
 from capledger.errors import BudgetExceeded, InvalidInput
 from capledger.integrations._calls import Prepared, Settings, Settlement, Shape, settlement
 from capledger.integrations._meter import Meter
-from capledger.integrations._steps import NO_WIRE, Call, StepFlow, close, in_background
+from capledger.integrations._steps import (
+    NO_WIRE,
+    Call,
+    StepFlow,
+    close,
+    in_background,
+    outside_collection,
+)
 
 __all__ = ["AsyncGuardedStream", "GuardedStream"]
 
@@ -159,10 +167,15 @@ def _close_quietly(inner: Any) -> None:
 
 
 def _abandon(state: _StreamState) -> None:
-    """Finalizer of a sync stream nobody closed: close it and settle what was observed."""
+    """Finalizer of a sync stream nobody closed: close it and settle what was observed
+    (outside a garbage collection, which may have interrupted a ledger batch)."""
     if state.claim():
-        _close_quietly(state.inner)
-        state.settle("abandoned", quiet=True)
+        outside_collection(functools.partial(_settle_abandoned, state))
+
+
+def _settle_abandoned(state: _StreamState) -> None:
+    _close_quietly(state.inner)
+    state.settle("abandoned", quiet=True)
 
 
 async def _aclose_quietly(inner: Any) -> None:
