@@ -1,21 +1,14 @@
-"""The ledger against a plain model, over every embedded store."""
+"""The ledger against a plain model, over every embedded store (PostgreSQL's machine is in
+tests/postgres/test_postgres_contract.py). How many examples, and how many steps each,
+comes from the Hypothesis profile loaded in tests/conftest.py: 500 examples under CI."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, settings
-
 from capledger import Ledger, ManualClock
 from capledger.testing import build_ledger_machine
-
-_SETTINGS = settings(
-    max_examples=60,
-    stateful_step_count=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 
 def _sqlite_ledger(clock: ManualClock) -> Ledger:
@@ -26,7 +19,5 @@ def _sqlite_ledger(clock: ManualClock) -> Ledger:
 TestMemoryMachine = build_ledger_machine(
     lambda clock: Ledger("memory://", clock=clock), steps_wall=True
 ).TestCase
-TestMemoryMachine.settings = _SETTINGS
 
 TestSQLiteMachine = build_ledger_machine(_sqlite_ledger, steps_wall=True).TestCase
-TestSQLiteMachine.settings = _SETTINGS
