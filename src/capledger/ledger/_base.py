@@ -20,26 +20,10 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Final, Generic, TypeAlias, TypeVar, Unpack
 
-from capledger._core import (
-    HOLD_STATES,
-    Config,
-    Entry,
-    Event,
-    HoldRecord,
-    Inspect,
-    Op,
-    Outcome,
-    Release,
-    RemoveLimit,
-    Reserve,
-    SetLimit,
-    Settle,
-    Sweep,
-    parse_period,
-    parse_timezone,
-)
+from capledger._core import HOLD_STATES, Config, Entry, Event, HoldRecord, Op, Outcome
 from capledger._core.audit import REPORT_BUILTIN_KEYS, VerifyReport, build_report, verify
-from capledger._core.periods import check_timezone_applies
+from capledger._core.periods import check_timezone_applies, parse_period, parse_timezone
+from capledger._core.records import Inspect, Release, RemoveLimit, Reserve, SetLimit, Settle, Sweep
 from capledger.bounds import DEFAULT_TTL_S, MAX_SWEEP_PER_STEP
 from capledger.clock import Clock, SystemClock, to_us
 from capledger.errors import ConfigurationError, IdempotentHoldClosed, InvalidInput
