@@ -14,7 +14,8 @@ each outcome checked against the model applying them in order):
   hold's ``with`` block (settled at what was observed, released after a failure);
 * expiry (the clock passes a TTL: lazily at the next operation, or by ``sweep``, whose
   count is checked), NTP steps of the wall clock alone;
-* set and remove limits on every unit, over total, hour, day, month and 90-minute windows.
+* set and remove limits on every unit, over total, every calendar period (UTC) and 90-minute
+  windows; ``balance`` and ``report`` (by scope, and by scope and unit) through the API.
 
 After every step the ledger's balances must equal the model's, the invariants must hold
 (``spent + held <= cap`` unless the model recorded an overrun, or a cap lowered below what
@@ -49,6 +50,7 @@ from capledger import (
 from capledger._core import (
     Account,
     Config,
+    Event,
     Extend,
     HoldRecord,
     Inspect,
@@ -66,9 +68,11 @@ from capledger.stores import Store
 
 __all__ = ["build_ledger_machine"]
 
+_EVENTS = ("reserved", "settled", "released", "expired", "denied", "overrun", "threshold")
+
 SCOPES = ("user:a", "user:b", "tenant:t")
 UNITS = ("usd", "tokens", "requests")
-PERIODS = ("total", "hour", "day", "month", "90m")
+PERIODS = ("total", "minute", "hour", "day", "week", "month", "year", "90m")
 NANO = 10**9
 # Two hours before a month's end: hour, day and month windows all roll within a few steps.
 START = datetime(2026, 1, 31, 22, tzinfo=UTC)
@@ -123,13 +127,20 @@ def _window_start(period: str, now_us: int, anchor_us: int) -> int:
     """Where the window of ``period`` containing ``now_us`` starts, in UTC (total: 0)."""
     if period == "total":
         return 0
+    if period == "minute":
+        return now_us - now_us % 60_000_000
     if period == "hour":
         return now_us - now_us % _HOUR_US
     if period == "day":
         return now_us - now_us % _DAY_US
+    if period == "week":  # from Monday; 1970-01-01, day 0, was a Thursday
+        day = now_us // _DAY_US
+        return (day - (day + 3) % 7) * _DAY_US
     if period == "month":
         moment = from_us(now_us)
         return to_us(datetime(moment.year, moment.month, 1, tzinfo=UTC))
+    if period == "year":
+        return to_us(datetime(from_us(now_us).year, 1, 1, tzinfo=UTC))
     if period == "90m":
         return anchor_us + (now_us - anchor_us) // _NINETY_MINUTES_US * _NINETY_MINUTES_US
     raise AssertionError(f"the model has no window for {period!r}")
@@ -188,7 +199,7 @@ class Model:
     accounts: dict[AccountKey, ModelAccount] = field(default_factory=dict)
     holds: dict[str, ModelHold] = field(default_factory=dict)
     by_request: dict[str, str] = field(default_factory=dict)
-    settles: list[tuple[int, tuple[str, ...], Amounts]] = field(default_factory=list)
+    settles: list[tuple[int, ModelHold, Amounts]] = field(default_factory=list)
 
     def now(self) -> int:
         return self.clock.now_us()
@@ -319,7 +330,7 @@ class Model:
         beyond_hold = any(amount > hold.amounts.get(unit, 0) for unit, amount in actual.items())
         hold.state, hold.settled, hold.late = "settled", actual, late
         hold.overrun = (beyond_hold and not late) or over_cap
-        self.settles.append((self.now(), hold.scopes, actual))
+        self.settles.append((self.now(), hold, actual))
         return hold
 
     def release(self, hold_id: str) -> ModelHold:
@@ -356,8 +367,8 @@ class Model:
             account = self.accounts[key] = ModelAccount(None, self.now(), start)
             account.spent = sum(
                 amounts.get(unit, 0)
-                for ts, scopes, amounts in self.settles
-                if scope in scopes and ts >= start
+                for ts, hold, amounts in self.settles
+                if scope in hold.scopes and ts >= start
             )
             account.held = sum(h.amounts.get(unit, 0) for h in self.open_holds_on(scope).values())
         account.cap = cap
@@ -374,6 +385,35 @@ class Model:
         else:
             del self.accounts[key]
         return True
+
+    def report(self, by_unit: bool) -> list[dict[str, object]]:
+        """``Ledger.report(group_by=["scope"])`` or ``["scope", "unit"]``: calls, spend,
+        overruns and late settles per scope (per unit)."""
+        groups: dict[tuple[str, str], dict[str, int]] = {}  # (scope, unit or "-")
+        for _ts, hold, amounts in self.settles:
+            for scope in hold.scopes:
+                for unit in list(amounts) if by_unit else ["-"]:
+                    key = (scope, unit)
+                    counts = groups.setdefault(key, {"calls": 0, "overruns": 0, "late": 0})
+                    counts["calls"] += 1
+                    counts["overruns"] += hold.overrun
+                    counts["late"] += hold.late
+                    for spent_unit, amount in amounts.items():
+                        if not by_unit or spent_unit == unit:
+                            column = "spent" if by_unit else spent_unit
+                            counts[column] = counts.get(column, 0) + amount
+        rows: list[dict[str, object]] = []
+        for key in sorted(groups):
+            counts = groups[key]
+            row: dict[str, object] = {"scope": key[0], "calls": counts["calls"]}
+            if by_unit:
+                row["unit"] = key[1]
+                row["spent"] = _to_api(key[1], counts.get("spent", 0))
+            else:
+                row.update({unit: _to_api(unit, counts.get(unit, 0)) for unit in UNITS})
+            row["overruns"], row["late"] = counts["overruns"], counts["late"]
+            rows.append(row)
+        return rows
 
     def balances(self, scope: str) -> dict[tuple[str, str], tuple[int, int, int | None, int]]:
         """(unit, period) -> (spent, held, cap, window start) of ``scope``'s accounts."""
@@ -442,7 +482,11 @@ def build_ledger_machine(
             self.clock = ManualClock(START)
             self.ledger = make_ledger(self.clock)
             self.store = _store_of(self.ledger)
-            self.config = Config()
+            # Every event is listened to, so the core builds them all, and settles are checked.
+            self.config = Config(listened=frozenset(_EVENTS))
+            self.events: list[Event] = []
+            for kind in _EVENTS:
+                self.ledger.on(kind, self.events.append)
             self.model = Model(self.clock)
             self.objects: dict[str, Hold] = {}  # holds placed through the API, by id
             self.observed: dict[str, Amounts] = {}  # what each Hold object observed
@@ -578,8 +622,16 @@ def build_ledger_machine(
             given=_amounts(_SPEND_MAX, min_units=0),
             again=st.booleans(),
             by_id=st.booleans(),
+            tags=st.sampled_from([None, {"feature": "chat"}]),
         )
-        def settle(self, data: st.DataObject, given: Amounts, again: bool, by_id: bool) -> None:
+        def settle(
+            self,
+            data: st.DataObject,
+            given: Amounts,
+            again: bool,
+            by_id: bool,
+            tags: dict[str, object] | None,
+        ) -> None:
             """Settle any hold (an API one through its object or by id, a batch one by id);
             a settled one again with the same amounts (a no-op) or others (HoldClosed)."""
             self.model.expire_overdue()
@@ -589,9 +641,9 @@ def build_ledger_machine(
                 given = dict(earlier)
             settle: Callable[[], Any]
             if by_id or hold_id not in self.objects:
-                settle = lambda: self.ledger.settle(hold_id, **_keywords(given))  # noqa: E731
+                settle = lambda: self.ledger.settle(hold_id, **_keywords(given), tags=tags)  # noqa: E731
             else:
-                settle = lambda: self.objects[hold_id].settle(**_keywords(given))  # noqa: E731
+                settle = lambda: self.objects[hold_id].settle(**_keywords(given), tags=tags)  # noqa: E731
             try:
                 expected = self.model.settle(hold_id, given)
             except Refused as refused:
@@ -600,7 +652,11 @@ def build_ledger_machine(
                 except refused.error:
                     return
                 raise AssertionError(f"the ledger settled; the model: {refused}") from None
+            heard = len(self.events)
             self._check_hold(settle(), expected)
+            settled_events = [e.hold_id for e in self.events[heard:] if e.kind == "settled"]
+            # One "settled" event for a settle, none for the same settle again.
+            assert settled_events == ([] if earlier is not None else [hold_id]), settled_events
 
         @precondition(lambda self: bool(self.model.holds))
         @rule(data=st.data(), by_id=st.booleans())
@@ -746,6 +802,13 @@ def build_ledger_machine(
             }
             _agree(scope, self.model.balances(scope), stored)
 
+        @precondition(lambda self: bool(self.model.settles))
+        @rule(by_unit=st.booleans())
+        def report(self, by_unit: bool) -> None:
+            """``Ledger.report``: the journal's settles grouped, as the model counts them."""
+            group_by = ["scope", "unit"] if by_unit else ["scope"]
+            assert self.ledger.report(group_by) == self.model.report(by_unit)
+
         # --- limits -------------------------------------------------------------------------
 
         @rule(
@@ -859,7 +922,7 @@ def build_ledger_machine(
                 earlier = model.holds[hold_id].settled
                 if earlier is not None and data.draw(st.booleans(), label="same again"):
                     given = dict(earlier)
-                op = Settle(hold_id, given, {})
+                op = Settle(hold_id, given, data.draw(st.sampled_from([{}, {"feature": "batch"}])))
                 decide = lambda: model.settle(hold_id, given)  # noqa: E731
             elif kind == "release":
                 op = Release(hold_id)
