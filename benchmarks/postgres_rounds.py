@@ -25,7 +25,7 @@ from postgres_cap_correctness import create, drop, with_database
 import capledger.stores.postgres.store as pg_store
 from capledger import Ledger
 from capledger.stores.postgres import PostgresStore
-from capledger.stores.postgres._flow import QUERIES, Round, Statement
+from capledger.stores.postgres._rounds import QUERIES, Round, Statement
 
 PRICE = Decimal("0.01")
 

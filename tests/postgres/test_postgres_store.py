@@ -19,7 +19,7 @@ from capledger._core import Config, Reserve
 from capledger.ledger._validate import new_hold_id
 from capledger.stores._sql import load_migrations
 from capledger.stores.postgres import PostgresStore
-from capledger.stores.postgres._flow import MIGRATIONS_PACKAGE, batch_plan, schema_sql
+from capledger.stores.postgres._plans import MIGRATIONS_PACKAGE, batch_plan, schema_sql
 
 pytestmark = pytest.mark.postgres
 
@@ -303,9 +303,7 @@ def test_a_retried_batch_finds_its_own_hold(pg_url: str) -> None:
     try:
         [first] = store.execute([op], config)
         [again] = store._run(
-            lambda _first: batch_plan(
-                [op], config, now_us=clock.now_us(), first_attempt=False, learned_scopes=set()
-            )
+            lambda _first: batch_plan([op], config, now_us=clock.now_us(), first_attempt=False)
         )
         assert first.hold is not None and again.hold is not None
         assert again.hold.id == first.hold.id

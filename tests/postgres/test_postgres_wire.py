@@ -12,7 +12,8 @@ import capledger.stores.postgres._wire as wire
 from capledger import InvalidInput, Ledger
 from capledger._core import Config, Release, Settle
 from capledger.stores.postgres import PostgresStore
-from capledger.stores.postgres._flow import QUERIES, Round, Statement, _composed
+from capledger.stores.postgres._plans import _composed
+from capledger.stores.postgres._rounds import QUERIES, Round, Statement
 from capledger.stores.postgres.store import _send
 
 pytestmark = pytest.mark.postgres
@@ -23,10 +24,10 @@ _HOT = [
     for name in (
         "lock_holds",
         "lock_holds_and_requests",
+        "lock_accounts_new",
         "lock_accounts",
         "lock_overdue",
         "lock_scopes",
-        "lock_hold",
         "delete_accounts",
         "update_accounts",
         "update_holds",

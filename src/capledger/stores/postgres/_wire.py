@@ -34,7 +34,7 @@ from psycopg.adapt import Transformer
 from capledger._text import unstorable_text
 from capledger.errors import InvalidInput
 
-from ._flow import Round, Rows, Statement
+from ._rounds import Round, Rows, Statement
 
 __all__ = ["Exchange", "communicate", "exchange", "replies"]
 

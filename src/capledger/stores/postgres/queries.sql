@@ -2,7 +2,8 @@
 -- Parameters are psycopg's %(name)s. Tables are unqualified: search_path names the schema.
 --
 -- A transaction is two round trips, each one pipelined batch of statements:
---   1. BEGIN, lock_holds, lock_accounts (twice), lock_overdue, clock
+--   1. BEGIN, lock_holds, lock_accounts_new, lock_scopes, lock_accounts, lock_overdue, clock
+--      (and what a set_limit reads: open_holds_on, spent_since)
 --   2. the writes (delete/insert/update accounts, insert/update holds, insert_entries) as one
 --      statement, COMMIT
 -- Locks are always taken holds first (sorted by id), then accounts (sorted by key), so two
@@ -27,17 +28,48 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
  ORDER BY id
    FOR UPDATE;
 
--- name: lock_accounts
+-- name: lock_accounts_new
 -- Every account row of every scope the batch can touch, locked in key order: the scopes the
 -- operations name, the scopes of the holds locked above, and the scopes of the oldest
 -- overdue holds (lazy expiry needs their accounts too). The ARRAY(...) subqueries run once,
 -- so the scan is an index scan on the primary key whatever the table's size.
--- Sent twice in a row. A statement sees the rows committed when it started: if it waited for
--- a transaction that added an account to a scope (set_limit), it locks the rows it waited
--- for but never sees the new one. The second statement starts after every lock of the first
--- is granted, so for each scope the first found rows of, it sees them all; and no account
--- can be added to such a scope until this transaction ends (the adder must lock the rows
--- too). A scope the first statement found no rows of is locked by lock_new_scopes instead.
+-- First, the advisory lock of each named scope with no account yet (a brand-new scope, no
+-- row to lock), in scope order: whatever creates a scope's first account (a first reserve's
+-- total, a set_limit's account, which counts the open holds) takes it, so the second of two
+-- transactions that found the scope empty sees what the first committed. Hash collisions
+-- only make two scopes queue for each other. The rows it waited for are locked by
+-- lock_scopes, then every row is read by lock_accounts (see _load.py).
+WITH new_scopes AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(hashtextextended('capledger.scope:' || s.scope, 0))
+      FROM (SELECT DISTINCT u.scope FROM unnest(%(scopes)s::text[]) AS u(scope)
+             WHERE NOT EXISTS (SELECT 1 FROM capledger_accounts AS e WHERE e.scope = u.scope)
+             ORDER BY u.scope) AS s
+)
+SELECT a.scope
+  FROM capledger_accounts AS a
+ WHERE (SELECT count(*) FROM new_scopes) >= 0
+   AND a.scope = ANY(
+           %(scopes)s::text[]
+           || ARRAY(SELECT jsonb_array_elements_text(h.scopes)
+                      FROM capledger_holds AS h
+                     WHERE h.id = ANY(%(ids)s::text[]))
+           || ARRAY(SELECT jsonb_array_elements_text(o.scopes)
+                      FROM (SELECT scopes FROM capledger_holds
+                             WHERE state = 'open'
+                               AND expires_us <= coalesce(%(now_us)s::bigint,
+                                   (extract(epoch FROM statement_timestamp()) * 1000000)::bigint)
+                             ORDER BY expires_us
+                             LIMIT %(expire_limit)s) AS o))
+ ORDER BY a.scope, a.unit, a.period
+   FOR UPDATE OF a;
+
+-- name: lock_accounts
+-- lock_accounts_new again, sent after it and lock_scopes, once every lock is held: a
+-- statement sees the rows committed when it started, so one that waited for a transaction
+-- that added an account to a scope (set_limit) locked the rows it waited for but never saw
+-- the new one. This one starts after every lock is granted and sees them all; no account
+-- can be added to these scopes until this transaction ends (the adder must lock the rows,
+-- or the advisory lock of an empty scope, too).
 SELECT a.scope, a.unit, a.period, a.cap, a.spent, a.held, a.window_start_us, a.window_end_us,
        a.tz, a.anchor_us, a.alert_bp
   FROM capledger_accounts AS a
@@ -93,36 +125,19 @@ SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fin
 -- name: xact_status
 SELECT pg_xact_status(%(xid)s::xid8);
 
--- name: lock_new_scopes
--- Scopes that lock_accounts found no account of (a brand-new scope), or that the prefetch
--- missed. With no row to lock, the scope's lock is a transaction-scoped advisory lock on a
--- hash of its name, taken by every transaction that finds the scope without accounts, and
--- so by whatever creates the scope's first account: a first reserve (its total account)
--- and a set_limit (the limit's account, which counts the open holds) queue here, and the
--- second sees what the first committed. Then the scopes' rows are locked and, as in
--- lock_accounts, read by a second statement. Taken out of key order (after the batch's
--- other accounts): a rare deadlock is detected by the server and the batch retried. Hash
--- collisions only make two scopes queue for each other.
-SELECT pg_advisory_xact_lock(hashtextextended('capledger.scope:' || s.scope, 0))
-  FROM (SELECT DISTINCT scope FROM unnest(%(scopes)s::text[]) AS u(scope) ORDER BY scope) AS s;
-
 -- name: lock_scopes
-SELECT scope, unit, period, cap, spent, held, window_start_us, window_end_us, tz, anchor_us,
-       alert_bp
+-- The named scopes' rows, locked (see lock_accounts_new and _load.py).
+SELECT 1
   FROM capledger_accounts WHERE scope = ANY(%(scopes)s::text[])
  ORDER BY scope, unit, period
    FOR UPDATE;
 
--- name: lock_hold
-SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
-       settled, closed_us, flags
-  FROM capledger_holds WHERE id = %(id)s OR request_id = %(request_id)s
-   FOR UPDATE;
-
 -- name: open_holds_on
+-- A new limit counts the open holds on its scope (read, not locked: the accounts of their
+-- scopes, locked, keep them from closing meanwhile).
 SELECT id, request_id, scopes, amounts, state, created_us, expires_us, tags, fingerprint,
        settled, closed_us, flags
-  FROM capledger_holds WHERE state = 'open' AND scopes ? %(scope)s;
+  FROM capledger_holds WHERE state = 'open' AND scopes ?| %(scopes)s::text[];
 
 -- name: spent_since
 SELECT coalesce(sum((amounts ->> %(unit)s)::bigint), 0)::bigint

@@ -2,7 +2,7 @@
 
 The store only moves rows: every decision is the Python core's (``apply_batch``), run
 inside one PostgreSQL transaction per batch. The transactions themselves are written once,
-without I/O, in ``_flow.py``; this module sends their rounds over psycopg 3, synchronously
+without I/O, in ``_plans.py``; this module sends their rounds over psycopg 3, synchronously
 (``ConnectionPool``, for ``execute`` and every read) or with asyncio (``AsyncConnectionPool``,
 one per event loop, for ``aexecute``). Both pools are created on first use.
 
@@ -21,7 +21,7 @@ URL options (everything else in the URL is passed to libpq unchanged)::
 * ``migrate`` (``auto`` or ``off``, default ``auto``): apply pending migrations on first use.
 * ``fast_path`` (``on`` or ``off``, default ``on``): run a single reserve or settle in the
   common case as one stored-function call (one round trip instead of two); see
-  ``fast_plan`` in ``_flow.py``. Everything else, and every retry, runs the Python core.
+  ``fast_plan`` in ``_plans.py``. Everything else, and every retry, runs the Python core.
 
 Time: with the default ``SystemClock`` every decision uses the database server's clock,
 read in the locking round trip after every lock is granted, so all hosts agree on the
@@ -72,7 +72,7 @@ from capledger.bounds import STORE_RETRY_DEADLINE_S
 from capledger.clock import Clock, SystemClock
 from capledger.errors import BackendUnavailable, ConfigurationError
 
-from ..base import Store
+from ..base import Store, account_of, entry_of, hold_of
 from . import _wire
 from ._failures import (
     CONNECT_RETRY_DEADLINE_S,
@@ -82,20 +82,8 @@ from ._failures import (
     is_race,
     status_pause,
 )
-from ._flow import (
-    QUERIES,
-    Commit,
-    Plan,
-    Round,
-    Rows,
-    Statement,
-    account_of,
-    batch_plan,
-    entry_of,
-    fast_plan,
-    hold_of,
-    migration_plan,
-)
+from ._plans import batch_plan, fast_plan, migration_plan
+from ._rounds import QUERIES, Commit, Plan, Round, Rows, Statement
 
 __all__ = ["PostgresStore"]
 
@@ -489,7 +477,6 @@ class PostgresStore(Store):
     # --- the store contract ---------------------------------------------------------------------
 
     def _batch(self, ops: Sequence[Op], config: Config) -> Callable[[bool], Plan[list[Outcome]]]:
-        learned_scopes: set[str] = set()
         clock = None if self._server_clock else self.clock
         counts = self.fast_path_counts
 
@@ -500,7 +487,6 @@ class PostgresStore(Store):
                 config,
                 now_us=None if clock is None else clock.now_us(),
                 first_attempt=first_attempt,
-                learned_scopes=learned_scopes,
                 counts=counts,
             )
 
