@@ -218,5 +218,6 @@ class _PendingHold:
         return self._hold
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        if self._hold is not None:
-            await self._hold.__aexit__(*exc_info)
+        hold = self._hold
+        if hold is not None:  # the hold's own exit, as deep in the stack (see ``HoldBase._exit``)
+            await hold._ledger._arun(hold._exit(exc_info[1]))
