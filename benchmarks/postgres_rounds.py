@@ -22,7 +22,7 @@ from typing import Any
 from _common import machine
 from postgres_cap_correctness import create, drop, with_database
 
-import capledger.stores.postgres.store as pg_store
+import capledger.stores.postgres._retry as pg_retry
 from capledger import Ledger
 from capledger.stores.postgres import PostgresStore
 from capledger.stores.postgres._rounds import QUERIES, Round, Statement
@@ -44,7 +44,7 @@ def _label(round_: Round) -> str:
 def measure(url: str, pairs: int) -> None:
     """Print per-round medians and the pair's time split for ``pairs`` sequential pairs."""
     times: dict[str, list[int]] = {}
-    real_send = pg_store._send
+    real_send = pg_retry.send
 
     def timed_send(connection: Any, round_: Round) -> Any:
         started = time.perf_counter_ns()
@@ -63,7 +63,7 @@ def measure(url: str, pairs: int) -> None:
         for _ in range(100):  # open the connection and prepare the statements first
             with ledger.reserve(scopes, usd=PRICE) as hold:
                 hold.settle(usd=PRICE)
-        pg_store._send = timed_send  # type: ignore[assignment]
+        pg_retry.send = timed_send  # type: ignore[assignment]
         try:
             started, cpu = time.perf_counter(), os.times()
             for _ in range(pairs):
@@ -85,7 +85,7 @@ def measure(url: str, pairs: int) -> None:
                     timed_send(connection, ping)
                     timed_send(connection, update)
         finally:
-            pg_store._send = real_send
+            pg_retry.send = real_send
     per_pair = wall_s / pairs * 1e6
     user = (cpu_end.user - cpu.user) / pairs * 1e6
     system = (cpu_end.system - cpu.system) / pairs * 1e6

@@ -63,7 +63,8 @@ def test_a_driver_error_in_any_method_surfaces_as_backend_unavailable(
     )
     store.migrate()
     store.close()  # the pools it opened, before they are replaced by broken ones
-    store._closed = False
+    pools = store._pools
+    pools._closed = False
     error = psycopg.OperationalError("server closed the connection unexpectedly")
 
     def no_pool() -> Any:
@@ -72,9 +73,9 @@ def test_a_driver_error_in_any_method_surfaces_as_backend_unavailable(
     async def no_async_pool() -> Any:
         raise error
 
-    store._sync_pool = no_pool  # type: ignore[method-assign]
-    store._async_pool = no_async_pool  # type: ignore[method-assign]
-    store._pool = _Broken(error)  # type: ignore[assignment]
+    pools.sync_pool = no_pool  # type: ignore[method-assign]
+    pools.async_pool = no_async_pool  # type: ignore[method-assign]
+    pools._pool = _Broken(error)  # type: ignore[assignment]
     with pytest.raises(BackendUnavailable) as raised:
         CALLS[method](store)
     assert isinstance(raised.value.__cause__, psycopg.Error)

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from pg_testing import create_database, database_url, drop_database
 
-import capledger.stores.postgres.store as pg_store
+import capledger.stores.postgres._retry as pg_retry
 from capledger import BackendUnavailable, ConfigurationError, Ledger, ManualClock
 from capledger._core import Config, Reserve
 from capledger.ledger._validate import new_hold_id
@@ -252,7 +252,7 @@ def test_unreachable_server_raises_backend_unavailable_with_the_cause() -> None:
 
 def _lose_connection_around_commit(monkeypatch: pytest.MonkeyPatch, *, after: bool) -> list[int]:
     """Make the next COMMIT round lose its connection, before or after the server got it."""
-    real_send = pg_store._send
+    real_send = pg_retry.send
     calls: list[int] = []
 
     def send(connection: psycopg.Connection[Any], round_: Any) -> Any:
@@ -266,7 +266,7 @@ def _lose_connection_around_commit(monkeypatch: pytest.MonkeyPatch, *, after: bo
         connection.pgconn.finish()  # ... and the client loses the connection
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(pg_store, "_send", send)
+    monkeypatch.setattr(pg_retry, "send", send)
     return calls
 
 

@@ -13,8 +13,8 @@ from capledger import InvalidInput, Ledger
 from capledger._core import Config, Release, Settle
 from capledger.stores.postgres import PostgresStore
 from capledger.stores.postgres._plans import _composed
+from capledger.stores.postgres._retry import send as _send
 from capledger.stores.postgres._rounds import QUERIES, Round, Statement
-from capledger.stores.postgres.store import _send
 
 pytestmark = pytest.mark.postgres
 
