@@ -11,8 +11,9 @@ from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
-from capledger._core import Config, HoldRecord, Op, Outcome
+from capledger._core import Config, Op, Outcome
 from capledger._core.audit import VerifyReport
+from capledger._core.records import Reserve
 from capledger._flow import arun
 from capledger.errors import LedgerError
 
@@ -86,15 +87,16 @@ class AsyncLedger(LedgerBase):
         entered (once). A result neither awaited nor entered holds nothing, and Python warns
         "coroutine 'AsyncLedger.reserve' was never awaited" when it is collected.
         """
-        return _PendingHold(self, self._reserve(scopes, **options))
+        op = self._reserve_op(scopes, **options)
+        return _PendingHold(self, op, options.get("return_closed", False))
 
     async def settle(self, hold_id: str, **options: Unpack[keywords.SettleOptions]) -> HoldInfo:
         """Settle a hold by id; see ``Ledger.settle``."""
-        return await self._arun(self._settle(hold_id, **options))
+        return self._hold_info(await self._execute(self._settle_op(hold_id, **options)))
 
     async def release(self, hold_id: str) -> HoldInfo:
         """Release a hold by id; see ``Ledger.release``."""
-        return await self._arun(self._release(hold_id))
+        return self._hold_info(await self._execute(self._release_op(hold_id)))
 
     async def set_limit(self, scope: str, **options: Unpack[keywords.LimitOptions]) -> None:
         """Cap ``scope`` per ``period``; see ``Ledger.set_limit``."""
@@ -157,15 +159,15 @@ class AsyncHold(HoldBase):
 
     async def settle(self, **options: Unpack[keywords.SettleOptions]) -> AsyncHold:
         """Record the actual spend; see ``Hold.settle``."""
-        return await self._ledger._arun(self._settle(**options))
+        return self._answered(await self._ledger._execute(self._settle_op(**options)))
 
     async def release(self) -> AsyncHold:
         """Give the held amounts back; see ``Hold.release``."""
-        return await self._ledger._arun(self._release())
+        return self._answered(await self._ledger._execute(self._release_op()))
 
     async def extend(self, **options: Unpack[keywords.ExtendOptions]) -> AsyncHold:
         """Add to the hold atomically and/or push its expiry; see ``Hold.extend``."""
-        return await self._ledger._arun(self._extend(**options))
+        return self._answered(await self._ledger._execute(self._extend_op(**options)))
 
     async def observe(self, **amounts: Unpack[keywords.Amounts]) -> AsyncHold:
         """Report the running cost while streaming; see ``Hold.observe``."""
@@ -183,8 +185,8 @@ class AsyncHold(HoldBase):
         await self._ledger._arun(self._exit(exc))
 
 
-async def _place_hold(ledger: AsyncLedger, placing: LedgerFlow[HoldRecord]) -> AsyncHold:
-    return AsyncHold(ledger, await ledger._arun(placing))
+async def _place_hold(ledger: AsyncLedger, op: Reserve, return_closed: bool) -> AsyncHold:
+    return AsyncHold(ledger, ledger._placed(await ledger._execute(op), return_closed))
 
 
 # A pending hold makes this coroutine at once, so a forgotten ``await`` is reported by
@@ -203,11 +205,11 @@ class _PendingHold:
 
     __slots__ = ("_hold", "_placing")
 
-    def __init__(self, ledger: AsyncLedger, placing: LedgerFlow[HoldRecord]) -> None:
+    def __init__(self, ledger: AsyncLedger, op: Reserve, return_closed: bool) -> None:
         # Made now (not when awaited) so that one never awaited is reported; it refers to
-        # the ledger and the flow, not to this object, so an unused one is collected (and
+        # the ledger and the operation, not to this object, so an unused one is collected (and
         # reported) as soon as it is dropped, with no reference cycle to wait for.
-        self._placing = _place_hold(ledger, placing)
+        self._placing = _place_hold(ledger, op, return_closed)
         self._hold: AsyncHold | None = None
 
     def __await__(self) -> Generator[Any, None, AsyncHold]:

@@ -1,11 +1,17 @@
 """Everything ``Ledger`` and ``AsyncLedger`` share, with no I/O: the ledger's flows.
 
-Each method of the API is one flow here (``capledger._flow``): a generator that checks the
-arguments, yields the steps it needs of the store and makes the answer from their outcomes
-(events fired, errors raised, views built). A step is an operation (batched with other
-callers' operations), operations applied ``Together`` in one atomic step of their own, or a
-``Read`` of the store. The shells (``_sync``, ``_async``) only perform steps: with a call,
-or with an ``await``.
+Each method of the API that needs more than one step, or decides between steps, is one
+flow here (``capledger._flow``): a generator that checks the arguments, yields the steps it
+needs of the store and makes the answer from their outcomes (events fired, errors raised,
+views built). A step is an operation (batched with other callers' operations), operations
+applied ``Together`` in one atomic step of their own, or a ``Read`` of the store. The
+shells (``_sync``, ``_async``) only perform steps: with a call, or with an ``await``.
+
+A method of exactly one operation (reserve, settle, release, extend) is that flow's two
+halves without the generator: the base builds the operation and makes the answer from its
+outcome, and the shell sends one to get the other. These are the hot path: driving a
+generator for them cost memory:// about a fifth of its pairs per second
+(``benchmarks/compare_commits.py --only memory --measure pairs``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar, Unpack
 from capledger._core import HOLD_STATES, Config, Entry, Event, HoldRecord, Op, Outcome
 from capledger._core.audit import REPORT_BUILTIN_KEYS, VerifyReport, build_report, verify
 from capledger._core.periods import check_timezone_applies, parse_period, parse_timezone
-from capledger._core.records import Inspect, Release, RemoveLimit, Reserve, SetLimit, Settle, Sweep
+from capledger._core.records import Release, RemoveLimit, Reserve, SetLimit, Settle, Sweep
+from capledger._core.views import accounts_as_of
 from capledger.bounds import DEFAULT_TTL_S, MAX_SWEEP_PER_STEP
 from capledger.clock import Clock, SystemClock, to_us
 from capledger.errors import ConfigurationError, IdempotentHoldClosed, InvalidInput
@@ -230,7 +237,7 @@ class LedgerBase:
 
     # --- holds ------------------------------------------------------------------------------
 
-    def _reserve(
+    def _reserve_op(
         self,
         scopes: str | Sequence[str],
         *,
@@ -241,8 +248,9 @@ class LedgerBase:
         ttl: float | timedelta = DEFAULT_TTL_S,
         tags: Mapping[str, object] | None = None,
         return_closed: bool = False,
-    ) -> LedgerFlow[HoldRecord]:
-        """The flow of ``reserve``; its arguments are checked now, before it runs."""
+    ) -> Reserve:
+        """The operation ``reserve`` sends, its arguments checked (``return_closed`` is for
+        ``placed``)."""
         if self._closed:
             self._check_open()
         if type(scopes) is list:
@@ -267,10 +275,10 @@ class LedgerBase:
             if checked_request_id is None
             else fingerprint(scope_tuple, amounts, ttl_us, clean_tags),
         )
-        return self._placed(op, return_closed)
+        return op
 
-    def _placed(self, op: Reserve, return_closed: bool) -> LedgerFlow[HoldRecord]:
-        outcome: Outcome = yield op
+    def _placed(self, outcome: Outcome, return_closed: bool) -> HoldRecord:
+        """The hold a reserve's outcome placed (or the closed one ``return_closed`` asks for)."""
         error = outcome.error
         if type(error) is IdempotentHoldClosed and outcome.hold is not None:
             if return_closed:
@@ -290,17 +298,19 @@ class LedgerBase:
             self._emit([event])
         return record
 
-    def _hold_info(self, op: Settle | Release) -> LedgerFlow[HoldInfo]:
-        outcome: Outcome = yield op
+    def _hold_info(self, outcome: Outcome) -> HoldInfo:
+        """What a settle or a release by id answers."""
         return hold_info_of(self._unwrap(outcome).record())
 
-    def _settle(self, hold_id: str, **options: Unpack[SettleOptions]) -> LedgerFlow[HoldInfo]:
-        """The flow of ``settle`` by id."""
-        return self._hold_info(settle_op(hold_id_of(hold_id), **options))
+    @staticmethod
+    def _settle_op(hold_id: str, **options: Unpack[SettleOptions]) -> Settle:
+        """The operation of ``settle`` by id, its arguments checked."""
+        return settle_op(hold_id_of(hold_id), **options)
 
-    def _release(self, hold_id: str) -> LedgerFlow[HoldInfo]:
-        """The flow of ``release`` by id."""
-        return self._hold_info(Release(hold_id_of(hold_id)))
+    @staticmethod
+    def _release_op(hold_id: str) -> Release:
+        """The operation of ``release`` by id, its argument checked."""
+        return Release(hold_id_of(hold_id))
 
     def _sweep(self, progress: Callable[[int], object] | None) -> LedgerFlow[int]:
         """Sweep in bounded steps until a step finds less than its bound to expire."""
@@ -354,8 +364,10 @@ class LedgerBase:
         self._check_open()
         if unit is not None:
             parse_unit(unit)
-        outcome: Outcome = yield Inspect(parse_scope(scope))
-        accounts = self._unwrap(outcome).accounts()
+        # A read, not an operation: the store's snapshot takes no write lock, and the core
+        # says what the write path would see now (windows rolled, overdue holds expired).
+        stored, open_holds = yield from read(partial(self._store.snapshot, [parse_scope(scope)]))
+        accounts = accounts_as_of(stored, open_holds, self._clock.now_us())
         balances = [balance_of(a) for a in accounts if unit is None or a.unit == unit]
         order: dict[str, int] = {name: index for index, name in enumerate(UNITS)}
         balances.sort(key=lambda b: (order.get(b.unit, 9), b.period != "total", b.period))

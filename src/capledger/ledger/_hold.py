@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Self, Unpack
 
-from capledger._core import Extend, Flag, HoldRecord, Op, Outcome, Release, Settle, flag_set
+from capledger._core import Extend, Flag, HoldRecord, Outcome, Release, Settle, flag_set
 from capledger._core.holds import closing_op, observe_extensions, running_amounts
 from capledger.clock import from_us
 from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
@@ -98,36 +98,35 @@ class HoldBase:
             self._ledger._unwrap(outcome)
         self._record = outcome.record()
 
-    def _change(self, op: Op) -> LedgerFlow[Self]:
-        """Send ``op`` and keep the hold it answers with."""
-        self._update((yield op))
-        return self
-
     # --- the flows of the shells' methods ---------------------------------------------------
 
-    def _settle(self, **options: Unpack[SettleOptions]) -> LedgerFlow[Self]:
-        """The flow of ``settle`` (written out, not through ``_change``: the hot path)."""
-        self._update((yield settle_op(self._record.id, **options)))
-        return self
+    def _settle_op(self, **options: Unpack[SettleOptions]) -> Settle:
+        """The operation of ``settle`` (one step: see ``capledger.ledger._base``)."""
+        return settle_op(self._record.id, **options)
 
-    def _release(self) -> LedgerFlow[Self]:
-        """The flow of ``release``."""
-        return self._change(Release(self.id))
+    def _release_op(self) -> Release:
+        """The operation of ``release``."""
+        return Release(self._record.id)
 
-    def _extend(
+    def _extend_op(
         self,
         *,
         usd: AmountLike | None = None,
         tokens: int | None = None,
         requests: int | None = None,
         ttl: float | timedelta | None = None,
-    ) -> LedgerFlow[Self]:
-        """The flow of ``extend``; its arguments are checked now."""
+    ) -> Extend:
+        """The operation of ``extend``, its arguments checked."""
         amounts = amounts_of(usd, tokens, requests, required=False)
         ttl_us = ttl_us_of(ttl)
         if not amounts and ttl_us is None:
             raise InvalidInput("extend needs an amount (usd=, tokens=, requests=) or a ttl")
-        return self._change(Extend(self.id, amounts, ttl_us))
+        return Extend(self.id, amounts, ttl_us)
+
+    def _answered(self, outcome: Outcome) -> Self:
+        """Keep the hold a one-step operation answered with; return this hold."""
+        self._update(outcome)
+        return self
 
     def _observe(self, **amounts: Unpack[Amounts]) -> LedgerFlow[Self]:
         """Keep the running amounts; extend as ``observe_extensions`` proposes, and raise

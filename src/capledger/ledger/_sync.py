@@ -107,15 +107,16 @@ class Ledger(LedgerBase):
                 was held.
             InvalidInput: bad arguments (``InvalidAmount``, ``InvalidScope``, ...).
         """
-        return Hold(self, self._run(self._reserve(scopes, **options)))
+        placed = self._execute(self._reserve_op(scopes, **options))
+        return Hold(self, self._placed(placed, options.get("return_closed", False)))
 
     def settle(self, hold_id: str, **options: Unpack[keywords.SettleOptions]) -> HoldInfo:
         """Settle a hold by id (for a hold placed by another process); see ``Hold.settle``."""
-        return self._run(self._settle(hold_id, **options))
+        return self._hold_info(self._execute(self._settle_op(hold_id, **options)))
 
     def release(self, hold_id: str) -> HoldInfo:
         """Release a hold by id; see ``Hold.release``."""
-        return self._run(self._release(hold_id))
+        return self._hold_info(self._execute(self._release_op(hold_id)))
 
     def set_limit(self, scope: str, **options: Unpack[keywords.LimitOptions]) -> None:
         """Cap ``scope`` (``usd=``, ``tokens=``, ``requests=``) per ``period=``.
@@ -210,16 +211,16 @@ class Hold(HoldBase):
         flagged ``late`` (money spent is never refused). Repeating the same settle is a
         no-op; a different one raises ``HoldClosed``.
         """
-        return self._ledger._run(self._settle(**options))
+        return self._answered(self._ledger._execute(self._settle_op(**options)))
 
     def release(self) -> Hold:
         """Give the held amounts back (nothing was spent); a no-op if already released."""
-        return self._ledger._run(self._release())
+        return self._answered(self._ledger._execute(self._release_op()))
 
     def extend(self, **options: Unpack[keywords.ExtendOptions]) -> Hold:
         """Add ``usd=`` / ``tokens=`` / ``requests=`` to the hold atomically (or raise
         ``BudgetExceeded``) and/or push its expiry to at least ``ttl=`` seconds from now."""
-        return self._ledger._run(self._extend(**options))
+        return self._answered(self._ledger._execute(self._extend_op(**options)))
 
     def observe(self, **amounts: Unpack[keywords.Amounts]) -> Hold:
         """Report the running cost while streaming (totals so far, not increments).
