@@ -65,6 +65,7 @@ __all__ = [
     "apply_isolated",
     "apply_one",
     "new_account",
+    "roll_window",
 ]
 
 
@@ -304,19 +305,27 @@ def new_account(
     )
 
 
-def _current(state: State, account: Account, now_us: int) -> Account:
-    """Roll ``account`` into the window containing ``now_us`` if its window has passed.
+def roll_window(account: Account, now_us: int) -> bool:
+    """Move ``account`` into the window containing ``now_us`` if its window has passed;
+    return whether it moved.
 
     Spend starts again from zero; open holds stay counted as held, because the money they
     hold has not been spent or released yet.
     """
     end = account.window_end_us
-    if end is not None and now_us >= end:
-        account.window_start_us, account.window_end_us = next_window(
-            account.period, account.tz, account.anchor_us, end, now_us
-        )
-        account.spent = 0
-        account.alert_bp = 0
+    if end is None or now_us < end:
+        return False
+    account.window_start_us, account.window_end_us = next_window(
+        account.period, account.tz, account.anchor_us, end, now_us
+    )
+    account.spent = 0
+    account.alert_bp = 0
+    return True
+
+
+def _current(state: State, account: Account, now_us: int) -> Account:
+    """``account`` in the window containing ``now_us`` (rolled, and written, if it passed)."""
+    if roll_window(account, now_us):
         state.account_changed(account)
     return account
 
