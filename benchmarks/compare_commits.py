@@ -32,7 +32,8 @@ from pathlib import Path
 
 from _common import ROOT, checkout, export_source, machine, run_worker
 
-PAIRS = 2000
+#: Pairs per run: enough for a run to last a second or so on each store.
+PAIRS = {"memory": 50_000, "sqlite": 3_000, "postgresql": 1_000}
 BURST = 1000
 
 
@@ -44,7 +45,7 @@ def _fresh_url(store: str, folder: Path, postgres: str) -> str:
     return postgres
 
 
-def _pairs(url: str) -> float:
+def _pairs(url: str, pairs: int) -> float:
     from capledger import Ledger
 
     suffix = uuid.uuid4().hex[:8]  # fresh scopes: a shared PostgreSQL database stays clean
@@ -56,9 +57,9 @@ def _pairs(url: str) -> float:
         for _ in range(200):  # warm caches and prepared statements
             ledger.reserve([user, tenant], usd="0.002").settle(usd="0.001")
         started = time.perf_counter()
-        for _ in range(PAIRS):
+        for _ in range(pairs):
             ledger.reserve([user, tenant], usd="0.002").settle(usd="0.001")
-        return PAIRS / (time.perf_counter() - started)
+        return pairs / (time.perf_counter() - started)
     finally:
         ledger.close()
 
@@ -96,7 +97,7 @@ def worker(measure: str, store: str, postgres: str) -> float:
     with tempfile.TemporaryDirectory() as folder:
         url = _fresh_url(store, Path(folder), postgres)
         if measure == "pairs":
-            return _pairs(url)
+            return _pairs(url, PAIRS[store])
         return asyncio.run(_burst(url))
 
 
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--postgres", default="", help="also measure this PostgreSQL URL")
     parser.add_argument("--measure", action="append", choices=["pairs", "burst"])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only", action="append", choices=["memory", "sqlite", "postgresql"])
     parser.add_argument("--store", default="memory", help=argparse.SUPPRESS)
     options = parser.parse_args()
     measures = options.measure or ["pairs", "burst"]
@@ -114,9 +116,10 @@ def main() -> None:
         print(worker(measures[0], options.store, options.postgres))
         return
     stores = ["memory", "sqlite"] + (["postgresql"] if options.postgres else [])
+    stores = [store for store in stores if store in (options.only or stores)]
     print(f"machine: {machine()}")
     print(f"{checkout()} beside {options.base}; {options.runs} runs per side, ABBA order")
-    print(f"pairs: {PAIRS} sequential pairs per run; burst: {BURST} concurrent holds")
+    print(f"pairs per run: {PAIRS}; burst: {BURST} concurrent holds")
     print()
     print("| measure | store | this checkout | base | ratio | runs: this / base |")
     print("|---|---|--:|--:|--:|---|")
