@@ -159,9 +159,9 @@ class _LiveRows:
         """The hold with this id: the live record if open, a record built from its row if
         closed (the core reports any change to it through ``hold_changed``)."""
         found = self.holds.get(hold_id)
-        if type(found) is tuple:
+        if isinstance(found, tuple):
             return _hold_of_row(found)
-        return found  # type: ignore[return-value]
+        return found
 
     def hold_by_request(self, request_id: str) -> HoldRecord | None:
         """The hold placed with this request_id."""
@@ -217,7 +217,7 @@ class _LiveRows:
     def all_holds(self) -> Iterator[HoldRecord]:
         """Every hold, open and closed, as records (the open ones live)."""
         for found in self.holds.values():
-            yield _hold_of_row(found) if type(found) is tuple else found  # type: ignore[misc]
+            yield _hold_of_row(found) if isinstance(found, tuple) else found
 
     def open_holds(self) -> Iterator[HoldRecord]:
         """Every open hold (the live records)."""
