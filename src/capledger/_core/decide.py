@@ -46,6 +46,7 @@ from .records import (
     Event,
     Extend,
     HoldRecord,
+    HoldState,
     Inspect,
     Op,
     Outcome,
@@ -427,8 +428,8 @@ def _unhold(state: State, hold: HoldRecord, accounts: list[Account]) -> None:
         state.account_changed(account)
 
 
-def _close(state: State, hold: HoldRecord, new_state: str, now_us: int) -> None:
-    hold.state = new_state  # type: ignore[assignment]
+def _close(state: State, hold: HoldRecord, new_state: HoldState, now_us: int) -> None:
+    hold.state = new_state
     hold.closed_us = now_us
     state.hold_changed(hold)
 
