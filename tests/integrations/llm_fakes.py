@@ -10,6 +10,7 @@ Every request that reaches it is recorded (``requests``), so a test can tell wha
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
@@ -529,3 +530,34 @@ def journal_is_clean(holds: list[Any], report: Any) -> None:
     """No hold left open, and the ledger agrees with its journal."""
     assert [hold for hold in holds if hold.state == "open"] == []
     assert report.ok, report
+
+
+class HoldClosing:
+    """Hears, from its creation on, a hold of ``aledger`` close (settled or released).
+
+    A hold a cancelled or abandoned call leaves is closed in a task (or thread) of its own;
+    a test awaits that close (``await closing.hold()``) instead of polling for it. Create it
+    before the call whose hold it waits for: a batch decides with the listeners it began
+    with, so one heard from later could miss a close already under way. An event heard on
+    another thread is handed to this loop.
+    """
+
+    def __init__(self, aledger: Any) -> None:
+        self._aledger = aledger
+        self._loop = asyncio.get_running_loop()
+        self._closed = asyncio.Event()
+        for kind in ("settled", "released"):
+            aledger.on(kind, self._heard)
+
+    def _heard(self, _event: Any) -> None:
+        self._loop.call_soon_threadsafe(self._closed.set)
+
+    async def hold(self, timeout_s: float = 10) -> Any:
+        """The ledger's one hold, once a close was heard (``TimeoutError`` if none was)."""
+        try:
+            await asyncio.wait_for(self._closed.wait(), timeout_s)
+            (hold,) = await self._aledger.holds(state=None)
+            return hold
+        finally:
+            for kind in ("settled", "released"):
+                self._aledger.off(kind, self._heard)

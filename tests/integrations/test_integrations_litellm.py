@@ -33,7 +33,7 @@ pytestmark = [
 ]
 
 import httpx
-from llm_fakes import ceil_nano, journal_is_clean, random_prompt
+from llm_fakes import HoldClosing, ceil_nano, journal_is_clean, random_prompt
 
 from capledger import (
     AsyncLedger,
@@ -608,6 +608,7 @@ async def test_a_cancelled_call_settles_its_hold(aledger: AsyncLedger) -> None:
         await asyncio.sleep(30)  # the provider is working on it
 
     guarded = wrap(module_with(acompletion=acompletion), aledger, scopes=["user:u1"])
+    closing = HoldClosing(aledger)
     call = asyncio.create_task(guarded.acompletion(model=MODEL, messages=MESSAGES))
     await started.wait()
     call.cancel()
@@ -615,8 +616,7 @@ async def test_a_cancelled_call_settles_its_hold(aledger: AsyncLedger) -> None:
     call.cancel()  # cancelled again while it settles: the settle runs to its end anyway
     with pytest.raises(asyncio.CancelledError):
         await call
-    await asyncio.sleep(0.05)
-    (hold,) = await aledger.holds(state=None)
+    hold = await closing.hold()
     assert hold.state == "settled" and hold.settled["usd"] == hold.amounts["usd"]
     assert hold.tags["error"] == "CancelledError"
 

@@ -21,7 +21,14 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
-from llm_fakes import IMAGE_FEE, FakeProvider, http_module, journal_is_clean, openai_clients
+from llm_fakes import (
+    IMAGE_FEE,
+    FakeProvider,
+    HoldClosing,
+    http_module,
+    journal_is_clean,
+    openai_clients,
+)
 
 from capledger import (
     AsyncLedger,
@@ -647,17 +654,14 @@ async def test_async_abandoned_stream_is_settled(aledger: AsyncLedger) -> None:
     fake = FakeProvider(http_module(openai), want=50)
     _, client = openai_clients(fake)
     guarded = wrap(client, aledger, scopes=["user:u1"])
+    closing = HoldClosing(aledger)
     stream = await guarded.chat.completions.create(
         model=MODEL, messages=MESSAGES, stream=True, max_completion_tokens=100
     )
     await anext(stream)
     del stream
     gc.collect()
-    for _ in range(50):
-        if (await aledger.holds(state=None))[0].state != "open":
-            break
-        await asyncio.sleep(0.01)
-    (hold,) = await aledger.holds(state=None)
+    hold = await closing.hold()
     assert hold.state == "settled" and hold.tags["stream"] == "abandoned"
     assert hold.settled["usd"] == hold.amounts["usd"]
     await acheck_journal(aledger)
@@ -698,10 +702,11 @@ async def test_async_stream_settle_survives_the_sdk_drain_deadline(
         monkeypatch.setattr(_streaming_cleanup, "_DRAIN_TIMEOUT", 0)
     _, client = openai_clients(fake)
     guarded = wrap(client, aledger, scopes=["user:u1"])
+    closing = HoldClosing(aledger)
     stream = await guarded.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     async for _chunk in stream:
         pass
-    hold = await _closed(aledger)
+    hold = await closing.hold()
     assert hold.state == "settled" and hold.settled["usd"] == fake.bill
 
 
@@ -738,22 +743,13 @@ async def test_settle_survives_an_anyio_cancel_scope(
         with scope:
             await guarded.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=100)
 
+    closing = HoldClosing(aledger)
     task = asyncio.create_task(call())
     await arrived.wait()
     scope.cancel()
     await task
-    hold = await _closed(aledger)
+    hold = await closing.hold()
     assert hold.state == "settled" and hold.settled["usd"] == hold.amounts["usd"]
-
-
-async def _closed(aledger: AsyncLedger) -> Any:
-    """The one hold, once closed: a cancelled caller's close finishes in its own task."""
-    for _ in range(200):
-        (hold,) = await aledger.holds(state=None)
-        if hold.state != "open":
-            return hold
-        await asyncio.sleep(0.01)
-    raise AssertionError("the hold was never closed")
 
 
 # --- policies --------------------------------------------------------------------------------
