@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from capledger import (
+    AsyncHold,
     AsyncLedger,
     BackendUnavailable,
     BudgetExceeded,
     ConfigurationError,
+    HoldNotFound,
     IdempotencyConflict,
     Ledger,
 )
 from capledger._core import Config, Outcome
 from capledger.clock import ManualClock, SystemClock
 from capledger.stores.sqlite import SQLiteStore
+from capledger.stores.sqlite import store as sqlite_store
 
 
 class CountingStore(SQLiteStore):
@@ -108,28 +112,104 @@ def test_threads_are_batched_too(tmp_path: Path) -> None:
     ledger.close()
 
 
+class FailingStore(CountingStore):
+    """A SQLite store whose transactions fail while ``failing`` is set, as when its disk
+    goes: the error of one transaction, for every operation in it."""
+
+    failing = False
+
+    def execute(self, ops, config):  # type: ignore[no-untyped-def]
+        if self.failing:
+            self.batch_sizes.append(len(ops))
+            raise BackendUnavailable("disk gone")
+        return super().execute(ops, config)
+
+
 def test_a_failed_transaction_reaches_every_caller_of_its_batch(tmp_path: Path) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path}/l.db")
+    """Eight concurrent callers share one transaction; when it fails, each of them hears of
+    it (none is left waiting, none told it succeeded) and nothing of it was written."""
 
-    def broken(ops, config):  # type: ignore[no-untyped-def]
-        raise BackendUnavailable("disk gone")
+    async def main() -> tuple[list[object], list[int], list[object]]:
+        store = FailingStore(f"sqlite:///{tmp_path}/l.db", SystemClock())
+        store.batch_sizes = []
+        async with AsyncLedger(store=store) as ledger:
+            store.failing = True
+            results = await asyncio.gather(
+                *(ledger.reserve(f"user:{index}", usd="0.1") for index in range(8)),
+                return_exceptions=True,
+            )
+            store.failing = False
+            return results, store.batch_sizes, await ledger.holds()
 
-    ledger._store.execute = broken  # type: ignore[method-assign]
-    with pytest.raises(BackendUnavailable):
-        ledger.reserve("user:a", usd="0.1")
-    ledger.close()
+    results, sizes, holds = asyncio.run(main())
+    assert sizes == [8], "the eight reserves were one transaction"
+    assert [type(result) for result in results] == [BackendUnavailable] * 8
+    assert holds == []
 
 
-def test_a_held_write_lock_is_waited_out_not_reported(tmp_path: Path) -> None:
+def test_one_failing_operation_of_a_batch_fails_alone(tmp_path: Path) -> None:
+    """Concurrent callers in one transaction: the operations that are refused (a reused
+    request id with another amount, an unknown hold, a reserve past its cap) get their own
+    typed errors, and the others commit exactly as if they had run alone."""
+
+    async def main() -> tuple[list[object], list[int], list[object]]:
+        store = CountingStore(f"sqlite:///{tmp_path}/l.db", SystemClock())
+        store.batch_sizes = []
+        async with AsyncLedger(store=store) as ledger:
+            await ledger.set_limit("user:capped", usd="0.05")
+            await ledger.reserve("user:a", usd="0.1", request_id="r1")
+            store.batch_sizes.clear()
+            results = await asyncio.gather(
+                *(ledger.reserve("user:b", usd="0.1") for _ in range(3)),
+                ledger.reserve("user:a", usd="0.2", request_id="r1"),
+                ledger.settle("h_no_such_hold", usd="0.1"),
+                ledger.reserve("user:capped", usd="0.1"),
+                *(ledger.reserve("user:b", usd="0.1") for _ in range(3)),
+                return_exceptions=True,
+            )
+            return results, list(store.batch_sizes), await ledger.balance("user:b")
+
+    results, sizes, balances = asyncio.run(main())
+    assert sizes == [9], "the nine operations were one transaction"
+    errors = [type(result) for result in results[3:6]]
+    assert errors == [IdempotencyConflict, HoldNotFound, BudgetExceeded]
+    placed = results[:3] + results[6:]
+    assert all(isinstance(hold, AsyncHold) and hold.state == "open" for hold in placed)
+    [total] = balances
+    assert total.held == Decimal("0.6")
+
+
+def test_a_busy_database_is_retried_until_the_other_writer_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's own wait for a lock gives up (here after 10 ms, as after its 5 s busy
+    timeout); the store then waits and retries the transaction until the other writer has
+    committed, and its caller never sees the lock. The other writer commits when the store
+    first pauses between attempts, so without the retry the reserve fails, every time."""
+    monkeypatch.setattr(sqlite_store, "_BUSY_WAIT_MS", 10)
     path = tmp_path / "l.db"
     ledger = Ledger(f"sqlite:///{path}")
+    ledger.balance("user:a")  # the file and its schema exist before the other writer
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
-    releaser = threading.Timer(0.3, lambda: other.execute("COMMIT"))
-    releaser.start()
-    hold = ledger.reserve("user:a", usd="0.1")  # waits for the other writer, no error
+    pauses: list[float] = []
+
+    class PausesEndTheOtherWriter:
+        """The store's ``time``: a pause between attempts lets the other writer commit."""
+
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            pauses.append(seconds)
+            if other.in_transaction:
+                other.execute("COMMIT")
+
+    monkeypatch.setattr(sqlite_store, "time", PausesEndTheOtherWriter)
+    hold = ledger.reserve("user:a", usd="0.1")  # busy at first: waited out, no error
     assert hold.state == "open"
-    releaser.join()
+    assert pauses, "the first attempt met the other writer's lock"
+    assert not other.in_transaction
     other.close()
     ledger.close()
 
