@@ -48,7 +48,6 @@ from capledger import (
     UnsettledHoldWarning,
 )
 from capledger._core import (
-    Account,
     Config,
     Event,
     Extend,
@@ -789,9 +788,11 @@ def build_ledger_machine(
                 leave()
             assert any(w.category is UnsettledHoldWarning for w in caught) == warns
 
-        @rule(scope=st.sampled_from(SCOPES))
-        def balance(self, scope: str) -> None:
-            """``Ledger.balance``: the accounts of a scope in the API's units."""
+        @rule(scope=st.sampled_from(SCOPES), seconds=st.sampled_from([0, 0, 3600, 7200]))
+        def balance(self, scope: str, seconds: int) -> None:
+            """``Ledger.balance``: the accounts of a scope in the API's units, read right
+            after the clock moves, before any operation expires what it made overdue."""
+            self.clock.advance(timedelta(seconds=seconds))
             self.model.expire_overdue()
             stored = {
                 (b.unit, b.period): (
@@ -1057,7 +1058,7 @@ def _shows(
 ) -> Callable[[Outcome], None]:
     def check(outcome: Outcome) -> None:
         assert outcome.error is None, outcome.error
-        accounts: list[Account] = outcome.value  # type: ignore[assignment]
+        accounts = outcome.accounts()
         stored = {
             (a.unit, a.period): (a.spent, a.held, a.cap, _start_of(a.period, a.window_start_us))
             for a in accounts
