@@ -38,6 +38,8 @@ steps = st.lists(
         ),
         st.tuples(st.just("settle"), st.integers(0, 40)),
         st.tuples(st.just("advance"), st.sampled_from([1, 30, 61, 3600, 86_400])),
+        # NTP steps the wall clock alone: windows move, hold deadlines do not.
+        st.tuples(st.just("step_wall"), st.sampled_from([1, 61, 86_400])),
         st.tuples(st.just("limit"), st.sampled_from(SCOPES), st.sampled_from(["day", "hour"])),
     ),
     max_size=25,
@@ -54,6 +56,8 @@ def _run(ledger: Ledger, clock: ManualClock, script: list[Any]) -> None:
             open_holds.pop(0).settle(usd=Decimal(step[1]) / 100)
         elif step[0] == "advance":
             clock.advance(step[1])
+        elif step[0] == "step_wall":
+            clock.step_wall(step[1])
         elif step[0] == "limit":
             ledger.set_limit(step[1], usd="1000", period=step[2])
 

@@ -30,7 +30,7 @@ def test_snapshot_reads_the_accounts_and_open_holds_of_its_scopes_only(ledger: L
     ledger.reserve("user:b", usd="3")  # another scope: not read
     ledger.reserve("user:a", usd="4").settle(usd="4")  # closed: not read
 
-    accounts, holds = ledger._store.snapshot(["user:a", "team:t", "user:a"])
+    accounts, holds, _now, _tick = ledger._store.snapshot(["user:a", "team:t", "user:a"])
 
     assert sorted((a.scope, a.period) for a in accounts) == [
         ("team:t", "total"),
@@ -44,7 +44,7 @@ def test_snapshot_reads_the_accounts_and_open_holds_of_its_scopes_only(ledger: L
 
 
 def test_snapshot_of_unknown_scopes_is_empty(ledger: Ledger) -> None:
-    assert ledger._store.snapshot(["nobody"]) == ([], [])
+    assert ledger._store.snapshot(["nobody"])[:2] == ([], [])
 
 
 def test_sqlite_snapshot_does_not_wait_for_a_writer(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_sqlite_snapshot_does_not_wait_for_a_writer(tmp_path: Path) -> None:
             writer.execute("BEGIN IMMEDIATE")  # the write lock, held through the read
             writer.execute("UPDATE capledger_accounts SET held = 0")  # not committed
             started = time.monotonic()
-            accounts, holds = ledger._store.snapshot(["user:a"])
+            accounts, holds, _now, _tick = ledger._store.snapshot(["user:a"])
             waited_s = time.monotonic() - started
             # A write lock taken by the read would wait for the busy timeout (5 s) and fail.
             assert waited_s < 1.0

@@ -9,29 +9,38 @@ changes a stored row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from .decide import roll_window
 from .records import Account, HoldRecord
 
-__all__ = ["accounts_as_of"]
+__all__ = ["Snapshot", "accounts_as_of"]
 
 
-def accounts_as_of(
-    accounts: Iterable[Account], open_holds: Sequence[HoldRecord], now_us: int
-) -> list[Account]:
-    """Copies of ``accounts`` as they stand at ``now_us``.
+class Snapshot(NamedTuple):
+    """A store's read of a few scopes at one instant, with no write lock.
 
-    Args:
-        accounts: accounts as stored (not rolled).
-        open_holds: every open hold charged to any of their scopes, read at the same
-            instant as ``accounts``.
-        now_us: the moment to show, on the wall clock; a hold whose ``expires_us`` has come
-            is shown as released, as expiring it would.
+    ``now_us`` and ``tick_us`` are the two clocks the store's write path would decide with
+    at that instant: the wall clock (windows) and the clock hold deadlines are measured on
+    (``HoldRecord.deadline_us``; the wall clock again on stores without a steadier one).
     """
-    overdue = [hold for hold in open_holds if now_us >= hold.expires_us]
+
+    #: Every account of the scopes, as stored (not rolled).
+    accounts: list[Account]
+    #: Every open hold charged to any of the scopes, oldest first.
+    open_holds: list[HoldRecord]
+    now_us: int
+    tick_us: int
+
+
+def accounts_as_of(snapshot: Snapshot) -> list[Account]:
+    """Copies of the snapshot's accounts as the write path would find them at its instant:
+    windows rolled, and the holds past their deadline no longer held, as expiring them
+    would (the same test as ``decide``'s: ``tick_us >= deadline_us``)."""
+    now_us, tick_us = snapshot.now_us, snapshot.tick_us
+    overdue = [hold for hold in snapshot.open_holds if tick_us >= hold.deadline_us]
     shown: list[Account] = []
-    for stored in accounts:
+    for stored in snapshot.accounts:
         account = stored.copy()
         roll_window(account, now_us)
         for hold in overdue:

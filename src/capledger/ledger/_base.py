@@ -366,8 +366,8 @@ class LedgerBase:
             parse_unit(unit)
         # A read, not an operation: the store's snapshot takes no write lock, and the core
         # says what the write path would see now (windows rolled, overdue holds expired).
-        stored, open_holds = yield from read(partial(self._store.snapshot, [parse_scope(scope)]))
-        accounts = accounts_as_of(stored, open_holds, self._clock.now_us())
+        snapshot = yield from read(partial(self._store.snapshot, [parse_scope(scope)]))
+        accounts = accounts_as_of(snapshot)
         balances = [balance_of(a) for a in accounts if unit is None or a.unit == unit]
         order: dict[str, int] = {name: index for index, name in enumerate(UNITS)}
         balances.sort(key=lambda b: (order.get(b.unit, 9), b.period != "total", b.period))

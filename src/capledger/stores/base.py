@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
-from capledger.clock import Clock
+from capledger._core.views import Snapshot
+from capledger.clock import Clock, deadline_now
 from capledger.errors import BackendUnavailable
 
 __all__ = ["Store", "account_of", "dumps", "entry_of", "hold_of", "loads"]
@@ -202,9 +203,9 @@ class Store(ABC):
             self.journal(),
         )
 
-    def snapshot(self, scopes: Sequence[str]) -> tuple[list[Account], list[HoldRecord]]:
+    def snapshot(self, scopes: Sequence[str]) -> Snapshot:
         """Every account on ``scopes`` and every open hold charged to any of them, read at
-        one instant without a write lock.
+        one instant without a write lock, with the clocks the write path would decide by.
 
         The default reads them one scope after the other; stores with read transactions
         (or one lock, like ``memory://``) override it so that no write falls in between.
@@ -215,7 +216,9 @@ class Store(ABC):
         for scope in wanted:
             for hold in self.holds(scope=scope, states=("open",), limit=2**62):
                 holds.setdefault(hold.id, hold)
-        return accounts, sorted(holds.values(), key=lambda hold: (hold.created_us, hold.id))
+        open_holds = sorted(holds.values(), key=lambda hold: (hold.created_us, hold.id))
+        _boot_id, tick_us = deadline_now(self.clock)
+        return Snapshot(accounts, open_holds, self.clock.now_us(), tick_us)
 
     def migrate(self) -> list[str]:
         """Bring the schema up to date; return the migrations applied (none by default)."""

@@ -36,6 +36,7 @@ from capledger._core import (
     apply_batch,
     apply_one,
 )
+from capledger._core.views import Snapshot
 from capledger.clock import Clock
 
 from .base import Store
@@ -346,7 +347,7 @@ class MemoryStore(Store):
         found.sort(key=lambda hold: (hold.created_us, hold.id), reverse=newest_first)
         return found[:limit]
 
-    def snapshot(self, scopes: Sequence[str]) -> tuple[list[Account], list[HoldRecord]]:
+    def snapshot(self, scopes: Sequence[str]) -> Snapshot:
         """Copies of every account on ``scopes`` and of every open hold charged to any of
         them, taken under the store's lock (which no write holds for longer than a batch).
         """
@@ -358,8 +359,9 @@ class MemoryStore(Store):
             holds = [
                 hold.copy() for hold in rows.open_holds() if not wanted_set.isdisjoint(hold.scopes)
             ]
+            now_us, tick_us = self.clock.now_us(), self._tick()
         holds.sort(key=lambda hold: (hold.created_us, hold.id))
-        return accounts, holds
+        return Snapshot(accounts, holds, now_us, now_us if tick_us is None else tick_us)
 
     def audit_snapshot(self) -> tuple[list[Account], list[HoldRecord], Iterator[Entry]]:
         """Copies of accounts, open holds and the journal, taken under one lock."""

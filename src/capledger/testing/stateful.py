@@ -998,7 +998,7 @@ def build_ledger_machine(
         def _check_store(self) -> None:
             """``held`` is what the store's own open holds add up to, on every account, and
             ``verify`` finds the journal in agreement with the accounts."""
-            accounts, open_holds = self.store.snapshot(SCOPES)
+            accounts, open_holds, _now_us, _tick_us = self.store.snapshot(SCOPES)
             for scope in SCOPES:
                 on_scope = [hold for hold in open_holds if scope in hold.scopes]
                 assert {h.id for h in on_scope} == set(self.model.open_holds_on(scope)), scope

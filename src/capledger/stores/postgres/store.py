@@ -63,6 +63,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from capledger._core import Account, Config, Entry, HoldRecord, Op, Outcome
+from capledger._core.views import Snapshot
 from capledger._flow import arun, run
 from capledger.clock import Clock, SystemClock
 from capledger.errors import ConfigurationError
@@ -230,29 +231,35 @@ class PostgresStore(Store):
         params: dict[str, object] = {"states": list(states), "scope": scope, "limit": limit}
         return [hold_of(row) for row in self._select("list_holds_newest", params)]
 
-    def snapshot(self, scopes: Sequence[str]) -> tuple[list[Account], list[HoldRecord]]:
+    def snapshot(self, scopes: Sequence[str]) -> Snapshot:
         """Every account on ``scopes`` and every open hold charged to any of them, read at
         one instant without a write lock.
 
         One round trip: both reads between ``BEGIN ISOLATION LEVEL REPEATABLE READ READ
         ONLY`` and ``COMMIT``, with no ``FOR UPDATE``, so a balance never queues behind a
-        reserve, nor a reserve behind a balance.
+        reserve, nor a reserve behind a balance. The time is the server's, read in the same
+        transaction, as a batch decides by it (or the injected clock's, likewise); hold
+        deadlines are on that clock too.
         """
         params = {"scopes": list(dict.fromkeys(scopes))}
+        clock = None if self._server_clock else self.clock
 
-        def plan(first_attempt: bool) -> Plan[tuple[Rows, Rows]]:
+        def plan(first_attempt: bool) -> Plan[tuple[Rows, Rows, Rows]]:
             replies = yield Round(
                 [
                     Statement("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
                     Statement(QUERIES["snapshot_accounts"], params, True),
                     Statement(QUERIES["snapshot_holds"], params, True),
+                    Statement(QUERIES["clock"], None, True),
                     Statement("COMMIT"),
                 ]
             )
-            return replies[1] or [], replies[2] or []
+            return replies[1] or [], replies[2] or [], replies[3] or []
 
-        account_rows, hold_rows = self._run(plan)
-        return [account_of(row) for row in account_rows], [hold_of(row) for row in hold_rows]
+        account_rows, hold_rows, clock_rows = self._run(plan)
+        now_us = int(clock_rows[0][0]) if clock is None else clock.now_us()
+        accounts = [account_of(row) for row in account_rows]
+        return Snapshot(accounts, [hold_of(row) for row in hold_rows], now_us, now_us)
 
     def journal(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Entry]:
         """Stream journal entries in ``[since_us, until_us)`` in order (a server-side cursor)."""

@@ -37,6 +37,7 @@ from capledger._core import (
     Reserve,
     apply_isolated,
 )
+from capledger._core.views import Snapshot
 from capledger.bounds import STORE_RETRY_DEADLINE_S
 from capledger.clock import Clock, deadline_now
 from capledger.errors import ConfigurationError
@@ -282,7 +283,7 @@ class SQLiteStore(Store):
         finally:
             connection.close()
 
-    def snapshot(self, scopes: Sequence[str]) -> tuple[list[Account], list[HoldRecord]]:
+    def snapshot(self, scopes: Sequence[str]) -> Snapshot:
         """Every account on ``scopes`` and every open hold charged to any of them, read at
         one instant without a write lock (one read transaction).
 
@@ -293,10 +294,12 @@ class SQLiteStore(Store):
         with self._read() as connection:
             rows = _Rows(connection)
             boot_id, tick_us = deadline_now(self.clock)
-            rows.at(boot_id, tick_us, self.clock.now_us())
+            now_us = self.clock.now_us()
+            rows.at(boot_id, tick_us, now_us)
             accounts = [account for scope in wanted for account in rows.load_accounts(scope)]
             holds = {hold.id: hold for scope in wanted for hold in rows.load_open_holds_on(scope)}
-        return accounts, sorted(holds.values(), key=lambda hold: (hold.created_us, hold.id))
+        open_holds = sorted(holds.values(), key=lambda hold: (hold.created_us, hold.id))
+        return Snapshot(accounts, open_holds, now_us, tick_us)
 
     def accounts(self, scope: str | None = None) -> list[Account]:
         """Copies of the stored accounts (of ``scope`` if given)."""
