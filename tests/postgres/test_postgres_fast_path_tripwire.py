@@ -31,6 +31,7 @@ _CORE_FUNCTIONS = {
         decide._reserve,
         decide._accounts_for,
         decide._current,
+        decide.roll_window,
         decide._check_and_hold,
     ),
     "settle": (
@@ -39,6 +40,7 @@ _CORE_FUNCTIONS = {
         decide._settle,
         decide._accounts_for,
         decide._current,
+        decide.roll_window,
         decide._take_off,
         decide._close,
         decide._crossed_thresholds,
@@ -50,11 +52,11 @@ _CORE_FUNCTIONS = {
 #: pair only after re-reading the plpgsql function against the core functions above.
 _CHECKED = {
     "reserve": (
-        "3f9b5b062e558572f8057bd8315cd3c63877cca62556e27853c111b0a59c2bfc",
+        "726d6b856c6579d677f6e6a47f5b6ef2d08d2d11730895c5dbdb578568b7a365",
         "capledger_reserve_v1, last defined in migration 0004",
     ),
     "settle": (
-        "de8c487e730b99e59995aa1d4c18e08e39f83299c42e203ae1f5b48e5c919f33",
+        "980a7404ecfd1facc4436b12f63f092e3dc692a14ce8f5f565b520b73ef62dac",
         "capledger_settle_v1, last defined in migration 0002",
     ),
 }
