@@ -15,6 +15,11 @@ Invariants kept after every operation, for every account with a cap:
 Each decision checks everything before it changes anything, so a refused or invalid
 operation writes nothing (window roll-over and expiry, which are true whatever the operation
 decides, may still be written).
+
+This module is longer than the 500 lines the package keeps to, on purpose: it is the one
+copy of the ledger's rules (each operation's effect on accounts and holds, and the batch
+that applies them), read top to bottom as the specification, and the one the PostgreSQL
+fast path translates and its tripwire test pins.
 """
 
 from __future__ import annotations
