@@ -1,4 +1,4 @@
-"""The layers point one way, and ``import capledger`` loads only the ledger.
+"""The layers point one way, ``import capledger`` loads only the ledger, modules stay short.
 
 values and errors → the pure core → stores → the ledger → integrations, CLI, testing.
 Pricing and estimates stand beside the core: they know values and errors, not the ledger.
@@ -162,3 +162,13 @@ def test_import_capledger_loads_only_the_ledger() -> None:
         and (layer_of(module) not in LOADED_BY_IMPORT or module.startswith(NOT_LOADED_BY_IMPORT))
     ]
     assert not beyond, f"import capledger loads more than the ledger: {beyond}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_modules_keep_to_500_lines_or_say_why(module: str) -> None:
+    lines = MODULES[module].read_text(encoding="utf-8").count("\n")
+    docstring = ast.get_docstring(TREES[module]) or ""
+    assert lines <= 500 or "longer than the 500 lines" in docstring, (
+        f"{module} has {lines} lines: split it, or say in its docstring why it is "
+        "longer than the 500 lines the package keeps to"
+    )
