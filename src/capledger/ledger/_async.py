@@ -18,7 +18,7 @@ from capledger._flow import arun
 from capledger.errors import LedgerError
 
 from . import _options as keywords
-from ._base import LedgerBase, LedgerFlow, Read, Step, Together
+from ._base import LedgerBase, LedgerFlow, Read, Step, Together, settle_op
 from ._batcher import AsyncBatcher
 from ._hold import HoldBase
 from ._views import Balance, HoldInfo, Limit
@@ -159,15 +159,15 @@ class AsyncHold(HoldBase):
 
     async def settle(self, **options: Unpack[keywords.SettleOptions]) -> AsyncHold:
         """Record the actual spend; see ``Hold.settle``."""
-        return self._answered(await self._ledger._execute(self._settle_op(**options)))
+        return self._update(await self._ledger._execute(settle_op(self._record.id, **options)))
 
     async def release(self) -> AsyncHold:
         """Give the held amounts back; see ``Hold.release``."""
-        return self._answered(await self._ledger._execute(self._release_op()))
+        return self._update(await self._ledger._execute(self._release_op()))
 
     async def extend(self, **options: Unpack[keywords.ExtendOptions]) -> AsyncHold:
         """Add to the hold atomically and/or push its expiry; see ``Hold.extend``."""
-        return self._answered(await self._ledger._execute(self._extend_op(**options)))
+        return self._update(await self._ledger._execute(self._extend_op(**options)))
 
     async def observe(self, **amounts: Unpack[keywords.Amounts]) -> AsyncHold:
         """Report the running cost while streaming; see ``Hold.observe``."""

@@ -18,8 +18,8 @@ from capledger.clock import from_us
 from capledger.errors import BudgetExceeded, InvalidInput, LedgerError
 from capledger.money import AmountLike
 
-from ._base import LedgerBase, LedgerFlow, settle_op
-from ._options import Amounts, SettleOptions
+from ._base import LedgerBase, LedgerFlow
+from ._options import Amounts
 from ._validate import amounts_of, ttl_us_of
 from ._views import UnsettledHoldWarning, api_amounts
 
@@ -93,16 +93,15 @@ class HoldBase:
         """The attribution tags."""
         return dict(self._record.tags)
 
-    def _update(self, outcome: Outcome) -> None:
+    def _update(self, outcome: Outcome) -> Self:
+        """Keep the hold an operation answered with (its events fired, its error raised);
+        return this hold."""
         if outcome.events or outcome.error is not None:
             self._ledger._unwrap(outcome)
         self._record = outcome.record()
+        return self
 
     # --- the flows of the shells' methods ---------------------------------------------------
-
-    def _settle_op(self, **options: Unpack[SettleOptions]) -> Settle:
-        """The operation of ``settle`` (one step: see ``capledger.ledger._base``)."""
-        return settle_op(self._record.id, **options)
 
     def _release_op(self) -> Release:
         """The operation of ``release``."""
@@ -122,11 +121,6 @@ class HoldBase:
         if not amounts and ttl_us is None:
             raise InvalidInput("extend needs an amount (usd=, tokens=, requests=) or a ttl")
         return Extend(self.id, amounts, ttl_us)
-
-    def _answered(self, outcome: Outcome) -> Self:
-        """Keep the hold a one-step operation answered with; return this hold."""
-        self._update(outcome)
-        return self
 
     def _observe(self, **amounts: Unpack[Amounts]) -> LedgerFlow[Self]:
         """Keep the running amounts; extend as ``observe_extensions`` proposes, and raise

@@ -17,7 +17,7 @@ from capledger._flow import run
 from capledger.errors import LedgerError
 
 from . import _options as keywords
-from ._base import LedgerBase, LedgerFlow, Read, Step, Together
+from ._base import LedgerBase, LedgerFlow, Read, Step, Together, settle_op
 from ._batcher import Batcher
 from ._hold import HoldBase
 from ._views import Balance, HoldInfo, Limit
@@ -211,16 +211,16 @@ class Hold(HoldBase):
         flagged ``late`` (money spent is never refused). Repeating the same settle is a
         no-op; a different one raises ``HoldClosed``.
         """
-        return self._answered(self._ledger._execute(self._settle_op(**options)))
+        return self._update(self._ledger._execute(settle_op(self._record.id, **options)))
 
     def release(self) -> Hold:
         """Give the held amounts back (nothing was spent); a no-op if already released."""
-        return self._answered(self._ledger._execute(self._release_op()))
+        return self._update(self._ledger._execute(self._release_op()))
 
     def extend(self, **options: Unpack[keywords.ExtendOptions]) -> Hold:
         """Add ``usd=`` / ``tokens=`` / ``requests=`` to the hold atomically (or raise
         ``BudgetExceeded``) and/or push its expiry to at least ``ttl=`` seconds from now."""
-        return self._answered(self._ledger._execute(self._extend_op(**options)))
+        return self._update(self._ledger._execute(self._extend_op(**options)))
 
     def observe(self, **amounts: Unpack[keywords.Amounts]) -> Hold:
         """Report the running cost while streaming (totals so far, not increments).
