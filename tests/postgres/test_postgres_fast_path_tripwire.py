@@ -52,11 +52,11 @@ _CORE_FUNCTIONS = {
 #: pair only after re-reading the plpgsql function against the core functions above.
 _CHECKED = {
     "reserve": (
-        "726d6b856c6579d677f6e6a47f5b6ef2d08d2d11730895c5dbdb578568b7a365",
+        "0bed98895cf3fc17702ed8f014e500deb3f2871bd7b2280014c008396d8f9cd1",
         "capledger_reserve_v1, last defined in migration 0004",
     ),
     "settle": (
-        "980a7404ecfd1facc4436b12f63f092e3dc692a14ce8f5f565b520b73ef62dac",
+        "c98f494fd10616d821a4187f4aa3ec0fa46cb9b38429e73a249cd67a6b8df4bc",
         "capledger_settle_v1, last defined in migration 0002",
     ),
 }
