@@ -46,22 +46,54 @@ def _store_connection(ledger: Ledger) -> Any:
     return store._sync_pool().connection()
 
 
+def _assert_index_scans(connection: Any) -> None:
+    for number, sql in enumerate(_HOT):
+        prepared = wire._prepared(sql)
+        connection.execute(f"PREPARE plan_{number} AS {prepared.sql.decode()}")
+        nulls = ", ".join("NULL" for _ in prepared.params)
+        explain = f"EXPLAIN EXECUTE plan_{number}({nulls})" if nulls else ""
+        plan = "\n".join(row[0] for row in connection.execute(explain))
+        assert "Seq Scan on capledger_" not in plan, (sql, plan)
+        connection.execute(f"DEALLOCATE plan_{number}")
+
+
 def test_generic_plans_on_tiny_tables_are_index_scans(pg_url: str) -> None:
-    # A generic plan is made once per connection, usually while the tables are tiny, and a
-    # sequential scan is the cheapest plan there; kept, it made every transaction of a
-    # long-lived connection slower as the holds table grew. The sessions rule it out.
+    # A generic plan is made once per connection, often while the tables are tiny, where a
+    # sequential scan is the cheapest plan; kept, it made every transaction of a connection
+    # slower as the holds table grew, until autovacuum analyzed it. A batch's transaction
+    # rules it out for its own statements (index_scans), and only there.
     with Ledger(pg_url) as ledger:
         with ledger.reserve(["user:a", "tenant:t"], usd="0.01") as hold:
             hold.settle()
         with _store_connection(ledger) as connection:
-            for number, sql in enumerate(_HOT):
-                prepared = wire._prepared(sql)
-                connection.execute(f"PREPARE plan_{number} AS {prepared.sql.decode()}")
-                nulls = ", ".join("NULL" for _ in prepared.params)
-                explain = f"EXPLAIN EXECUTE plan_{number}({nulls})" if nulls else ""
-                plan = "\n".join(row[0] for row in connection.execute(explain))
-                assert "Seq Scan on capledger_" not in plan, (sql, plan)
-                connection.execute(f"DEALLOCATE plan_{number}")
+            connection.execute("BEGIN")
+            connection.execute(QUERIES["index_scans"])
+            _assert_index_scans(connection)
+            connection.execute("ROLLBACK")
+
+
+_FILL = """
+INSERT INTO capledger_accounts
+SELECT 'user:' || i, 'usd', 'total', NULL, 0, 0, 0, NULL, 'UTC', 0, 0
+  FROM generate_series(1, 10000) AS i;
+INSERT INTO capledger_holds
+SELECT 'h' || i, 'r' || i, jsonb_build_array('user:' || i), '{"usd": 1}',
+       CASE WHEN i % 100 = 0 THEN 'open' ELSE 'settled' END, i, 1000000000000000 + i, '{}', '',
+       NULL, NULL, ''
+  FROM generate_series(1, 10000) AS i;
+ANALYZE capledger_accounts, capledger_holds;
+"""
+
+
+def test_plans_at_ten_thousand_rows_are_index_scans_without_a_setting(pg_url: str) -> None:
+    # Sessions plan as PostgreSQL sees fit (no enable_seqscan): at a realistic size every
+    # query of a batch is an index lookup on its own.
+    with Ledger(pg_url) as ledger:
+        ledger.reserve(["user:a"], usd="0.01").settle()
+        with _store_connection(ledger) as connection:
+            connection.execute(_FILL)
+            assert connection.execute("SHOW enable_seqscan").fetchone() == ("on",)
+            _assert_index_scans(connection)
 
 
 @pytest.mark.parametrize(

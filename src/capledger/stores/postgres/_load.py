@@ -1,6 +1,6 @@
 """A batch's first round: lock and read every row the core declared (``reads``), at once.
 
-The round, pipelined after ``BEGIN``:
+The round, pipelined after ``BEGIN`` and ``index_scans`` (see ``queries.sql``):
 
 1. ``lock_holds``: the holds named by id (and, on a retry, the reserves' own ids) and the
    holds of the reserves' request ids, locked in id order before any account.
@@ -62,7 +62,7 @@ class FirstRound:
             "now_us": now_us,
             "expire_limit": declared.overdue,
         }
-        self.statements = [BEGIN]
+        self.statements = [BEGIN, Statement(QUERIES["index_scans"])]
         self.holds_at = None
         if self.hold_ids or declared.request_ids:
             self.holds_at = len(self.statements)

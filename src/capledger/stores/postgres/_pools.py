@@ -121,15 +121,10 @@ class Pools:
     def __init__(self, options: Options) -> None:
         self.options = options
         # A generic plan for every prepared statement: the locking query's custom plans
-        # cost more to plan than to run. A generic plan is made once per connection, often
-        # while the tables are still tiny, where a sequential scan is the cheapest plan; it
-        # would then stay a sequential scan as the tables grow (a long-lived connection got
-        # slower with every hold). Every hot-path query is an index lookup, so sequential
-        # scans are ruled out on these sessions, and the plans stay index scans whatever
-        # size the tables had when they were made.
+        # cost more to plan than to run. (A batch's own transaction rules sequential scans
+        # out for its statements: index_scans in queries.sql says why.)
         self._set_path = sql.SQL(
-            "SET search_path TO {}; SET plan_cache_mode TO force_generic_plan; "
-            "SET enable_seqscan TO off"
+            "SET search_path TO {}; SET plan_cache_mode TO force_generic_plan"
         ).format(sql.Identifier(options.schema))
         self._lock = threading.Lock()
         self._pool: psycopg_pool.ConnectionPool[Any] | None = None
