@@ -33,6 +33,10 @@ INCLUDED = [
     ("PostgreSQL", ROOT / "docs" / "benchmarks-postgres.md"),
     ("Estimates: how tight the input bound is", ROOT / "docs" / "benchmarks-estimate.md"),
     ("Integrations: overhead of a guarded call", ROOT / "docs" / "benchmarks-integrations.md"),
+    (
+        "Structure: this checkout beside the commit before it",
+        ROOT / "docs" / "benchmarks-structure.md",
+    ),
     ("Head to head with the peers", ROOT / "docs" / "benchmarks-peers.md"),
 ]
 
