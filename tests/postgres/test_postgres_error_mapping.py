@@ -6,37 +6,21 @@ store's pools are broken underneath it, and each public method is called in turn
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from pg_testing import database_url
 
-from capledger._core import Config, Inspect
 from capledger.clock import ManualClock
 from capledger.errors import BackendUnavailable
-from capledger.stores.base import _MAPPED_METHODS, Store
+from capledger.stores.base import _MAPPED_METHODS
 from capledger.stores.postgres import PostgresStore
+from capledger.testing.store_calls import STORE_CALLS
 
 pytestmark = pytest.mark.postgres
 
-#: How each public method is called, reading whatever it hands back.
-CALLS: dict[str, Callable[[Store], object]] = {
-    "execute": lambda store: store.execute([Inspect("user:a")], Config()),
-    "aexecute": lambda store: asyncio.run(store.aexecute([Inspect("user:a")], Config())),
-    "executor": lambda store: store.executor(Config())(Inspect("user:a")),
-    "accounts": lambda store: store.accounts(),
-    "holds": lambda store: store.holds(),
-    "newest_holds": lambda store: store.newest_holds(),
-    "snapshot": lambda store: store.snapshot(["user:a"]),
-    "journal": lambda store: list(store.journal()),
-    "audit_snapshot": lambda store: list(store.audit_snapshot()[2]),
-    "migrate": lambda store: store.migrate(),
-    "close": lambda store: store.close(),
-    "aclose": lambda store: asyncio.run(store.aclose()),
-}
+CALLS = STORE_CALLS
 
 
 class _Broken:

@@ -7,36 +7,22 @@ exception through, and each keeps it as the cause.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from capledger._core import Config, Inspect, Reserve, Settle
+from capledger._core import Config, Reserve, Settle
 from capledger.clock import ManualClock
 from capledger.errors import BackendUnavailable
 from capledger.stores.base import _MAPPED_METHODS, Store
 from capledger.stores.memory import MemoryStore
 from capledger.stores.sqlite import SQLiteStore
+from capledger.testing.store_calls import STORE_CALLS
 
-#: How each public method of ``Store`` is called, reading whatever it hands back.
-CALLS: dict[str, Callable[[Store], object]] = {
-    "execute": lambda store: store.execute([Inspect("user:a")], Config()),
-    "aexecute": lambda store: asyncio.run(store.aexecute([Inspect("user:a")], Config())),
-    "executor": lambda store: store.executor(Config())(Inspect("user:a")),
-    "accounts": lambda store: store.accounts(),
-    "holds": lambda store: store.holds(),
-    "newest_holds": lambda store: store.newest_holds(),
-    "snapshot": lambda store: store.snapshot(["user:a"]),
-    "journal": lambda store: list(store.journal()),
-    "audit_snapshot": lambda store: list(store.audit_snapshot()[2]),
-    "migrate": lambda store: store.migrate(),
-    "close": lambda store: store.close(),
-    "aclose": lambda store: asyncio.run(store.aclose()),
-}
+CALLS = STORE_CALLS
 
 
 def test_every_public_method_of_a_store_is_mapped_and_tested() -> None:
